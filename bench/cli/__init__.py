@@ -1,0 +1,54 @@
+"""The ``kbench`` command line. Thin: each command parses options, calls one library function,
+and maps :class:`~bench.errors.KbenchError` to one line on stderr and an exit code.
+
+Exit codes: 0 ok, 1 regression found, 2 usage/config/input error, 3 runs failed, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from bench import __version__
+from bench.cli import _common
+
+app = typer.Typer(
+    name="kbench",
+    help=(
+        "Benchmark and cost Kandinsky text-to-image pipelines.\n\n"
+        "Exit codes: 0 ok, 1 regression found, 2 bad input, 3 some runs failed, 130 interrupted."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def _root(
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors."),
+    version: bool = typer.Option(False, "--version", help="Print the version and exit."),
+) -> None:
+    _common.STATE.debug = debug
+    if version:
+        typer.echo(f"kbench {__version__}")
+        raise typer.Exit(0)
+
+
+def _register() -> None:
+    from bench.cli import commands_compare, commands_cost, commands_report, commands_run
+
+    for module in (commands_run, commands_report, commands_compare, commands_cost):
+        module.register(app)
+
+
+_register()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the typer app and turn user errors into one line and an exit code."""
+    return _common.run_app(app, argv if argv is not None else sys.argv[1:])
+
+
+__all__ = ["app", "main"]

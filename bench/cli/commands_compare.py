@@ -1,0 +1,175 @@
+"""CLI commands for the compare stage: ``kbench compare`` and ``kbench baseline save|show``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from bench.errors import RegressionFound, ResultsFormatError, located
+
+if TYPE_CHECKING:
+    from bench.compare import CompareReport
+
+_VERDICT_STYLE = {"regression": "bold red", "improvement": "green", "inconclusive": "yellow", "unchanged": "dim"}
+
+baseline_app = typer.Typer(help="Save or show the baseline file kept in the repository.", no_args_is_help=True)
+
+
+def _result_files(path: Path) -> list[Path]:
+    """A results file, or every ``*.jsonl`` file directly inside a folder."""
+    if path.is_dir():
+        files = sorted(path.glob("*.jsonl"))
+        if not files:
+            raise ResultsFormatError(located("folder holds no *.jsonl results files", file=path))
+        return files
+    return [path]
+
+
+def _write_output(path: Path, text: str) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise ResultsFormatError(located(f"cannot write ({exc.strerror})", file=path)) from None
+
+
+def _print_report(console: Console, report: CompareReport) -> None:
+    from bench.compare import format_seconds, format_time_cell, format_value_cell, summary_line
+
+    if report.env_changes:
+        console.print(Text("Environment differences:", style="bold"))
+        for ch in report.env_changes:
+            console.print(Text(f"  {ch}", style="yellow" if ch.blocking else ""))
+    table = Table(title="kbench compare", show_lines=False)
+    for col in (
+        "verdict",
+        "run",
+        "median s/image",
+        f"change [{report.confidence * 100:g}% CI]",
+        "memory / energy",
+        "notes",
+    ):
+        table.add_column(col, overflow="fold")
+    for r in report.runs:
+        med = (
+            f"{format_seconds(r.time.baseline_median_s)} -> {format_seconds(r.time.current_median_s)}"
+            if r.time
+            else f"{r.baseline_status or '-'} -> {r.current_status or '-'}"
+        )
+        change = f"{format_time_cell(r.time)} n={r.time.n_baseline}/{r.time.n_current}" if r.time else ""
+        vals = "\n".join(
+            f"{v.field}: {format_value_cell(v)}" + (" OVER" if v.verdict == "regression" else "") for v in r.values
+        )
+        notes = "; ".join([*(str(c) for c in r.env_changes), *r.notes])
+        table.add_row(
+            Text(r.verdict, style=_VERDICT_STYLE.get(r.verdict, "")),
+            Text(r.run_key),
+            Text(med),
+            Text(change),
+            Text(vals),
+            Text(notes),
+        )
+    console.print(table)
+    console.print(Text(summary_line(report), style="bold red" if report.has_regression else "bold"))
+
+
+def compare(
+    baseline: Path = typer.Argument(..., help="Baseline results: a JSONL file or a folder of them."),
+    current: Path = typer.Argument(..., help="Current results: a JSONL file or a folder of them."),
+    threshold: list[str] = typer.Option(
+        [],
+        "--threshold",
+        "-t",
+        help="[SCOPE:]METRIC:VALUE, repeatable; metrics median, vram, rss, energy; e.g. median:5%, vram:256MB, "
+        "'kandinsky-3|*:median:8%', rss:off. Defaults: median:5% vram:64MB rss:10% energy:5%.",
+    ),
+    thresholds_file: list[Path] = typer.Option([], "--thresholds", help="YAML thresholds file (defaults:, runs:)."),
+    allow_env_mismatch: bool = typer.Option(
+        False, "--allow-env-mismatch", help="Compare even across a different GPU model or weight source."
+    ),
+    markdown: Path | None = typer.Option(None, "--markdown", help="Write a markdown summary (for a CI job summary)."),
+    json_out: Path | None = typer.Option(None, "--json", help="Write the comparison as JSON."),
+    confidence: float = typer.Option(0.95, "--confidence", min=0.5, max=0.999, help="Two-sided confidence level."),
+    seed: int = typer.Option(0, "--seed", help="Bootstrap seed (results are deterministic for a given seed)."),
+) -> None:
+    """Compare CURRENT results against BASELINE; exit 1 on a regression, 2 on bad input."""
+    from bench.compare import compare_records, render_markdown, report_to_dict
+    from bench.results import read_results
+    from bench.thresholds import build_thresholds
+
+    rules = build_thresholds(threshold, thresholds_file)
+    base_records = read_results(_result_files(baseline))
+    cur_records = read_results(_result_files(current))
+    report = compare_records(
+        base_records, cur_records, rules, allow_env_mismatch=allow_env_mismatch, confidence=confidence, seed=seed
+    )
+    _print_report(Console(), report)
+    if markdown is not None:
+        _write_output(markdown, render_markdown(report))
+    if json_out is not None:
+        data = report_to_dict(report) | {"baseline": str(baseline), "current": str(current)}
+        _write_output(json_out, json.dumps(data, indent=2) + "\n")
+    if report.has_regression:
+        keys = ", ".join(r.run_key for r in report.regressions[:3])
+        more = f" and {len(report.regressions) - 3} more" if len(report.regressions) > 3 else ""
+        raise RegressionFound(f"{len(report.regressions)} regression(s): {keys}{more}")
+
+
+@baseline_app.command("save")
+def baseline_save(
+    results: list[Path] = typer.Argument(..., help="Results files (or folders of *.jsonl) to store as the baseline."),
+    to: Path = typer.Option(Path("benchmarks/baseline.jsonl"), "--to", help="Baseline file to write."),
+    merge: bool = typer.Option(
+        False, "--merge", help="Keep runs of the existing baseline that the new results do not contain."
+    ),
+) -> None:
+    """Store results as the baseline (plus a .meta.json file beside it)."""
+    from bench.baseline import meta_path, save_baseline
+
+    files = [f for p in results for f in _result_files(p)]
+    meta = save_baseline(files, to, merge=merge)
+    typer.echo(f"saved {meta.records} run(s), {meta.run_keys} run key(s) to {to} (metadata: {meta_path(to)})")
+
+
+@baseline_app.command("show")
+def baseline_show(
+    path: Path = typer.Argument(Path("benchmarks/baseline.jsonl"), help="Baseline file."),
+) -> None:
+    """Show a baseline's metadata and one line per run."""
+    from bench.baseline import show_baseline
+    from bench.compare import format_seconds
+
+    meta, rows = show_baseline(path)
+    console = Console()
+    if meta is None:
+        console.print(Text(f"{path}: no metadata file beside it", style="yellow"))
+    else:
+        console.print(Text(f"{path}: created {meta.created_at} by kbench {meta.kbench_version}"))
+        console.print(Text(f"  from: {', '.join(meta.sources)}"))
+        for env in meta.environments:
+            console.print(Text("  env: " + ", ".join(f"{k}={v}" for k, v in env.items())))
+    table = Table(title=f"{len(rows)} run(s)")
+    for col in ("run", "status", "n", "median s/image", "VRAM peak MB", "energy J/image"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        table.add_row(
+            Text(r.run_key),
+            Text(r.status, style="" if r.status == "ok" else "yellow"),
+            str(r.n_samples),
+            format_seconds(r.median_s_per_image) if r.median_s_per_image is not None else "-",
+            f"{r.vram_peak_mb:.0f}" if r.vram_peak_mb is not None else "-",
+            f"{r.energy_j_per_image:.3g}" if r.energy_j_per_image is not None else "-",
+        )
+    console.print(table)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``compare`` and the ``baseline`` group to ``app``."""
+    app.command("compare")(compare)
+    app.add_typer(baseline_app, name="baseline")

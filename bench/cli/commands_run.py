@@ -1,0 +1,211 @@
+"""CLI commands that run or inspect scenarios: ``run``, ``validate``, ``models``."""
+
+from __future__ import annotations
+
+import sys
+import time
+from importlib import resources
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import TaskID
+from rich.table import Table
+
+from bench.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_RUNS_FAILED, ScenarioError
+from bench.results import RunRecord
+from bench.scenario import RunSpec, load_scenarios
+
+DEFAULT_SCENARIO = "default.yaml"
+
+
+def bundled_scenario(name: str = DEFAULT_SCENARIO) -> Path:
+    """Path of a scenario shipped inside the package (the no-argument default of ``kbench run``)."""
+    return Path(str(resources.files("bench").joinpath("scenarios").joinpath(name)))
+
+
+def _resolve(paths: list[Path] | None) -> list[Path]:
+    return paths or [bundled_scenario()]
+
+
+def _plain_progress(event: str, index: int, total: int, spec: RunSpec, record: RunRecord | None) -> None:
+    if event == "start":
+        print(f"[{index}/{total}] {spec.run_key} ...", flush=True)
+    elif record is not None:
+        detail = f"{record.summary.median_s_per_image:.4f} s/image" if record.summary else (record.reason or "")[:120]
+        print(f"[{index}/{total}] {record.status}: {detail}", flush=True)
+
+
+class _RichProgress:
+    """A live progress bar with ETA for terminals."""
+
+    def __init__(self, console: Console) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.progress = Progress(
+            TextColumn("[bold]kbench[/]"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            TextColumn("{task.description}"),
+            console=console,
+        )
+        self.task: TaskID | None = None
+
+    def __call__(self, event: str, index: int, total: int, spec: RunSpec, record: RunRecord | None) -> None:
+        if self.task is None:
+            self.progress.start()
+            self.task = self.progress.add_task(spec.run_key, total=total)
+        if event == "start":
+            self.progress.update(self.task, description=spec.run_key)
+        else:
+            self.progress.update(self.task, advance=1)
+            if record is not None and record.status != "ok":
+                self.progress.console.print(f"  {record.status}: {spec.run_key}: {(record.reason or '')[:160]}")
+
+    def stop(self) -> None:
+        if self.task is not None:
+            self.progress.stop()
+
+
+def summary_table(records: list[RunRecord]) -> Table:
+    table = Table(title="kbench results", show_lines=False)
+    for col in ("run", "status", "s/image (median)", "p90", "images/s", "peak memory"):
+        table.add_column(col, overflow="fold")
+    for r in records:
+        if r.summary:
+            mem = r.memory.vram_used_peak_mb or r.memory.torch_allocated_peak_mb
+            mem_text = (
+                f"{mem:,.0f} MB VRAM"
+                if mem
+                else (f"{r.memory.peak_rss_mb:,.0f} MB RSS" if r.memory.peak_rss_mb else "—")
+            )
+            table.add_row(
+                r.run_key,
+                r.status,
+                f"{r.summary.median_s_per_image:.4f}",
+                f"{r.summary.p90_s_per_image:.4f}",
+                f"{r.summary.images_per_s:.2f}",
+                mem_text,
+            )
+        else:
+            table.add_row(r.run_key, r.status, "—", "—", "—", (r.reason or "")[:60])
+    return table
+
+
+def _latest_results(directory: Path) -> Path | None:
+    files = sorted(directory.glob("kbench-*.jsonl"), key=lambda p: p.stat().st_mtime)
+    return files[-1] if files else None
+
+
+def run_command(
+    scenarios: list[Path] = typer.Argument(None, help="Scenario YAML files (default: the bundled tiny CPU scenario)."),
+    out: Path = typer.Option(
+        None, "--out", "-o", help="Results file (JSON lines). Default: results/kbench-<time>.jsonl"
+    ),
+    resume: bool = typer.Option(
+        False, "--resume", help="Skip runs already recorded in --out (or the newest results file)."
+    ),
+    dry_run: bool = typer.Option(False, "--dry-run", help="List the runs and exit."),
+    timeout: float = typer.Option(
+        None, "--timeout", min=1, help="Per-run time limit in seconds (overrides scenarios)."
+    ),
+    save_images: Path = typer.Option(None, "--save-images", help="Write the generated images as PNG here."),
+    report: bool = typer.Option(True, "--report/--no-report", help="Write an HTML/Markdown/CSV report of the results."),
+    report_dir: Path = typer.Option(Path("reports"), "--report-dir", help="Where the report goes."),
+    allow_failures: bool = typer.Option(
+        False, "--allow-failures", help="Exit 0 even if some runs failed (probing limits)."
+    ),
+) -> None:
+    """Run scenarios: one child process per run, results appended as each run finishes."""
+    paths = _resolve(scenarios)
+    specs = load_scenarios(paths)
+    if dry_run:
+        for spec in specs:
+            typer.echo(spec.run_key)
+        typer.echo(f"{len(specs)} run(s) from {', '.join(str(p) for p in paths)}")
+        return
+    from bench.measure.runner import default_results_path, run_sweep
+
+    if resume and out is None:
+        out = _latest_results(Path("results"))
+        if out is None:
+            raise ScenarioError("--resume: no results/kbench-*.jsonl to resume; pass --out FILE")
+    results_path = out or default_results_path()
+    console = Console(stderr=False)
+    interactive = sys.stdout.isatty()
+    progress = _RichProgress(console) if interactive else None
+    started = time.perf_counter()
+    try:
+        outcome = run_sweep(
+            specs,
+            results_path,
+            resume=resume,
+            timeout_s=timeout,
+            images_dir=save_images,
+            progress=progress or _plain_progress,
+        )
+    finally:
+        if progress is not None:
+            progress.stop()
+    elapsed = time.perf_counter() - started
+    if outcome.records:
+        console.print(summary_table(outcome.records))
+    if outcome.resumed_skips:
+        typer.echo(f"resume: {outcome.resumed_skips} run(s) already in {results_path} were skipped")
+    typer.echo(f"results: {results_path} ({len(outcome.records)} run(s) in {elapsed:.1f} s)")
+    if report and results_path.exists():
+        _write_report(results_path, report_dir)
+    if outcome.interrupted:
+        typer.echo(
+            f"interrupted: resume with  kbench run {' '.join(map(str, paths))} --out {results_path} --resume", err=True
+        )
+        raise typer.Exit(EXIT_INTERRUPTED)
+    if outcome.failed and not allow_failures:
+        typer.echo(f"{len(outcome.failed)} run(s) failed (oom/error/timeout); see {results_path}", err=True)
+        raise typer.Exit(EXIT_RUNS_FAILED)
+    raise typer.Exit(EXIT_OK)
+
+
+def _write_report(results_path: Path, report_dir: Path) -> None:
+    from bench.cli.commands_report import write_report
+
+    written = write_report([results_path], report_dir / results_path.stem)
+    typer.echo(f"report: {written[0]}")
+
+
+def validate_command(
+    scenarios: list[Path] = typer.Argument(..., help="Scenario YAML files to check."),
+) -> None:
+    """Check scenario files without running anything (exit 2 with one line on the first error)."""
+    specs = load_scenarios(scenarios)
+    typer.echo(f"ok: {len(scenarios)} file(s), {len(specs)} run(s)")
+
+
+def models_command() -> None:
+    """List the registered models, their tasks and defaults."""
+    from bench.models.registry import MODELS
+
+    table = Table(title="models")
+    for col in ("id", "tasks", "default resolution", "steps", "guidance", "resolution multiple", "prompt languages"):
+        table.add_column(col)
+    for spec in MODELS.values():
+        langs = ", ".join(k for k, v in spec.multilingual.items() if v)
+        w, h = spec.default_resolution
+        table.add_row(
+            spec.id,
+            ", ".join(spec.tasks),
+            f"{w}x{h}",
+            str(spec.default_steps),
+            str(spec.default_guidance),
+            str(spec.resolution_multiple),
+            langs,
+        )
+    Console().print(table)
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to ``app``."""
+    app.command("run")(run_command)
+    app.command("validate")(validate_command)
+    app.command("models")(models_command)

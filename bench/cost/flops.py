@@ -1,0 +1,578 @@
+"""FLOPs, bytes moved and activation memory per pipeline stage, counted on the meta device.
+
+The full-size models are built on ``meta`` (shapes only: no weights, no memory, no GPU) and run once per
+component under a dispatch mode that sees every aten op. For each op that launches a kernel we record:
+
+- **FLOPs** from PyTorch's own formulas (``torch.utils.flop_counter``): 2 per multiply-add of matmuls and
+  convolutions; element-wise ops count 0 FLOPs (they are bandwidth-bound and the roofline charges their bytes).
+- **Bytes** = bytes of every tensor the op reads plus every tensor it writes, each tensor counted once at the
+  size of the memory it spans (broadcast views are not multiplied). Eager PyTorch launches one kernel per
+  aten op and each kernel reads its inputs from and writes its outputs to device memory, so this is the
+  DRAM traffic of an eager run without cache reuse. Parameters are counted each time an op reads them.
+- **Attention** (``F.scaled_dot_product_attention``) is counted as one fused kernel, as the flash / memory-
+  efficient kernels run on a GPU: FLOPs ``4·batch·heads·Lq·Lk·d`` and bytes of Q, K, V, mask and output
+  (the attention matrix is never written to memory).
+- **Activation peak**: the largest total of live tensors the ops produced (plus the inputs), tracked by
+  freeing each tensor's bytes when it is garbage-collected.
+
+Counts are cached per (model, role, component, batch, latent size, dtype) in-process; a full-size UNet step
+takes well under a second to count, the 8.9 B-parameter FLAN-UL2 encoder a few seconds.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import weakref
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from bench.models.registry import get_model
+from bench.scenario import RunSpec, format_resolution
+
+if TYPE_CHECKING:
+    import torch
+
+STAGES = ("text_encode", "prior", "denoise", "decode")
+DTYPE_BYTES = {"fp16": 2, "bf16": 2, "fp32": 4}
+# Component name -> stage it runs in.
+COMPONENT_STAGE = {"text_encoder": "text_encode", "prior": "prior", "image_encoder": "prior", "unet": "denoise"}
+# Kandinsky 3 pads prompts to 128 T5 tokens for the encoder (Kandinsky3Pipeline.encode_prompt, max_length 128)
+# and then cuts the context to the longest prompt + 1; the UNet's cross-attention length is therefore
+# prompt-dependent. 32 tokens is an assumption for a one-sentence prompt; cross-attention is a small share.
+K3_TEXT_TOKENS = 128
+K3_CONTEXT_TOKENS = 32
+# CLIP and M-CLIP encode 77 tokens (the CLIP context length in the shipped configs).
+CLIP_TOKENS = 77
+MOVQ_SCALE = 8  # latent side = image side / 8 for every shipped MoVQ (4 blocks: 2**3)
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "models" / "configs" / "full"
+
+
+@dataclass(frozen=True)
+class OpCount:
+    """One call of one module: per-kernel FLOPs and bytes, plus its weight and activation memory."""
+
+    flops: np.ndarray
+    bytes: np.ndarray
+    weight_bytes: int
+    activation_peak_bytes: int
+
+    @property
+    def total_flops(self) -> float:
+        return float(self.flops.sum())
+
+    @property
+    def total_bytes(self) -> float:
+        return float(self.bytes.sum())
+
+    @property
+    def kernels(self) -> int:
+        return int(self.flops.size)
+
+
+@dataclass(frozen=True)
+class Workload:
+    """What a pipeline call computes: the part of a run that sets FLOPs, bytes and memory."""
+
+    model: str
+    task: str
+    width: int
+    height: int
+    steps: int
+    batch_size: int = 1
+    images_per_prompt: int = 1
+    dtype: str = "fp16"
+    memory: str = "none"
+    guidance_scale: float | None = None
+    prior_steps: int | None = None
+    strength: float = 0.75
+    negative_prompt: bool = False
+
+    @classmethod
+    def from_spec(cls, spec: RunSpec) -> Workload:
+        return cls(
+            model=spec.model,
+            task=spec.task,
+            width=spec.width,
+            height=spec.height,
+            steps=spec.steps,
+            batch_size=spec.batch_size,
+            images_per_prompt=spec.images_per_prompt,
+            dtype=spec.dtype,
+            memory=spec.memory,
+            guidance_scale=spec.guidance_scale,
+            prior_steps=spec.prior_steps,
+            strength=spec.strength,
+            negative_prompt=bool(spec.negative_prompt),
+        )
+
+    @property
+    def resolution(self) -> str:
+        return format_resolution(self.width, self.height)
+
+    @property
+    def images_per_call(self) -> int:
+        return self.batch_size * self.images_per_prompt
+
+    @property
+    def cfg(self) -> bool:
+        """Classifier-free guidance doubles the denoiser batch when guidance > 1, as diffusers does."""
+        scale = get_model(self.model).default_guidance if self.guidance_scale is None else self.guidance_scale
+        return scale > 1.0
+
+    @property
+    def denoise_steps(self) -> int:
+        """img2img runs only the last ``strength`` fraction of the schedule."""
+        return max(1, int(self.steps * self.strength)) if self.task == "img2img" else self.steps
+
+    def with_(self, **changes: Any) -> Workload:
+        from dataclasses import replace
+
+        return replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class StagePart:
+    """One component's share of a stage: called ``repeats`` times per pipeline call at ``batch``."""
+
+    stage: str
+    role: str
+    component: str
+    batch: int
+    repeats: float
+    count: OpCount
+
+
+@dataclass(frozen=True)
+class WorkloadProfile:
+    """All counted parts of one workload, with per-image totals by stage."""
+
+    workload: Workload
+    parts: tuple[StagePart, ...]
+    weights_by_component: dict[str, int] = field(default_factory=dict)  # "role/component" -> weight bytes
+    largest_leaf_bytes: dict[str, int] = field(default_factory=dict)  # "role/component" -> biggest leaf module
+
+    def stage_parts(self, stage: str) -> list[StagePart]:
+        return [p for p in self.parts if p.stage == stage]
+
+    def stage_flops_per_image(self, stage: str) -> float:
+        return sum(p.repeats * p.count.total_flops for p in self.stage_parts(stage)) / self.workload.images_per_call
+
+    def stage_bytes_per_image(self, stage: str) -> float:
+        return sum(p.repeats * p.count.total_bytes for p in self.stage_parts(stage)) / self.workload.images_per_call
+
+    def flops_per_image(self) -> float:
+        return sum(self.stage_flops_per_image(s) for s in STAGES)
+
+    def bytes_per_image(self) -> float:
+        return sum(self.stage_bytes_per_image(s) for s in STAGES)
+
+
+# --- the counting modes ---------------------------------------------------------------------------------
+
+
+def _span_bytes(t: torch.Tensor) -> int:
+    """Bytes of the memory a tensor spans: broadcast (stride-0) dimensions count once."""
+    if t.numel() == 0:
+        return 0
+    elements = 1 + sum((s - 1) * st for s, st in zip(t.shape, t.stride(), strict=True) if s > 1 and st > 0)
+    return int(elements * t.element_size())
+
+
+class _Tally:
+    """Accumulates per-kernel FLOPs/bytes and live activation bytes for one counted call."""
+
+    def __init__(self) -> None:
+        self.flops: list[float] = []
+        self.bytes: list[float] = []
+        self.live = 0
+        self.peak = 0
+
+    def add_kernel(self, flops: float, nbytes: float) -> None:
+        self.flops.append(float(flops))
+        self.bytes.append(float(nbytes))
+
+    def track(self, t: torch.Tensor) -> None:
+        nbytes = _span_bytes(t)
+        self.live += nbytes
+        self.peak = max(self.peak, self.live)
+        weakref.finalize(t, self._free, nbytes)
+
+    def _free(self, nbytes: int) -> None:
+        self.live -= nbytes
+
+
+@functools.cache
+def _modes() -> tuple[type, type]:
+    """Build the two mode classes lazily so importing this module does not import torch."""
+    import torch
+    from torch.overrides import TorchFunctionMode
+    from torch.utils._python_dispatch import TorchDispatchMode
+    from torch.utils._pytree import tree_flatten
+    from torch.utils.flop_counter import flop_registry
+
+    aten = torch.ops.aten
+    no_kernel = {
+        aten.empty.memory_format,
+        aten.empty_strided.default,
+        aten.detach.default,
+        aten.lift_fresh.default,
+        aten.alias.default,
+        aten._local_scalar_dense.default,
+    }
+
+    class Dispatch(TorchDispatchMode):
+        def __init__(self, tally: _Tally) -> None:
+            super().__init__()
+            self.tally = tally
+
+        def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+            kwargs = kwargs or {}
+            out = func(*args, **kwargs)
+            if func in no_kernel or getattr(func, "is_view", False):
+                return out
+            ins = [a for a in tree_flatten((args, kwargs))[0] if isinstance(a, torch.Tensor)]
+            outs = [o for o in tree_flatten(out)[0] if isinstance(o, torch.Tensor)]
+            if not outs:
+                return out
+            formula = flop_registry.get(func._overloadpacket)
+            flops = formula(*args, **kwargs, out_val=out) if formula is not None else 0
+            self.tally.add_kernel(flops, sum(_span_bytes(t) for t in (*ins, *outs)))
+            for o in outs:
+                self.tally.track(o)
+            return out
+
+    class Function(TorchFunctionMode):
+        """Count SDPA as one fused kernel and skip its math decomposition."""
+
+        def __init__(self, tally: _Tally) -> None:
+            super().__init__()
+            self.tally = tally
+
+        def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+            kwargs = kwargs or {}
+            if func is not torch.nn.functional.scaled_dot_product_attention:
+                return func(*args, **kwargs)
+            q, k, v = args[:3]
+            mask = kwargs.get("attn_mask", args[3] if len(args) > 3 else None)
+            out = torch.empty((*q.shape[:-1], v.shape[-1]), dtype=q.dtype, device=q.device)
+            rows = float(np.prod(q.shape[:-1]))
+            flops = 2.0 * rows * k.shape[-2] * q.shape[-1] + 2.0 * rows * k.shape[-2] * v.shape[-1]
+            tensors = [q, k, v, out, *([mask] if isinstance(mask, torch.Tensor) else [])]
+            self.tally.add_kernel(flops, sum(_span_bytes(t) for t in tensors))
+            self.tally.track(out)
+            return out
+
+    return Dispatch, Function
+
+
+def module_weight_bytes(module: torch.nn.Module) -> int:
+    """Bytes of a module's parameters and buffers."""
+    tensors = [*module.parameters(), *module.buffers()]
+    return int(sum(t.numel() * t.element_size() for t in tensors))
+
+
+def largest_leaf_bytes(module: torch.nn.Module) -> int:
+    """Bytes of the largest leaf module (what sequential CPU offload holds on the GPU at once)."""
+    sizes = [
+        sum(t.numel() * t.element_size() for t in (*m.parameters(recurse=False), *m.buffers(recurse=False)))
+        for m in module.modules()
+    ]
+    return int(max(sizes, default=0))
+
+
+def count_call(fn: Callable[..., Any], *args: Any, weight_bytes: int = 0, **kwargs: Any) -> OpCount:
+    """Run ``fn(*args, **kwargs)`` once under the counting modes and return its per-kernel counts.
+
+    Works on meta tensors (no memory) and on real CPU tensors alike.
+    """
+    import torch
+    from torch.utils._pytree import tree_flatten
+
+    dispatch_cls, function_cls = _modes()
+    tally = _Tally()
+    inputs = [a for a in tree_flatten((args, kwargs))[0] if isinstance(a, torch.Tensor)]
+    tally.live = tally.peak = sum(_span_bytes(t) for t in inputs)
+    with torch.no_grad(), function_cls(tally), dispatch_cls(tally):
+        result = fn(*args, **kwargs)
+    del result
+    return OpCount(
+        flops=np.asarray(tally.flops, dtype=np.float64),
+        bytes=np.asarray(tally.bytes, dtype=np.float64),
+        weight_bytes=weight_bytes,
+        activation_peak_bytes=int(tally.peak),
+    )
+
+
+def count_module(module: torch.nn.Module, *args: Any, **kwargs: Any) -> OpCount:
+    """Count one forward call of ``module``; its weights are included in ``weight_bytes``."""
+    return count_call(module, *args, weight_bytes=module_weight_bytes(module), **kwargs)
+
+
+# --- building full-size components on meta ----------------------------------------------------------
+
+
+def _torch_dtype(dtype: str) -> torch.dtype:
+    import torch
+
+    return {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}[dtype]
+
+
+def _config(stem: str) -> dict[str, Any]:
+    data = json.loads((CONFIG_DIR / f"{stem}.json").read_text(encoding="utf-8"))
+    return {k: v for k, v in data.items() if not k.startswith("_")}
+
+
+def _build_fallback(model_id: str, role: str, dtype: torch.dtype) -> dict[str, Any]:
+    """Build a role's neural components on meta straight from the shipped configs.
+
+    Used only where ``bench.models.build`` is not available; tokenizers and schedulers are not needed here.
+    """
+    import diffusers
+    import torch
+    import transformers
+
+    out: dict[str, Any] = {}
+    for comp in get_model(model_id).roles[role].components:
+        cfg = _config(comp.config)
+        with torch.device("meta"):
+            if comp.class_name in ("UNet2DConditionModel", "VQModel", "PriorTransformer", "Kandinsky3UNet"):
+                module = getattr(diffusers, comp.class_name).from_config(cfg)
+            elif comp.class_name == "CLIPTextModelWithProjection":
+                module = transformers.CLIPTextModelWithProjection(transformers.CLIPTextConfig(**cfg))
+            elif comp.class_name == "CLIPVisionModelWithProjection":
+                module = transformers.CLIPVisionModelWithProjection(transformers.CLIPVisionConfig(**cfg))
+            elif comp.class_name == "T5EncoderModel":
+                module = transformers.T5EncoderModel(transformers.T5Config(**cfg))
+            elif comp.class_name == "MultilingualCLIP":
+                from diffusers.pipelines.kandinsky.text_encoder import MCLIPConfig, MultilingualCLIP
+
+                keys = {k: v for k, v in cfg.items() if k not in ("model_type", "architectures", "numDims")}
+                keys.pop("transformerDimensions", None)
+                module = MultilingualCLIP(MCLIPConfig(transformerDimSize=1024, imageDimSize=768, **keys))
+            else:
+                continue
+        out[comp.name] = module.to(dtype).eval()
+    return out
+
+
+@functools.lru_cache(maxsize=16)
+def build_components(model_id: str, role: str, dtype: str) -> dict[str, Any]:
+    """A role's components on meta, via ``bench.models.build`` when present (cached; meta costs no memory)."""
+    torch_dtype = _torch_dtype(dtype)
+    try:
+        from bench.models.build import build_role_components  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        return _build_fallback(model_id, role, torch_dtype)
+    built: dict[str, Any] = build_role_components(model_id, role, weights="random", device="meta", dtype=torch_dtype)
+    return built
+
+
+# --- inputs per component -------------------------------------------------------------------------------
+
+
+def _meta(*shape: int, dtype: torch.dtype | None = None) -> torch.Tensor:
+    import torch
+
+    return torch.empty(shape, device="meta", dtype=dtype or torch.float16)
+
+
+def _component_call(
+    name: str, module: Any, batch: int, lat_h: int, lat_w: int, dtype: torch.dtype
+) -> tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]:
+    """The callable and meta inputs that reproduce how the pipeline calls ``name``."""
+    import torch
+
+    cls = type(module).__name__
+    long = torch.long
+    if name == "text_encoder":
+        if cls == "T5EncoderModel":
+            # No attention mask: an all-ones mask costs the same, and a meta mask cannot be inspected.
+            return module, (), {"input_ids": _meta(batch, K3_TEXT_TOKENS, dtype=long)}
+        if cls == "MultilingualCLIP":  # XLM-R without a mask (a meta mask cannot be inspected); the pooling
+            # and the 1024->768 projection after it are negligible
+            return module.transformer, (), {"input_ids": _meta(batch, CLIP_TOKENS, dtype=long)}
+        return module, (), {"input_ids": _meta(batch, CLIP_TOKENS, dtype=long)}
+    if name == "image_encoder":
+        size = module.config.image_size
+        return module, (), {"pixel_values": _meta(batch, 3, size, size, dtype=dtype)}
+    if name == "prior":
+        emb, tokens = module.config.embedding_dim, module.config.num_embeddings
+        kwargs = {
+            "hidden_states": _meta(batch, emb, dtype=dtype),
+            "timestep": torch.zeros((), device="meta", dtype=long),
+            "proj_embedding": _meta(batch, emb, dtype=dtype),
+            "encoder_hidden_states": _meta(batch, tokens, emb, dtype=dtype),
+            "attention_mask": _meta(batch, tokens, dtype=torch.bool),
+        }
+        return module, (), kwargs
+    if name == "unet":
+        cfg = module.config
+        sample = _meta(batch, cfg.in_channels, lat_h, lat_w, dtype=dtype)
+        t = torch.zeros((batch,), device="meta", dtype=long)
+        if cls == "Kandinsky3UNet":
+            ctx = _meta(batch, K3_CONTEXT_TOKENS, cfg.encoder_hid_dim, dtype=dtype)
+            mask = _meta(batch, K3_CONTEXT_TOKENS, dtype=long)
+            return module, (sample, t), {"encoder_hidden_states": ctx, "encoder_attention_mask": mask}
+        kwargs: dict[str, Any] = {"encoder_hidden_states": None, "added_cond_kwargs": {}}
+        if cfg.encoder_hid_dim_type == "text_image_proj":  # Kandinsky 2.1: M-CLIP tokens + CLIP embeddings
+            kwargs["encoder_hidden_states"] = _meta(batch, CLIP_TOKENS, cfg.encoder_hid_dim, dtype=dtype)
+            kwargs["added_cond_kwargs"] = {
+                "text_embeds": _meta(batch, cfg.cross_attention_dim, dtype=dtype),
+                "image_embeds": _meta(batch, cfg.cross_attention_dim, dtype=dtype),
+            }
+        elif cfg.encoder_hid_dim_type == "image_proj":  # Kandinsky 2.2: CLIP image embedding only
+            kwargs["added_cond_kwargs"] = {"image_embeds": _meta(batch, cfg.encoder_hid_dim, dtype=dtype)}
+        else:  # plain text cross-attention (the SD 1.5 reference UNet)
+            kwargs["encoder_hidden_states"] = _meta(batch, CLIP_TOKENS, cfg.cross_attention_dim, dtype=dtype)
+        return module, (sample, t), kwargs
+    if name == "movq":
+        latent = _meta(batch, module.config.latent_channels, lat_h, lat_w, dtype=dtype)
+        return module.decode, (latent,), {"force_not_quantize": True}
+    raise ValueError(f"no counting recipe for component {name!r}")
+
+
+@functools.lru_cache(maxsize=256)
+def count_component(model_id: str, role: str, name: str, batch: int, lat_h: int, lat_w: int, dtype: str) -> OpCount:
+    """Count one call of a full-size component at a batch and latent size (cached in-process)."""
+    dtype = "fp16" if dtype == "bf16" else dtype  # same sizes and shapes; share the cache entry
+    module = build_components(model_id, role, dtype)[name]
+    fn, args, kwargs = _component_call(name, module, batch, lat_h, lat_w, _torch_dtype(dtype))
+    return count_call(fn, *args, weight_bytes=module_weight_bytes(module), **kwargs)
+
+
+def _latent(side: int) -> int:
+    """Latent side as Kandinsky pipelines compute it (``downscale_height_and_width``: round up to 64, then /8)."""
+    return -(-side // MOVQ_SCALE**2) * MOVQ_SCALE
+
+
+def _parts_for_role(w: Workload, role: str) -> Iterator[tuple[str, str, int, float]]:
+    """(stage, component, batch, repeats) of each neural call one pipeline call makes in ``role``."""
+    images = w.images_per_call
+    cfg = 2 if w.cfg else 1
+    model = get_model(w.model)
+    names = {c.name for c in model.roles[role].components}
+    if role == "prior":
+        yield "text_encode", "text_encoder", w.batch_size * cfg, 1
+        yield "prior", "prior", images * cfg, float(w.prior_steps or model.prior_steps or 25)
+        if w.task in ("text2img", "inpaint") and not w.negative_prompt:
+            yield "prior", "image_encoder", 1, 1  # get_zero_embed: one zero image for the negative embedding
+        elif w.task == "mix":
+            yield "prior", "image_encoder", 2, 1  # the images being mixed
+        return
+    if "text_encoder" in names:  # Kandinsky 2.1 decoder (M-CLIP) and Kandinsky 3 (FLAN-UL2)
+        te_batch = w.batch_size * (cfg if (model.family == "kandinsky2" or w.negative_prompt) else 1)
+        yield "text_encode", "text_encoder", te_batch, 1
+    yield "denoise", "unet", images * cfg, float(w.denoise_steps)
+    yield "decode", "movq", images, 1
+
+
+@functools.lru_cache(maxsize=256)
+def profile_workload(w: Workload) -> WorkloadProfile:
+    """Count every stage of a workload for the full-size model (cached per workload)."""
+    model = get_model(w.model)
+    lat_h, lat_w = _latent(w.height), _latent(w.width)
+    parts: list[StagePart] = []
+    weights: dict[str, int] = {}
+    leaves: dict[str, int] = {}
+    for role in model.role_for(w.task):
+        for stage, name, batch, repeats in _parts_for_role(w, role):
+            count = count_component(w.model, role, name, batch, lat_h, lat_w, w.dtype)
+            parts.append(StagePart(stage, role, name, batch, repeats, count))
+        for name, module in build_components(w.model, role, "fp16" if w.dtype == "bf16" else w.dtype).items():
+            if hasattr(module, "parameters"):
+                weights[f"{role}/{name}"] = module_weight_bytes(module)
+                leaves[f"{role}/{name}"] = largest_leaf_bytes(module)
+    return WorkloadProfile(workload=w, parts=tuple(parts), weights_by_component=weights, largest_leaf_bytes=leaves)
+
+
+# --- the SD 1.5 reference UNet (fits the projection's defaults to published SD 1.5 timings) -------------
+
+
+@functools.lru_cache(maxsize=8)
+def count_sd15_unet_step(batch: int, width: int, height: int, dtype: str = "fp16") -> OpCount:
+    """One CFG step of the Stable Diffusion 1.5 UNet at ``batch`` images (the UNet sees 2·batch).
+
+    SD 1.5's UNet is diffusers' ``UNet2DConditionModel`` default architecture (320/640/1280/1280 channels,
+    2 layers per block, 8 heads) with 768-wide text cross-attention (CLIP ViT-L/14, as
+    ``k21_prior_text_encoder.json``), 77 text tokens, latents at 1/8 of the image.
+    """
+    import torch
+    from diffusers import UNet2DConditionModel
+
+    with torch.device("meta"):
+        unet = UNet2DConditionModel(cross_attention_dim=768).to(_torch_dtype(dtype)).eval()
+    fn, args, kwargs = _component_call("unet", unet, 2 * batch, height // 8, width // 8, _torch_dtype(dtype))
+    return count_call(fn, *args, weight_bytes=module_weight_bytes(unet), **kwargs)
+
+
+@contextmanager
+def _quiet() -> Iterator[None]:
+    import logging
+    import warnings
+
+    level = logging.getLogger("diffusers").level
+    logging.getLogger("diffusers").setLevel(logging.ERROR)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+    logging.getLogger("diffusers").setLevel(level)
+
+
+@dataclass(frozen=True)
+class FlopsRow:
+    """One line of ``kbench flops``: per-image counts by stage for one workload."""
+
+    workload: Workload
+    stage_tflops: dict[str, float]
+    stage_gb: dict[str, float]
+    total_tflops: float
+    total_gb: float
+    unet_step_tflops: float
+    weights_gb: float
+
+
+def flops_table(workloads: list[Workload]) -> list[FlopsRow]:
+    """Per-image TFLOPs and GB moved by stage for each workload (counted on meta)."""
+    rows: list[FlopsRow] = []
+    with _quiet():
+        for w in workloads:
+            prof = profile_workload(w)
+            unet = [p for p in prof.parts if p.component == "unet"]
+            rows.append(
+                FlopsRow(
+                    workload=w,
+                    stage_tflops={s: prof.stage_flops_per_image(s) / 1e12 for s in STAGES},
+                    stage_gb={s: prof.stage_bytes_per_image(s) / 1e9 for s in STAGES},
+                    total_tflops=prof.flops_per_image() / 1e12,
+                    total_gb=prof.bytes_per_image() / 1e9,
+                    unet_step_tflops=unet[0].count.total_flops / 1e12 if unet else 0.0,
+                    weights_gb=sum(prof.weights_by_component.values()) / 1e9,
+                )
+            )
+    return rows
+
+
+__all__ = [
+    "DTYPE_BYTES",
+    "STAGES",
+    "FlopsRow",
+    "OpCount",
+    "StagePart",
+    "Workload",
+    "WorkloadProfile",
+    "build_components",
+    "count_call",
+    "count_component",
+    "count_module",
+    "count_sd15_unet_step",
+    "flops_table",
+    "largest_leaf_bytes",
+    "module_weight_bytes",
+    "profile_workload",
+]

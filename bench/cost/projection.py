@@ -1,0 +1,379 @@
+"""Roofline projection of seconds per image on any catalog GPU, calibrated by measurements.
+
+Per stage, each component call costs ``max(FLOPs / (peak · e_compute), bytes / (bandwidth · e_memory))``
+(counts from :mod:`bench.cost.flops`), times the calls per image; CPU offload adds the weight transfers over
+the host link; fixed overheads come from calibration. The default efficiencies are fitted (least squares on
+log time, grid search) to the published SD 1.5 timings listed under ``published_timings`` in the catalog
+(``use: fit``); :func:`fit_efficiency` reproduces them. A measurement of a model on one GPU replaces them for
+that model: per stage, the ratio of measured to projected time carries over to every other GPU, and the
+unaccounted remainder carries over as a fixed per-call overhead. Measured figures always win over projections.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from bench.cost.catalog import Catalog, GpuSpec, PublishedTiming
+from bench.cost.costs import usd_per_1k_images
+from bench.cost.flops import STAGES, OpCount, StagePart, Workload, WorkloadProfile, profile_workload
+from bench.cost.vram import estimate_vram, measured_vram_gib
+from bench.results import RunRecord
+
+# Fitted to the diffusers torch 2.0 SD 1.5 table (RTX 4090, RTX 3090, T4; fp16, SDPA, not compiled) by
+# fit_efficiency(); tests/cost/test_projection.py re-fits and checks these values. Source of the timings:
+# https://github.com/huggingface/diffusers/blob/main/docs/source/en/optimization/torch2.0.mdx
+DEFAULT_COMPUTE_EFF = 0.55
+DEFAULT_MEMORY_EFF = 0.25
+DEFAULT_EFF_SOURCE = "default efficiencies fitted to diffusers' published SD 1.5 timings (docs/projection.md)"
+# Host-to-device copies under CPU offload: PCIe 4.0 x16, 16 GT/s per lane x 16 lanes with 128b/130b encoding
+# = 31.5 GB/s per direction (PCI-SIG). A theoretical ceiling, so offload projections are optimistic.
+HOST_TO_DEVICE_GBS = 31.5
+FIT_GRID = np.round(np.arange(0.05, 1.0001, 0.05), 2)
+
+Source = Literal["measured", "projected"]
+
+
+@dataclass(frozen=True)
+class Efficiency:
+    """Fractions of peak compute and bandwidth a stage achieves."""
+
+    compute: float = DEFAULT_COMPUTE_EFF
+    memory: float = DEFAULT_MEMORY_EFF
+
+
+def call_time_s(count: OpCount, gpu: GpuSpec, dtype: str, eff: Efficiency) -> float:
+    """Roofline time of one component call: the slower of its compute and its memory traffic."""
+    compute_s = count.total_flops / (gpu.peak_tflops(dtype) * 1e12 * eff.compute)
+    memory_s = count.total_bytes / (gpu.bandwidth_gbs * 1e9 * eff.memory)
+    return max(compute_s, memory_s)
+
+
+def _offload_bytes(part: StagePart, memory: str) -> float:
+    """Weight bytes copied to the GPU per pipeline call for this part under CPU offload."""
+    if memory == "model_cpu_offload":
+        return float(part.count.weight_bytes)  # moved once per pipeline call
+    if memory == "sequential_cpu_offload":
+        return float(part.count.weight_bytes) * part.repeats  # streamed on every call
+    return 0.0
+
+
+@dataclass(frozen=True)
+class StageTimes:
+    """Per-image seconds by stage: roofline compute and offload transfer, kept apart for calibration."""
+
+    roofline_s: dict[str, float]
+    offload_s: dict[str, float]
+
+    def total(self) -> float:
+        return sum(self.roofline_s.values()) + sum(self.offload_s.values())
+
+
+def stage_times(profile: WorkloadProfile, gpu: GpuSpec, eff: Efficiency | None = None) -> StageTimes:
+    """Default (uncalibrated) per-image stage times of a counted workload on ``gpu``."""
+    eff = eff or Efficiency()
+    w = profile.workload
+    roof = dict.fromkeys(STAGES, 0.0)
+    off = dict.fromkeys(STAGES, 0.0)
+    for part in profile.parts:
+        roof[part.stage] += part.repeats * call_time_s(part.count, gpu, w.dtype, eff) / w.images_per_call
+        off[part.stage] += _offload_bytes(part, w.memory) / (HOST_TO_DEVICE_GBS * 1e9) / w.images_per_call
+    return StageTimes(roofline_s=roof, offload_s=off)
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Corrections learned from one measured record, applied to the same model on any GPU."""
+
+    model: str
+    gpu_id: str
+    run_key: str
+    scale: dict[str, float]  # stage -> factor on roofline time
+    offload_scale: dict[str, float]  # stage -> factor on offload time
+    overhead_s_per_call: float  # measured time the stages do not account for
+    by_stage: bool
+
+    @property
+    def label(self) -> str:
+        how = "stage times" if self.by_stage else "total time"
+        return f"calibrated on {self.gpu_id} by {self.run_key} ({how})"
+
+
+def calibrate(record: RunRecord, gpu: GpuSpec, profile: WorkloadProfile, eff: Efficiency | None = None) -> Calibration:
+    """Learn per-stage corrections so that projecting ``record``'s workload onto ``gpu`` gives its median."""
+    if record.summary is None:
+        raise ValueError(f"record {record.run_key} has no summary")
+    base = stage_times(profile, gpu, eff)
+    median = record.summary.median_s_per_image
+    measured = {s: v for s, v in record.summary.stage_s_per_image.items() if s in STAGES and v > 0}
+    scale = dict.fromkeys(STAGES, 1.0)
+    oscale = dict.fromkeys(STAGES, 1.0)
+    accounted = 0.0
+    by_stage = bool(measured)
+    if by_stage:
+        for stage, m_s in measured.items():
+            d_s, o_s = base.roofline_s[stage], base.offload_s[stage]
+            if d_s <= 0 and o_s <= 0:
+                continue  # nothing projected there: it stays in the overhead
+            if m_s > o_s and d_s > 0:
+                scale[stage] = (m_s - o_s) / d_s
+            else:  # transfer alone explains more than was measured: scale both down together
+                scale[stage] = oscale[stage] = m_s / (d_s + o_s)
+            accounted += m_s
+        unprojected = [s for s in STAGES if s not in measured and base.roofline_s[s] + base.offload_s[s] > 0]
+        for stage in unprojected:  # projected but not measured: keep default, count it as accounted
+            accounted += base.roofline_s[stage] + base.offload_s[stage]
+    else:
+        factor = median / base.total() if base.total() > 0 else 1.0
+        scale = dict.fromkeys(STAGES, factor)
+        oscale = dict.fromkeys(STAGES, factor)
+        accounted = median
+    return Calibration(
+        model=profile.workload.model,
+        gpu_id=gpu.id,
+        run_key=record.run_key,
+        scale=scale,
+        offload_scale=oscale,
+        overhead_s_per_call=(median - accounted) * profile.workload.images_per_call,
+        by_stage=by_stage,
+    )
+
+
+@dataclass(frozen=True)
+class Projection:
+    """Projected seconds per image by stage and in total, with what calibrated it."""
+
+    stage_s: dict[str, float]
+    overhead_s: float
+    s_per_image: float
+    calibration: str
+
+
+def project(
+    profile: WorkloadProfile, gpu: GpuSpec, calibration: Calibration | None = None, eff: Efficiency | None = None
+) -> Projection:
+    """Seconds per image of ``profile`` on ``gpu``: default roofline, or corrected by ``calibration``."""
+    base = stage_times(profile, gpu, eff)
+    if calibration is None:
+        stage_s = {s: base.roofline_s[s] + base.offload_s[s] for s in STAGES}
+        return Projection(stage_s, 0.0, sum(stage_s.values()), DEFAULT_EFF_SOURCE)
+    stage_s = {
+        s: calibration.scale[s] * base.roofline_s[s] + calibration.offload_scale[s] * base.offload_s[s] for s in STAGES
+    }
+    overhead = calibration.overhead_s_per_call / profile.workload.images_per_call
+    total = max(sum(stage_s.values()) + overhead, 0.0)
+    return Projection(stage_s, overhead, total, calibration.label)
+
+
+# --- fitting the defaults ----------------------------------------------------------------------------
+
+
+def published_s_per_step(p: PublishedTiming) -> float:
+    """Seconds per denoising step of a published it/s figure."""
+    return 1.0 / p.value if p.unit == "it_per_s" else p.value / p.steps
+
+
+def fit_efficiency(points: list[tuple[OpCount, GpuSpec, str, float]]) -> tuple[Efficiency, float]:
+    """Grid-search (compute, memory) efficiencies minimising RMS log error of step times.
+
+    Args:
+        points: (counted step, GPU, dtype, published seconds per step).
+
+    Returns:
+        The best efficiencies and their RMS log error.
+    """
+    best: tuple[float, Efficiency] | None = None
+    for ec in FIT_GRID:
+        for em in FIT_GRID:
+            eff = Efficiency(float(ec), float(em))
+            errs = [np.log(call_time_s(c, g, d, eff) / t) for c, g, d, t in points]
+            rms = float(np.sqrt(np.mean(np.square(errs))))
+            if best is None or rms < best[0] - 1e-12:
+                best = (rms, eff)
+    if best is None:
+        raise ValueError("no points to fit")
+    return best[1], best[0]
+
+
+# --- estimates for the report and recommend ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """Seconds, VRAM fit and cost of one workload on one catalog GPU, measured or projected."""
+
+    gpu_id: str
+    gpu_name: str
+    run_key: str
+    model: str
+    task: str
+    resolution: str
+    steps: int
+    batch_size: int
+    dtype: str
+    memory: str
+    s_per_image: float
+    vram_needed_gb: float
+    fits: bool
+    source: Source
+    calibration: str
+    usd_per_hour: float | None
+    price_provider: str | None
+    price_date: str | None
+    price_source: str | None
+    usd_per_1k_images: float | None
+    vram_source: Source = "projected"
+    vram_gpu_gb: float = 0.0
+    price_tier: str | None = None
+    stage_s_per_image: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def headroom_gb(self) -> float:
+        return self.vram_gpu_gb - self.vram_needed_gb
+
+
+def workload_key(w: Workload) -> tuple[object, ...]:
+    """What two runs must share for one to stand for the other (weights and language do not change compute)."""
+    return (w.model, w.task, w.width, w.height, w.steps, w.images_per_call, w.dtype, w.memory)
+
+
+def _gpu_of(record: RunRecord, catalog: Catalog) -> GpuSpec | None:
+    name = record.env.get("gpu_name")
+    return catalog.match_nvml_name(str(name)) if name else None
+
+
+def _usable(record: RunRecord) -> bool:
+    """A record that can stand for the full-size model on a GPU: ok, summarised, not tiny weights."""
+    return record.ok and record.summary is not None and record.spec.weights != "tiny"
+
+
+def _pick_calibration(target: Workload, measured: list[tuple[RunRecord, GpuSpec]]) -> tuple[RunRecord, GpuSpec] | None:
+    """Best record of the same model: same workload, then same dtype and memory, then same resolution."""
+    same_model = [(r, g) for r, g in measured if r.spec.model == target.model]
+
+    def score(item: tuple[RunRecord, GpuSpec]) -> tuple[int, int, int]:
+        w = Workload.from_spec(item[0].spec)
+        return (
+            workload_key(w) == workload_key(target),
+            (w.dtype, w.memory) == (target.dtype, target.memory),
+            (w.width, w.height) == (target.width, target.height),
+        )
+
+    return max(same_model, key=score) if same_model else None
+
+
+def estimate_workload(
+    workload: Workload,
+    catalog: Catalog,
+    records: Iterable[RunRecord] = (),
+    gpu_ids: list[str] | None = None,
+    *,
+    run_key: str | None = None,
+    providers: list[str] | None = None,
+) -> list[Estimate]:
+    """One :class:`Estimate` per catalog GPU for ``workload``: measured where a record ran it there.
+
+    CPU records and tiny-weight records never measure or calibrate a GPU estimate (a CPU's efficiency says
+    nothing about GPU kernels, and tiny models are other architectures); GPU records of the same model do.
+    """
+    measured = [(r, g) for r in records if _usable(r) and (g := _gpu_of(r, catalog)) is not None]
+    profile = profile_workload(workload)
+    pick = _pick_calibration(workload, measured)
+    calibration = calibrate(pick[0], pick[1], profile_workload(Workload.from_spec(pick[0].spec))) if pick else None
+    key = workload_key(workload)
+    out: list[Estimate] = []
+    for gpu_id in gpu_ids or list(catalog.gpus):
+        gpu = catalog.get(gpu_id)
+        same = [r for r, g in measured if g.id == gpu.id and workload_key(Workload.from_spec(r.spec)) == key]
+        vram = estimate_vram(profile).total_gib
+        vram_src: Source = "projected"
+        measured_peaks = [v for r in same if (v := measured_vram_gib(r)) is not None]
+        if measured_peaks:
+            vram, vram_src = max(measured_peaks), "measured"
+        if same:
+            s = statistics.median(r.summary.median_s_per_image for r in same if r.summary is not None)
+            source: Source = "measured"
+            label = f"measured on {gpu.id} ({len(same)} record{'s' if len(same) > 1 else ''})"
+            stages = dict(same[0].summary.stage_s_per_image) if same[0].summary else {}
+        else:
+            proj = project(profile, gpu, calibration)
+            s, source, label, stages = proj.s_per_image, "projected", proj.calibration, proj.stage_s
+        price = gpu.cheapest_price(providers)
+        out.append(
+            Estimate(
+                gpu_id=gpu.id,
+                gpu_name=gpu.name,
+                run_key=run_key or "|".join(str(k) for k in key),
+                model=workload.model,
+                task=workload.task,
+                resolution=workload.resolution,
+                steps=workload.steps,
+                batch_size=workload.images_per_call,
+                dtype=workload.dtype,
+                memory=workload.memory,
+                s_per_image=s,
+                vram_needed_gb=vram,
+                fits=vram <= gpu.vram_gb,
+                source=source,
+                calibration=label,
+                usd_per_hour=price.usd_per_hour if price else None,
+                price_provider=price.provider if price else None,
+                price_date=price.date if price else None,
+                price_source=price.source if price else None,
+                usd_per_1k_images=usd_per_1k_images(s, price.usd_per_hour) if price else None,
+                vram_source=vram_src,
+                vram_gpu_gb=gpu.vram_gb,
+                price_tier=price.tier if price else None,
+                stage_s_per_image=stages,
+            )
+        )
+    return out
+
+
+def estimate_for_records(
+    records: list[RunRecord], catalog: Catalog, gpu_ids: list[str] | None = None
+) -> list[Estimate]:
+    """One :class:`Estimate` per (ok record's workload x catalog GPU), measured where possible.
+
+    Workloads are deduplicated (weights and language do not change compute); each keeps the run key of its
+    first record. Tiny-weight and CPU records contribute their workload, projected for the full-size model.
+    """
+    seen: dict[tuple[object, ...], str] = {}
+    workloads: list[Workload] = []
+    for record in records:
+        if not record.ok:
+            continue
+        w = Workload.from_spec(record.spec)
+        if workload_key(w) not in seen:
+            seen[workload_key(w)] = record.run_key
+            workloads.append(w)
+    out: list[Estimate] = []
+    for w in workloads:
+        out.extend(estimate_workload(w, catalog, records, gpu_ids, run_key=seen[workload_key(w)]))
+    return out
+
+
+__all__ = [
+    "DEFAULT_COMPUTE_EFF",
+    "DEFAULT_EFF_SOURCE",
+    "DEFAULT_MEMORY_EFF",
+    "HOST_TO_DEVICE_GBS",
+    "Calibration",
+    "Efficiency",
+    "Estimate",
+    "Projection",
+    "StageTimes",
+    "calibrate",
+    "call_time_s",
+    "estimate_for_records",
+    "estimate_workload",
+    "fit_efficiency",
+    "project",
+    "published_s_per_step",
+    "stage_times",
+    "workload_key",
+]

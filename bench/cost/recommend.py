@@ -1,0 +1,121 @@
+"""Which GPU to rent: rank catalog GPUs for a workload by $ per 1000 images under constraints.
+
+Also checks the deployment guide's VRAM table against kbench's own estimate, so a user learns from the tool,
+not from the guide, whether a card fits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from bench.cost.catalog import Catalog, GuideVram
+from bench.cost.flops import Workload, profile_workload
+from bench.cost.projection import Estimate, estimate_workload
+from bench.cost.vram import estimate_vram
+from bench.errors import KbenchError
+from bench.results import RunRecord
+from bench.scenario import parse_resolution
+
+MEMORY_OPTIONS = ("none", "model_cpu_offload", "sequential_cpu_offload")
+
+
+class NoGpuFits(KbenchError):
+    """Every catalog GPU was excluded by the constraints (exit code 2)."""
+
+
+@dataclass(frozen=True)
+class Constraints:
+    """What a recommendation must satisfy."""
+
+    max_s_per_image: float | None = None
+    max_usd_per_hour: float | None = None
+    min_headroom_gb: float = 0.0
+    providers: list[str] | None = None
+    require_price: bool = True
+
+
+def _describe(c: Constraints) -> dict[str, str]:
+    return {
+        "vram": f"do not fit in VRAM with {c.min_headroom_gb:g} GB headroom",
+        "speed": f"are slower than {c.max_s_per_image:g} s per image" if c.max_s_per_image is not None else "",
+        "price": f"cost more than ${c.max_usd_per_hour:g}/h" if c.max_usd_per_hour is not None else "",
+        "unpriced": "have no price" + (f" from {', '.join(c.providers)}" if c.providers else ""),
+    }
+
+
+def recommend(
+    workload: Workload,
+    catalog: Catalog,
+    constraints: Constraints | None = None,
+    records: Iterable[RunRecord] = (),
+    gpu_ids: list[str] | None = None,
+) -> list[Estimate]:
+    """GPUs meeting ``constraints`` for ``workload``, cheapest per 1000 images first.
+
+    Raises:
+        NoGpuFits: when every GPU is excluded; the message counts the GPUs each constraint excluded.
+    """
+    c = constraints or Constraints()
+    estimates = estimate_workload(workload, catalog, list(records), gpu_ids, providers=c.providers)
+    excluded = dict.fromkeys(("vram", "speed", "price", "unpriced"), 0)
+    kept: list[Estimate] = []
+    for e in estimates:
+        reason = None
+        if e.headroom_gb < c.min_headroom_gb:
+            reason = "vram"
+        elif c.max_s_per_image is not None and e.s_per_image > c.max_s_per_image:
+            reason = "speed"
+        elif e.usd_per_hour is None and (c.require_price or c.max_usd_per_hour is not None):
+            reason = "unpriced"
+        elif c.max_usd_per_hour is not None and e.usd_per_hour is not None and e.usd_per_hour > c.max_usd_per_hour:
+            reason = "price"
+        if reason:
+            excluded[reason] += 1
+        else:
+            kept.append(e)
+    if not kept:
+        words = _describe(c)
+        parts = [f"{n} {words[k]}" for k, n in excluded.items() if n]
+        raise NoGpuFits(
+            f"no GPU meets the constraints for {workload.model} {workload.task} {workload.resolution} "
+            f"{workload.steps} steps batch {workload.images_per_call} {workload.dtype} memory={workload.memory}: "
+            f"of {len(estimates)} GPUs, {'; '.join(parts)}. Relax a constraint, or try --memory model_cpu_offload "
+            "or another --dtype"
+        )
+    return sorted(kept, key=lambda e: (e.usd_per_1k_images is None, e.usd_per_1k_images or 0.0, e.s_per_image))
+
+
+@dataclass(frozen=True)
+class GuideVramCheck:
+    """One row of the guide's VRAM table beside kbench's estimates per dtype and memory option."""
+
+    row: GuideVram
+    estimates_gib: dict[tuple[str, str], float]  # (dtype, memory) -> estimated peak GiB
+    holds_under: list[tuple[str, str]]
+
+    @property
+    def verdict(self) -> str:
+        if self.holds_under:
+            opts = ", ".join(f"{d} + {m}" for d, m in self.holds_under)
+            return f"holds under {opts}"
+        (d, m), gib = min(self.estimates_gib.items(), key=lambda kv: kv[1])
+        return f"cannot hold: the smallest estimate is {gib:.1f} GB ({d} + {m})"
+
+
+def check_guide_vram(catalog: Catalog, dtypes: tuple[str, ...] = ("fp16", "fp32")) -> list[GuideVramCheck]:
+    """Estimate each guide row under every dtype and memory option and say where its figure holds."""
+    out: list[GuideVramCheck] = []
+    for row in catalog.guide_vram:
+        width, height = parse_resolution(row.resolution)
+        estimates: dict[tuple[str, str], float] = {}
+        for dtype in dtypes:
+            for memory in MEMORY_OPTIONS:
+                w = Workload(model=row.model, task="text2img", width=width, height=height, steps=1, dtype=dtype)
+                estimates[(dtype, memory)] = estimate_vram(profile_workload(w), memory).total_gib
+        holds = [k for k, v in estimates.items() if v <= row.vram_gb]
+        out.append(GuideVramCheck(row=row, estimates_gib=estimates, holds_under=holds))
+    return out
+
+
+__all__ = ["MEMORY_OPTIONS", "Constraints", "GuideVramCheck", "NoGpuFits", "check_guide_vram", "recommend"]

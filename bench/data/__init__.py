@@ -1,0 +1,1 @@
+"""Package data: GPU catalog, prompt sets."""

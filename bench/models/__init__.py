@@ -1,0 +1,1 @@
+"""Model registry, shipped configs, pipeline building and offline tokenizers."""

@@ -1,0 +1,180 @@
+"""Build pipelines from a weight source: ``hub`` (from_pretrained), ``random`` (full-size), ``tiny``.
+
+``random`` materialises the full-size architecture directly on the target device in the target dtype
+(``torch.device`` and default-dtype context), so a 3B UNet in fp16 on a GPU never exists as an fp32
+copy in host memory. ``device="meta"`` builds shapes only, for parameter and FLOP counts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterator
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+from bench.errors import ModelError
+from bench.models.registry import ComponentSpec, ModelSpec, get_model
+
+WeightsKind = Literal["random", "tiny"]
+DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
+_CONFIG_META_KEYS = ("_class_name", "_diffusers_version", "_name_or_path", "_note", "architectures", "model_type")
+_TRANSFORMERS_CONFIGS = {
+    "CLIPTextModelWithProjection": "CLIPTextConfig",
+    "CLIPVisionModelWithProjection": "CLIPVisionConfig",
+    "CLIPTextModel": "CLIPTextConfig",
+    "T5EncoderModel": "T5Config",
+}
+_TOKENIZER_KINDS = ("clip", "xlmr", "t5")
+
+
+def torch_dtype(name: str) -> Any:
+    """Map the scenario's dtype name (fp16, bf16, fp32) to a ``torch.dtype``."""
+    import torch
+
+    return getattr(torch, DTYPES[name])
+
+
+@lru_cache(maxsize=256)
+def _config_text(weights: str, stem: str) -> str:
+    folder = "full" if weights == "random" else "tiny"
+    try:
+        return (
+            resources.files("bench.models")
+            .joinpath("configs")
+            .joinpath(folder)
+            .joinpath(f"{stem}.json")
+            .read_text(encoding="utf-8")
+        )
+    except FileNotFoundError:
+        raise ModelError(f"no {folder} config {stem}.json shipped for this component") from None
+
+
+def load_config(stem: str, weights: WeightsKind) -> dict[str, Any]:
+    """The shipped config of a component (full-size for ``random``, small for ``tiny``)."""
+    config: dict[str, Any] = json.loads(_config_text(weights, stem))
+    return config
+
+
+def _constructor_args(config: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in config.items() if k not in _CONFIG_META_KEYS}
+
+
+@contextlib.contextmanager
+def materialise_on(device: str, dtype: Any) -> Iterator[None]:
+    """Create parameters directly on ``device`` in ``dtype`` (no host fp32 copy first)."""
+    import torch
+
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        with torch.device(device):
+            yield
+    finally:
+        torch.set_default_dtype(previous)
+
+
+def build_component(component: ComponentSpec, weights: WeightsKind, device: str, dtype: Any) -> Any:
+    """Instantiate one component from its shipped config."""
+    config = load_config(component.config, weights)
+    cls_name = component.class_name
+    if cls_name in _TOKENIZER_KINDS:
+        from bench.models.tokenizers import build_tokenizer
+
+        return build_tokenizer(cls_name, int(config["vocab_size"]))
+    if cls_name == "CLIPImageProcessor":
+        from transformers import CLIPImageProcessorPil  # the PIL backend: no torchvision needed
+
+        side = int(config["image_size"])
+        return CLIPImageProcessorPil(size={"shortest_edge": side}, crop_size={"height": side, "width": side})
+    if cls_name.endswith("Scheduler"):
+        import diffusers
+
+        return getattr(diffusers, cls_name).from_config(_constructor_args(config))
+    with materialise_on(device, dtype):
+        return _build_model(cls_name, config)
+
+
+def _build_model(cls_name: str, config: dict[str, Any]) -> Any:
+    args = _constructor_args(config)
+    if cls_name == "MultilingualCLIP":
+        from diffusers.pipelines.kandinsky.text_encoder import MCLIPConfig, MultilingualCLIP
+
+        dims = {"transformerDimSize": args.pop("transformerDimensions"), "imageDimSize": args.pop("numDims")}
+        return MultilingualCLIP(MCLIPConfig(**dims, **args)).eval()
+    if cls_name in _TRANSFORMERS_CONFIGS:
+        import transformers
+
+        config_cls = getattr(transformers, _TRANSFORMERS_CONFIGS[cls_name])
+        return getattr(transformers, cls_name)(config_cls(**args)).eval()
+    import diffusers
+
+    return getattr(diffusers, cls_name).from_config(args).eval()
+
+
+def build_role_components(model_id: str, role: str, weights: WeightsKind, device: str, dtype: Any) -> dict[str, Any]:
+    """All components of one pipeline role (e.g. the 2.2 ``prior``) built from shipped configs."""
+    model = get_model(model_id)
+    if role not in model.roles:
+        raise ModelError(f"{model_id} has no pipeline role {role!r}; roles: {', '.join(model.roles)}")
+    return {c.name: build_component(c, weights, device, dtype) for c in model.roles[role].components}
+
+
+def pipeline_class_for(model: ModelSpec, role: str, task: str) -> Any:
+    """The diffusers pipeline class a role runs for a task (img2img swaps the decoder class)."""
+    import diffusers
+
+    name = model.roles[role].pipeline_class
+    if role != "prior" and task in model.task_pipeline_class:
+        name = model.task_pipeline_class[task]
+    return getattr(diffusers, name)
+
+
+def hub_location(model: ModelSpec, role: str, hub: dict[str, str]) -> str:
+    """Where ``hub`` weights of a role come from: the scenario's override or the registry's hub id."""
+    return hub.get(role, model.roles[role].hub_id)
+
+
+def build_pipelines(
+    model_id: str, task: str, weights: str, device: str, dtype_name: str, hub: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """Pipelines for a run keyed ``prior``/``decoder`` (Kandinsky 2.x) or ``main`` (single-stage models).
+
+    Components are created on ``device``; memory options that move weights (CPU offload) are applied
+    by the caller afterwards, which for offload means building on ``cpu``.
+    """
+    model = get_model(model_id)
+    dtype = torch_dtype(dtype_name)
+    pipes: dict[str, Any] = {}
+    for role in model.task_roles[task]:
+        cls = pipeline_class_for(model, role, task)
+        key = "decoder" if role in ("decoder", "inpaint") else role
+        if weights == "hub":
+            pipes[key] = _from_pretrained(cls, hub_location(model, role, hub or {}), dtype, device)
+        else:
+            components = build_role_components(model_id, role, weights, device, dtype)  # type: ignore[arg-type]
+            pipes[key] = cls(**components)
+        pipes[key].set_progress_bar_config(disable=True)
+    return pipes
+
+
+def _from_pretrained(cls: Any, location: str, dtype: Any, device: str) -> Any:
+    """Load real weights: safetensors only, no remote code; a missing local directory is a clear error."""
+    looks_local = location.startswith((".", "/", "~")) or Path(location).exists()
+    if looks_local and not Path(location).expanduser().is_dir():
+        raise ModelError(f"hub: {location!r} is not a directory with a saved pipeline (model_index.json)")
+    try:
+        pipe = cls.from_pretrained(
+            str(Path(location).expanduser()) if looks_local else location, torch_dtype=dtype, use_safetensors=True
+        )
+    except OSError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelError(f"hub: cannot load {location!r} ({first})") from None
+    return pipe.to(device) if device != "cpu" else pipe
+
+
+def count_parameters(module: Any) -> int:
+    """Number of parameters of a torch module (works on the meta device)."""
+    return int(sum(p.numel() for p in module.parameters()))

@@ -1,0 +1,147 @@
+"""A markdown summary for CI job summaries (``$GITHUB_STEP_SUMMARY``) and pull-request comments.
+
+Short by design: GitHub caps a pull-request comment at 65,536 characters, so long tables are cut
+with a pointer to the HTML report. Text from scenario and results files is escaped so a name can
+neither break a table nor inject HTML.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from bench.report.tables import WORKLOAD_HEADERS, ReportData, SummaryRow, fmt_num
+
+MAX_SUMMARY_ROWS = 60
+MAX_FAILED_ROWS = 40
+MAX_BEST_ROWS = 30
+_MD_ESCAPES = str.maketrans(
+    {
+        "&": "&amp;",
+        "<": "&lt;",
+        ">": "&gt;",
+        "|": "\\|",
+        "\\": "\\\\",
+        "`": "\\`",
+        "*": "\\*",
+        "_": "\\_",
+        "[": "\\[",
+        "]": "\\]",
+        "#": "\\#",
+        "\n": " ",
+        "\r": " ",
+    }
+)
+
+
+def md_escape(text: object) -> str:
+    """Escape markdown and HTML syntax so user text renders literally inside a table cell."""
+    return str(text).translate(_MD_ESCAPES)
+
+
+def _table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return lines
+
+
+def _memory(row: SummaryRow) -> str:
+    if row.peak_memory_mb is None:
+        return "—"
+    return f"{fmt_num(row.peak_memory_mb, 4)} {row.peak_memory_kind}"
+
+
+def _summary_cells(row: SummaryRow) -> list[str]:
+    return [
+        md_escape(row.model),
+        row.task,
+        row.resolution,
+        str(row.steps),
+        row.batch,
+        row.dtype,
+        row.memory,
+        md_escape(row.device),
+        f"**{row.status}**" if row.status != "ok" else "ok",
+        fmt_num(row.median_s_per_image),
+        fmt_num(row.p90_s_per_image),
+        fmt_num(row.images_per_s),
+        _memory(row),
+        fmt_num(row.energy_j_per_image),
+        fmt_num(row.usd_per_1k_images),
+    ]
+
+
+SUMMARY_HEADERS = (
+    "model",
+    "task",
+    "resolution",
+    "steps",
+    "batch",
+    "dtype",
+    "memory option",
+    "device",
+    "status",
+    "s/image median",
+    "s/image p90",
+    "images/s",
+    "peak memory MB",
+    "J/image",
+    "$/1000 images",
+)
+
+
+def render_markdown(data: ReportData, html_name: str | None = None) -> str:
+    """The job summary: warnings about weights, environment, results, failures, and the best GPU per workload."""
+    more = f" (see {md_escape(html_name)})" if html_name else " (see the HTML report)"
+    out = [f"## {md_escape(data.title)}", ""]
+    out += [f"> **Note:** {md_escape(note)}" for note in data.weight_notes]
+    if data.weight_notes:
+        out.append("")
+    out.append(f"{data.ok_count} of {len(data.rows)} runs ok; kbench {md_escape(', '.join(data.kbench_versions))}.")
+    out.append("")
+    for env in data.environments:
+        keys = dict(env.items)
+        gpu = keys.get("gpu_name") or keys.get("gpu") or "no GPU recorded"
+        versions = ", ".join(
+            f"{k} {keys[k]}" for k in ("driver", "driver_version", "cuda", "torch", "diffusers") if keys.get(k)
+        )
+        weights = ", ".join(env.weights)
+        where = f"**{md_escape(gpu)}** on {md_escape(', '.join(env.devices))}"
+        out.append(f"- {where}; {md_escape(versions) or 'versions not recorded'}; weights: {weights}; {env.runs} runs")
+    out.append("")
+    out += _table(SUMMARY_HEADERS, (_summary_cells(r) for r in data.rows[:MAX_SUMMARY_ROWS]))
+    if len(data.rows) > MAX_SUMMARY_ROWS:
+        out.append(f"\n_{len(data.rows) - MAX_SUMMARY_ROWS} more runs not shown{more}._")
+    notes = sorted({r.cost_note for r in data.rows if r.usd_per_1k_images is None and r.status == "ok"})
+    out += [""] + [f"$/1000 images “—”: {md_escape(n)}." for n in notes]
+    if data.failed:
+        out += ["", "### Failed or skipped runs", ""]
+        out += _table(
+            ("run", "status", "reason"),
+            (
+                [md_escape(r.run_key), f"**{r.status}**", md_escape(r.reason) or "—"]
+                for r in data.failed[:MAX_FAILED_ROWS]
+            ),
+        )
+        if len(data.failed) > MAX_FAILED_ROWS:
+            out.append(f"\n_{len(data.failed) - MAX_FAILED_ROWS} more not shown{more}._")
+    if data.best:
+        out += ["", "### Fastest and cheapest GPU per workload", "", "_m_ = measured, _p_ = projected.", ""]
+        out += _table(
+            (*WORKLOAD_HEADERS, "fastest GPU", "s/image", "cheapest GPU", "$/1000 images"),
+            (
+                [
+                    *(md_escape(v) for v in b.label),
+                    md_escape(b.fastest_gpu),
+                    f"{fmt_num(b.fastest_s_per_image)} {b.fastest_source[0]}",
+                    md_escape(b.cheapest_gpu),
+                    f"{fmt_num(b.cheapest_usd_per_1k)} {b.cheapest_source[0]}",
+                ]
+                for b in data.best[:MAX_BEST_ROWS]
+            ),
+        )
+        if len(data.best) > MAX_BEST_ROWS:
+            out.append(f"\n_{len(data.best) - MAX_BEST_ROWS} more workloads not shown{more}._")
+    return "\n".join(out) + "\n"
+
+
+__all__ = ["SUMMARY_HEADERS", "md_escape", "render_markdown"]

@@ -1,0 +1,36 @@
+"""Shared fixtures: scenario files written to tmp paths, and a small CLI runner via real subprocesses."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def write_yaml(tmp_path: Path) -> Callable[[str, str], Path]:
+    def _write(text: str, name: str = "scenario.yaml") -> Path:
+        path = tmp_path / name
+        path.write_text(textwrap.dedent(text), encoding="utf-8")
+        return path
+
+    return _write
+
+
+def run_kbench(*args: str, cwd: Path | None = None, timeout: float = 600, env: dict[str, str] | None = None):
+    """Run ``python -m bench ARGS`` as a real subprocess and return the CompletedProcess."""
+    return subprocess.run(
+        [sys.executable, "-m", "bench", *args],
+        cwd=cwd or REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )

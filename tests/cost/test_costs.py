@@ -1,0 +1,69 @@
+"""Dollar maths against hand-computed values."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.cost.catalog import load_catalog
+from bench.cost.costs import (
+    cost_rows,
+    energy_cost_usd,
+    energy_wh,
+    images_per_hour,
+    images_per_usd,
+    rental_table,
+    usd_per_1k_images,
+    usd_per_image,
+)
+
+from . import make_record
+
+
+def test_usd_per_image_hand_values():
+    # 10 s at $0.36/h: 0.36 / 3600 * 10 = $0.001
+    assert usd_per_image(10.0, 0.36) == pytest.approx(0.001)
+    assert usd_per_1k_images(10.0, 0.36) == pytest.approx(1.0)
+    assert images_per_usd(10.0, 0.36) == pytest.approx(1000.0)
+    # the guide's RTX 4090: 5 s at $0.10/h -> 0.10 * 5 / 3600 = $0.000138889; 7200 images per dollar
+    assert usd_per_image(5.0, 0.10) == pytest.approx(0.10 * 5 / 3600)
+    assert images_per_usd(5.0, 0.10) == pytest.approx(7200.0)
+    assert images_per_hour(5.0) == pytest.approx(720.0)
+
+
+def test_model_load_is_amortised_only_when_asked():
+    # 60 s load over 100 images adds 0.6 s: (10 + 0.6) s * 0.36 $/h / 3600 = $0.00106
+    assert usd_per_image(10.0, 0.36, load_s=60.0, images_amortised=100) == pytest.approx(0.00106)
+    assert usd_per_image(10.0, 0.36, load_s=60.0) == pytest.approx(0.001)
+    assert usd_per_1k_images(10.0, 0.36, load_s=60.0, images_amortised=1) == pytest.approx(70 * 0.36 / 3.6)
+    with pytest.raises(ValueError, match="images_amortised must be >= 1"):
+        usd_per_image(1.0, 1.0, load_s=1.0, images_amortised=0)
+    with pytest.raises(ValueError, match="usd_per_hour must be >= 0"):
+        usd_per_image(1.0, -1.0)
+
+
+def test_rental_table_and_energy():
+    assert rental_table(0.10) == pytest.approx({"hour": 0.10, "day": 2.40, "session_4h": 0.40})
+    assert energy_wh(7200.0) == pytest.approx(2.0)
+    assert energy_cost_usd(3.6e6, 0.20) == pytest.approx(0.20)  # 1 kWh at $0.20
+    assert energy_cost_usd(1800.0, 0.30) == pytest.approx(0.00015)  # 0.5 Wh at $0.30/kWh
+    assert images_per_usd(0.0, 1.0) == float("inf")
+
+
+def test_cost_rows_price_results_on_their_gpu():
+    cat = load_catalog(overrides={"rtx4090": 0.36})
+    gpu = make_record(median_s=10.0, load_s=60.0, energy_j=1800.0)
+    cpu = make_record(device="cpu", gpu_name=None, median_s=100.0)
+    failed = make_record(status="oom")
+    rows = cost_rows([gpu, cpu, failed], cat, images_amortised=100, usd_per_kwh=0.30)
+    assert len(rows) == 2
+    row = rows[0]
+    assert row.gpu_id == "rtx4090" and row.price is not None and row.price.provider == "user"
+    assert row.usd_per_1k_images == pytest.approx(1.0)
+    assert row.usd_per_1k_images_amortised == pytest.approx(1.06)
+    assert row.images_per_usd == pytest.approx(1000.0)
+    assert row.energy_wh_per_image == pytest.approx(0.5)
+    assert row.energy_usd_per_1k_images == pytest.approx(0.15)
+    assert row.rental == pytest.approx({"hour": 0.36, "day": 8.64, "session_4h": 1.44})
+    assert rows[1].price is None and rows[1].usd_per_image is None
+    forced = cost_rows([cpu], cat, gpu_id="rtx4090")
+    assert forced[0].usd_per_1k_images == pytest.approx(10.0)  # 100 s at $0.36/h

@@ -1,0 +1,85 @@
+"""Figures render to inline SVG: text stays text, ids are unique per figure, output is deterministic."""
+
+from __future__ import annotations
+
+import re
+
+from matplotlib.figure import Figure
+
+from bench.report.figures import (
+    cost_by_gpu,
+    cost_vs_latency,
+    latency_vs_resolution,
+    memory_timeline,
+    pick_timeline_record,
+    stage_breakdown,
+    to_svg,
+)
+from bench.report.tables import CostPoint, summary_rows
+from tests.report.conftest import CATALOG, all_records
+
+
+def test_to_svg_strips_prolog_prefixes_ids_and_keeps_text():
+    fig = Figure()
+    ax = fig.add_subplot()
+    ax.plot([0, 1], [0, 1], marker="o")
+    ax.set_title("kandinsky-3 <1024>")
+    svg = to_svg(fig, "demo")
+    assert svg.startswith("<svg ")
+    assert "<?xml" not in svg and "<!DOCTYPE" not in svg
+    ids = re.findall(r'\bid="([^"]+)"', svg)
+    assert ids and all(i.startswith("demo-") for i in ids)
+    refs = re.findall(r'(?:href="#|url\(#)([^")]+)', svg)
+    assert refs and all(r in ids for r in refs)  # every reference still resolves
+    assert "kandinsky-3 &lt;1024&gt;" in svg  # svg.fonttype none: the title is text, XML-escaped by matplotlib
+    assert "<dc:date>" not in svg
+
+
+def test_figures_are_deterministic():
+    rows = summary_rows(all_records(), CATALOG)
+    assert latency_vs_resolution(rows).svg == latency_vs_resolution(rows).svg
+
+
+def test_latency_figure_has_one_line_per_model():
+    fig = latency_vs_resolution(summary_rows(all_records(), CATALOG))
+    assert fig.svg and not fig.missing
+    # Two GPU models plus the CPU kandinsky-2.2 configuration: kandinsky-2.2 has two configs, so it is labelled in full.
+    assert "kandinsky-3" in fig.svg and "kandinsky-2.2 (text2img, 50 steps" in fig.svg
+
+
+def test_stage_breakdown_and_timeline_draw_from_records():
+    records = all_records()
+    stages = stage_breakdown(records)
+    assert stages.svg and "denoise" in stages.svg and "decode" in stages.svg
+    # The highest VRAM peak among ok runs with a timeline is kandinsky-3 at 1024 (21,500 MB).
+    picked = pick_timeline_record(records)
+    assert picked is not None and picked.spec.model == "kandinsky-3" and picked.spec.width == 1024
+    timeline = memory_timeline(records)
+    assert "VRAM used" in timeline.caption and "prior" in timeline.svg
+
+
+def test_timeline_on_cpu_is_labelled_rss():
+    cpu_only = [r for r in all_records() if r.spec.device == "cpu"]
+    fig = memory_timeline(cpu_only)
+    assert "RSS" in fig.caption and "RSS (MB)" in fig.svg
+
+
+def test_figures_without_data_say_why():
+    failed = [r for r in all_records() if r.status != "ok"]
+    assert latency_vs_resolution(summary_rows(failed, CATALOG)).missing == "no successful runs"
+    assert stage_breakdown(failed).missing
+    assert memory_timeline(failed).missing
+    assert cost_by_gpu([]).missing and cost_vs_latency([]).missing
+
+
+def test_cost_figures_tell_measured_from_projected():
+    points = [
+        CostPoint("k 1024", "k", "rtx4090", "RTX 4090", 2.0, 0.2, "measured"),
+        CostPoint("k 1024", "k", "a100", "A100", 1.0, 0.5, "projected"),
+        CostPoint("k 1024", "k", "t4", "T4", 8.0, 0.9, "projected"),  # dominated by the RTX 4090
+    ]
+    bars = cost_by_gpu(points)
+    assert "projected (hatched)" in bars.svg and "measured (solid)" in bars.svg
+    scatter = cost_vs_latency(points)
+    # The Pareto front (RTX 4090 and A100) is annotated; the dominated T4 is not.
+    assert "RTX 4090" in scatter.svg and "A100" in scatter.svg and "T4" not in scatter.svg

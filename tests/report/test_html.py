@@ -1,0 +1,58 @@
+"""The HTML page: self-contained, escaped, every section and figure present, deterministic."""
+
+from __future__ import annotations
+
+import re
+
+from bench.report import build_report
+from bench.report.html import SORT_FILTER_SCRIPT, csp_hash
+from bench.results import read_results
+
+FIGURE_KEYS = ("latency", "stages", "timeline", "cost_gpu", "pareto")
+
+
+def _html(results_file, catalog) -> str:
+    return build_report(read_results([results_file]), catalog, title="smoke <report>").html
+
+
+def test_user_text_is_escaped_never_markup(results_file, catalog):
+    html = _html(results_file, catalog)
+    assert "<script>window.__xss" not in html and "<img src=x" not in html
+    assert "&lt;script&gt;window.__xss = 1&lt;/script&gt;smoke" in html
+    assert "&lt;img src=x onerror=&#34;window.__xss = 2&#34;&gt;blurry" in html
+    assert "needs accelerate &lt;1.0&gt; &amp; a GPU" in html
+    assert "<title>smoke &lt;report&gt;</title>" in html
+
+
+def test_only_the_sorter_script_runs_and_nothing_loads_from_outside(results_file, catalog):
+    html = _html(results_file, catalog)
+    assert html.count("<script") == 1
+    assert f"script-src {csp_hash(SORT_FILTER_SCRIPT)};" in html and "default-src 'none'" in html
+    assert f"<script>{SORT_FILTER_SCRIPT}</script>" in html  # the hash covers exactly what is in the tag
+    assert not re.search(r"""\b(?:src|href)\s*=\s*["']?(?:https?:|//)""", html)
+    assert "@import" not in html and "@font-face" not in html
+
+
+def test_every_section_and_figure_is_present(results_file, catalog):
+    html = _html(results_file, catalog)
+    for key in FIGURE_KEYS:
+        figure = re.search(rf'<figure id="fig-{key}">(.*?)</figure>', html, re.S)
+        assert figure and "<svg " in figure.group(1), key
+    for table_id in ("summary", "failed-runs", "guide-time", "guide-vram", "guide-rental", "guide-cost"):
+        assert f'<table id="{table_id}">' in html, table_id
+    assert "Not the real weights.</strong> random weights" in html
+    assert "Not the real weights.</strong> tiny weights" in html
+    assert "<dt>gpu_name</dt><dd>NVIDIA GeForce RTX 4090</dd>" in html
+
+
+def test_summary_rows_carry_sortable_values(results_file, catalog):
+    html = _html(results_file, catalog)
+    body = html.split('<table id="summary">', 1)[1].split("</table>", 1)[0]
+    rows = re.findall(r"<tr data-status=\"(\w+)\"", body)
+    assert rows == ["ok"] * 5 + ["oom", "skipped", "ok"]
+    assert '<td class="n" data-v="5.4">5.4</td><td class="n" data-v="5.9">5.9</td>' in body
+    assert 'data-v="812.0">812 <abbr title="process resident memory (CPU run)">RSS</abbr>' in body
+
+
+def test_report_is_deterministic(results_file, catalog):
+    assert _html(results_file, catalog) == _html(results_file, catalog)

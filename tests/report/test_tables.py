@@ -1,0 +1,110 @@
+"""Report tables: hand-computed rows from hand-built records."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from bench.report.tables import (
+    NO_COST_CPU,
+    NO_COST_FAILED,
+    NO_COST_NOT_IN_CATALOG,
+    environment_blocks,
+    fmt_num,
+    pareto_front,
+    peak_memory,
+    rental_rows,
+    summary_rows,
+    weight_notes,
+)
+from bench.results import ErrorInfo, MemoryStats
+from tests.report.conftest import all_records, make_record, make_spec
+
+
+def test_pareto_front_keeps_only_undominated_points():
+    points = [(1.0, 5.0), (2.0, 3.0), (3.0, 4.0), (4.0, 1.0), (2.0, 3.0)]
+    # (3, 4) is beaten by (2, 3); the duplicate (2, 3) adds nothing; (1, 5) is fastest and (4, 1) cheapest.
+    assert pareto_front(points) == [0, 1, 3]
+    assert pareto_front([]) == []
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (None, "—"),
+        (math.nan, "—"),
+        (0.0, "0"),
+        (5.4, "5.4"),
+        (0.18518, "0.185"),
+        (1620.0, "1,620"),
+        (999.9, "1,000"),
+        (1.234e-5, "0.0000123"),
+    ],
+)
+def test_fmt_num(value, text):
+    assert fmt_num(value) == text
+
+
+def test_peak_memory_prefers_device_memory_and_labels_rss():
+    gpu = make_record(make_spec(), memory=MemoryStats(vram_used_peak_mb=9000.0, peak_rss_mb=3000.0))
+    torch_only = make_record(make_spec(), memory=MemoryStats(torch_reserved_peak_mb=8000.0, peak_rss_mb=3000.0))
+    cpu = make_record(make_spec(device="cpu"), memory=MemoryStats(torch_reserved_peak_mb=1.0, peak_rss_mb=812.0))
+    assert peak_memory(gpu) == (9000.0, "VRAM")
+    assert peak_memory(torch_only) == (8000.0, "VRAM")
+    assert peak_memory(cpu) == (812.0, "RSS")
+    assert peak_memory(make_record(make_spec())) == (None, None)
+
+
+def test_summary_rows_cost_on_the_measured_gpu_or_say_why(catalog):
+    rows = summary_rows(all_records(), catalog)
+    assert [r.status for r in rows] == ["ok"] * 5 + ["oom", "skipped", "ok"]
+    k3 = rows[4]
+    assert (k3.median_s_per_image, k3.p90_s_per_image, k3.peak_memory_mb) == (5.4, 5.9, 21500.0)
+    assert k3.images_per_s == pytest.approx(1 / 5.4) and k3.energy_j_per_image == pytest.approx(1620.0)
+    # Measured on an RTX 4090 at $0.36/h: 1000 images x 5.4 s x $0.36 / 3600 s = $0.54.
+    assert k3.usd_per_1k_images == pytest.approx(0.54)
+    assert k3.cost_note.startswith("measured on RTX 4090 at $0.36/h (user (override)")
+    assert rows[5].reason == "CUDA out of memory. Tried to allocate 4.00 GiB" and rows[5].cost_note == NO_COST_FAILED
+    assert rows[7].usd_per_1k_images is None and rows[7].cost_note == NO_COST_CPU and rows[7].pixels == 256 * 256
+
+
+def test_summary_row_on_an_unknown_gpu_has_no_cost(catalog):
+    rec = all_records()[0].model_copy(update={"env": {"gpu_name": "NVIDIA Imaginary X1"}})
+    row = summary_rows([rec], catalog)[0]
+    assert (row.usd_per_1k_images, row.cost_note) == (None, NO_COST_NOT_IN_CATALOG)
+
+
+def test_summary_row_falls_back_to_the_error_for_a_reason(catalog):
+    rec = make_record(make_spec(), status="error", error=ErrorInfo(type="RuntimeError", message="boom"))
+    assert summary_rows([rec], catalog)[0].reason == "RuntimeError: boom"
+
+
+def test_environment_blocks_group_machines_and_order_keys():
+    blocks = environment_blocks(all_records())
+    assert [b.runs for b in blocks] == [7, 1]
+    assert blocks[0].items[0] == ("gpu_name", "NVIDIA GeForce RTX 4090")
+    assert [k for k, _ in blocks[0].items] == [
+        "gpu_name",
+        "driver",
+        "cuda",
+        "torch",
+        "diffusers",
+        "transformers",
+        "host",
+    ]
+    assert blocks[1].weights == ("tiny",) and blocks[1].devices == ("cpu",)
+
+
+def test_weight_notes_name_each_non_real_source():
+    notes = weight_notes(all_records())
+    assert len(notes) == 2 and notes[0].startswith("random weights") and notes[1].startswith("tiny weights")
+    assert weight_notes([make_record(make_spec(weights="hub"))]) == []
+
+
+def test_rental_rows_use_the_cheapest_price(catalog):
+    rows = rental_rows(catalog, ["rtx4090", "not-a-gpu"])
+    assert len(rows) == 1
+    row = rows[0]
+    # The command-line price wins: $0.36/h -> $8.64 a day and $1.44 for a 4-hour session.
+    assert (row.usd_per_hour, row.usd_per_day, row.usd_per_session_4h, row.provider) == (0.36, 8.64, 1.44, "user")

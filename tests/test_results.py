@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bench.errors import ResultsFormatError
+from bench.results import SCHEMA_VERSION, RunRecord, append_record, completed_keys, dump_record, read_results
+from bench.scenario import RunSpec
+
+
+def _record(key_model: str = "kandinsky-2.2", status: str = "ok") -> RunRecord:
+    spec = RunSpec(
+        scenario="t",
+        model=key_model,
+        task="text2img",
+        weights="tiny",
+        width=64,
+        height=64,
+        steps=2,
+        guidance_scale=4.0,
+        dtype="fp32",
+        device="cpu",
+    )
+    return RunRecord(
+        run_key=spec.run_key,
+        spec=spec,
+        status=status,
+        started_at="2026-01-01T00:00:00+00:00",
+        finished_at="2026-01-01T00:00:01+00:00",
+        kbench_version="test",
+    )
+
+
+def test_append_and_read_round_trip(tmp_path):
+    path = tmp_path / "r.jsonl"
+    append_record(path, _record())
+    append_record(path, _record("kandinsky-3", "oom"))
+    records = read_results([path])
+    assert [r.status for r in records] == ["ok", "oom"]
+    assert records[1].spec.model == "kandinsky-3"
+    assert completed_keys(path) == {r.run_key for r in records}
+    assert path.read_text().count("\n") == 2
+
+
+def test_torn_last_line_is_ignored_with_warning_and_repaired_on_append(tmp_path):
+    path = tmp_path / "r.jsonl"
+    append_record(path, _record())
+    full = dump_record(_record("kandinsky-3"))
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(full[: len(full) // 2])  # a writer killed mid-line
+    with pytest.warns(UserWarning, match=":2: ignoring a torn line"):
+        assert len(read_results([path])) == 1
+    append_record(path, _record("kandinsky-2.1"))  # the next append starts on a fresh line
+    with pytest.warns(UserWarning, match=":2: ignoring a torn line"):
+        records = read_results([path])
+    assert [r.spec.model for r in records] == ["kandinsky-2.2", "kandinsky-2.1"]
+
+
+def test_newer_schema_is_a_clear_error(tmp_path):
+    path = tmp_path / "r.jsonl"
+    data = json.loads(dump_record(_record()))
+    data["schema_version"] = SCHEMA_VERSION + 1
+    path.write_text(json.dumps(data) + "\n")
+    with pytest.raises(ResultsFormatError, match=r"r.jsonl:1: schema_version: .* newer .* upgrade kbench"):
+        read_results([path])
+
+
+@pytest.mark.parametrize(
+    ("content", "needle"),
+    [
+        ("hello world\n{}\n", ":1: not a JSON results line"),
+        ("[1, 2]\n", ":1: a results line must be a JSON object"),
+        ('{"schema_version": 1, "status": "ok"}\n', ":1: run_key"),
+        ('{"status": "ok"}\n', ":1: schema_version: missing"),
+    ],
+)
+def test_corrupt_files(tmp_path, content, needle):
+    path = tmp_path / "bad.jsonl"
+    path.write_text(content)
+    with pytest.raises(ResultsFormatError, match=needle):
+        read_results([path])
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ResultsFormatError, match="cannot read results file"):
+        read_results([tmp_path / "none.jsonl"])
