@@ -177,11 +177,40 @@ def _run_single_stage(
         "guidance_scale": spec.guidance_scale,
         "generator": generator,
         **_step_kwargs(pipe, hooks),
+        **_model_call_options(spec.model),
     }
     if spec.task == "img2img":
         kwargs["image"] = [synthetic_image(spec.width, spec.height, spec.seed)] * len(prompts)
         kwargs["strength"] = spec.strength
+        if "height" in inspect.signature(pipe.__call__).parameters and _sizes_default_to_model(pipe):
+            kwargs["height"] = spec.height
+            kwargs["width"] = spec.width
     else:
         kwargs["height"] = spec.height
         kwargs["width"] = spec.width
-    return list(pipe(**kwargs).images)
+        if spec.task == "inpaint":
+            kwargs["image"] = [synthetic_image(spec.width, spec.height, spec.seed)] * len(prompts)
+            kwargs["mask_image"] = [_mask_image(spec.width, spec.height)] * len(prompts)
+    out = pipe(**kwargs)
+    return list(out.images if hasattr(out, "images") else out.image)  # Kandinsky 5 names the field ``image``
+
+
+def _model_call_options(model_id: str) -> dict[str, Any]:
+    """Registry call options that change cost (e.g. FLUX's T5 ``max_sequence_length``)."""
+    from bench.models.registry import MODELS
+
+    model = MODELS.get(model_id)
+    return dict(model.call_options) if model is not None else {}
+
+
+def _sizes_default_to_model(pipe: Any) -> bool:
+    """FLUX image-to-image resizes its input to its own default size unless height/width are given."""
+    return type(pipe).__name__.startswith("Flux")
+
+
+def _mask_image(width: int, height: int) -> Image.Image:
+    """The inpainting mask as a greyscale image (white = repaint), the form every diffusers pipeline accepts."""
+    import numpy as np
+    from PIL import Image
+
+    return Image.fromarray((inpaint_mask(width, height) * 255).astype(np.uint8), "L")

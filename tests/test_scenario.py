@@ -56,7 +56,8 @@ def test_defaults_from_registry(write_yaml):
     [
         (
             "    models: [kandinsky-9]\n",
-            "unknown model 'kandinsky-9'; known: kandinsky-2.1, kandinsky-2.2, kandinsky-3",
+            "unknown model 'kandinsky-9'; known: flux.1-dev, flux.1-schnell, kandinsky-2.1, kandinsky-2.2, "
+            "kandinsky-3, kandinsky-5-lite, sdxl-base",
         ),
         (
             "    tasks: [inpaint]\n    models: [kandinsky-3]\n",

@@ -26,7 +26,7 @@ def format_table(headers: list[str], rows: list[list[str]]) -> str:
     def line(cells: list[str]) -> str:
         out = []
         for cell, width in zip(cells, widths, strict=True):
-            numeric = cell[:1].isdigit() or cell[:1] in "$-." and cell[1:2].isdigit()
+            numeric = cell[:1].isdigit() or (cell[:1] in "$-.+" and cell[1:2].isdigit())
             out.append(cell.rjust(width) if numeric else cell.ljust(width))
         return "  ".join(out).rstrip()
 
@@ -132,7 +132,9 @@ def cost_command(
         typer.echo("results without a catalog GPU (e.g. CPU runs) have no price; use --gpu ID to price them")
 
 
-def _workload(model: str, task: str, resolution: str, steps: int | None, batch: int, dtype: str, memory: str) -> Workload:
+def _workload(
+    model: str, task: str, resolution: str, steps: int | None, batch: int, dtype: str, memory: str
+) -> Workload:
     from bench.models.registry import get_model
     from bench.scenario import parse_resolution
 

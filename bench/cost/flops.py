@@ -1,6 +1,7 @@
 """FLOPs, bytes moved and activation memory per pipeline stage, counted on the meta device.
 
-The full-size models are built on ``meta`` (shapes only: no weights, no memory, no GPU) and run once per
+The full-size models are built on ``meta`` by ``bench.models.build`` (shapes only: no weights, no memory, no
+GPU) and run once per
 component under a dispatch mode that sees every aten op. For each op that launches a kernel we record:
 
 - **FLOPs** from PyTorch's own formulas (``torch.utils.flop_counter``): 2 per multiply-add of matmuls and
@@ -22,12 +23,10 @@ takes well under a second to count, the 8.9 B-parameter FLAN-UL2 encoder a few s
 from __future__ import annotations
 
 import functools
-import json
 import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -50,7 +49,6 @@ K3_CONTEXT_TOKENS = 32
 # CLIP and M-CLIP encode 77 tokens (the CLIP context length in the shipped configs).
 CLIP_TOKENS = 77
 MOVQ_SCALE = 8  # latent side = image side / 8 for every shipped MoVQ (4 blocks: 2**3)
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "models" / "configs" / "full"
 
 
 @dataclass(frozen=True)
@@ -323,53 +321,31 @@ def _torch_dtype(dtype: str) -> torch.dtype:
     return {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}[dtype]
 
 
-def _config(stem: str) -> dict[str, Any]:
-    data = json.loads((CONFIG_DIR / f"{stem}.json").read_text(encoding="utf-8"))
-    return {k: v for k, v in data.items() if not k.startswith("_")}
+@contextmanager
+def _quiet() -> Iterator[None]:
+    import logging
+    import warnings
 
-
-def _build_fallback(model_id: str, role: str, dtype: torch.dtype) -> dict[str, Any]:
-    """Build a role's neural components on meta straight from the shipped configs.
-
-    Used only where ``bench.models.build`` is not available; tokenizers and schedulers are not needed here.
-    """
-    import diffusers
-    import torch
-    import transformers
-
-    out: dict[str, Any] = {}
-    for comp in get_model(model_id).roles[role].components:
-        cfg = _config(comp.config)
-        with torch.device("meta"):
-            if comp.class_name in ("UNet2DConditionModel", "VQModel", "PriorTransformer", "Kandinsky3UNet"):
-                module = getattr(diffusers, comp.class_name).from_config(cfg)
-            elif comp.class_name == "CLIPTextModelWithProjection":
-                module = transformers.CLIPTextModelWithProjection(transformers.CLIPTextConfig(**cfg))
-            elif comp.class_name == "CLIPVisionModelWithProjection":
-                module = transformers.CLIPVisionModelWithProjection(transformers.CLIPVisionConfig(**cfg))
-            elif comp.class_name == "T5EncoderModel":
-                module = transformers.T5EncoderModel(transformers.T5Config(**cfg))
-            elif comp.class_name == "MultilingualCLIP":
-                from diffusers.pipelines.kandinsky.text_encoder import MCLIPConfig, MultilingualCLIP
-
-                keys = {k: v for k, v in cfg.items() if k not in ("model_type", "architectures", "numDims")}
-                keys.pop("transformerDimensions", None)
-                module = MultilingualCLIP(MCLIPConfig(transformerDimSize=1024, imageDimSize=768, **keys))
-            else:
-                continue
-        out[comp.name] = module.to(dtype).eval()
-    return out
+    logger = logging.getLogger("diffusers")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logger.setLevel(level)
 
 
 @functools.lru_cache(maxsize=16)
 def build_components(model_id: str, role: str, dtype: str) -> dict[str, Any]:
-    """A role's components on meta, via ``bench.models.build`` when present (cached; meta costs no memory)."""
-    torch_dtype = _torch_dtype(dtype)
-    try:
-        from bench.models.build import build_role_components  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        return _build_fallback(model_id, role, torch_dtype)
-    built: dict[str, Any] = build_role_components(model_id, role, weights="random", device="meta", dtype=torch_dtype)
+    """A role's full-size components on meta (cached: meta modules cost no memory)."""
+    from bench.models.build import build_role_components
+
+    with _quiet():
+        built: dict[str, Any] = build_role_components(
+            model_id, role, weights="random", device="meta", dtype=_torch_dtype(dtype)
+        )
     return built
 
 
@@ -403,14 +379,14 @@ def _component_call(
         return module, (), {"pixel_values": _meta(batch, 3, size, size, dtype=dtype)}
     if name == "prior":
         emb, tokens = module.config.embedding_dim, module.config.num_embeddings
-        kwargs = {
+        prior_kwargs = {
             "hidden_states": _meta(batch, emb, dtype=dtype),
             "timestep": torch.zeros((), device="meta", dtype=long),
             "proj_embedding": _meta(batch, emb, dtype=dtype),
             "encoder_hidden_states": _meta(batch, tokens, emb, dtype=dtype),
             "attention_mask": _meta(batch, tokens, dtype=torch.bool),
         }
-        return module, (), kwargs
+        return module, (), prior_kwargs
     if name == "unet":
         cfg = module.config
         sample = _meta(batch, cfg.in_channels, lat_h, lat_w, dtype=dtype)
@@ -505,23 +481,11 @@ def count_sd15_unet_step(batch: int, width: int, height: int, dtype: str = "fp16
     import torch
     from diffusers import UNet2DConditionModel
 
-    with torch.device("meta"):
-        unet = UNet2DConditionModel(cross_attention_dim=768).to(_torch_dtype(dtype)).eval()
+    with _quiet(), torch.device("meta"):
+        unet: Any = UNet2DConditionModel(cross_attention_dim=768)
+        unet = unet.to(_torch_dtype(dtype)).eval()
     fn, args, kwargs = _component_call("unet", unet, 2 * batch, height // 8, width // 8, _torch_dtype(dtype))
     return count_call(fn, *args, weight_bytes=module_weight_bytes(unet), **kwargs)
-
-
-@contextmanager
-def _quiet() -> Iterator[None]:
-    import logging
-    import warnings
-
-    level = logging.getLogger("diffusers").level
-    logging.getLogger("diffusers").setLevel(logging.ERROR)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        yield
-    logging.getLogger("diffusers").setLevel(level)
 
 
 @dataclass(frozen=True)

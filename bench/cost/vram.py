@@ -1,8 +1,8 @@
 """Peak VRAM estimate per dtype and memory option: weights + activations + workspace.
 
 Units: GiB (2**30 bytes), which is what vendors mean by the "GB" of a card's memory (a "24 GB" RTX 4090
-reports 24564 MiB). Parameter sizes quoted in 10**9 bytes are 7 % larger: FLAN-UL2's 8.85 B parameters are
-17.7e9 bytes = 16.5 GiB in fp16.
+reports 24564 MiB). Sizes quoted in 10**9 bytes are 7 % larger: FLAN-UL2's 8.72 B distinct parameters are
+17.4e9 bytes = 16.25 GiB in fp16.
 
 What is resident at the peak, per memory option (diffusers semantics):
 

@@ -27,7 +27,7 @@ _TRANSFORMERS_CONFIGS = {
     "CLIPTextModel": "CLIPTextConfig",
     "T5EncoderModel": "T5Config",
 }
-_TOKENIZER_KINDS = ("clip", "xlmr", "t5")
+_TOKENIZER_KINDS = ("clip", "xlmr", "t5", "qwen2")
 
 
 def torch_dtype(name: str) -> Any:
@@ -104,6 +104,10 @@ def _build_model(cls_name: str, config: dict[str, Any]) -> Any:
 
         dims = {"transformerDimSize": args.pop("transformerDimensions"), "imageDimSize": args.pop("numDims")}
         return MultilingualCLIP(MCLIPConfig(**dims, **args)).eval()
+    if cls_name == "Qwen2_5_VLForConditionalGeneration":
+        from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
+
+        return Qwen2_5_VLForConditionalGeneration(Qwen2_5_VLConfig(**args)).eval()
     if cls_name in _TRANSFORMERS_CONFIGS:
         import transformers
 

@@ -51,6 +51,7 @@ class ModelSpec:
     prior_steps: int | None = None
     multilingual: dict[str, bool] = field(default_factory=dict)
     multilingual_source: str = ""
+    call_options: dict[str, int] = field(default_factory=dict)  # extra pipeline-call arguments that change cost
 
     def role_for(self, task: str) -> tuple[str, ...]:
         return self.task_roles[task]
@@ -105,6 +106,61 @@ def _k22_decoder(role: str, pipeline_class: str, hub_id: str, unet: str, schedul
 # FLAN-UL2's English-centric T5 tokenizer (no Cyrillic/CJK pieces in its vocabulary).
 _SRC_K2 = "https://github.com/ai-forever/Kandinsky-2 (README: text encoders); CLIP BPE vocabulary is English-only"
 _SRC_K3 = "https://huggingface.co/kandinsky-community/kandinsky-3 (FLAN-UL2 encoder, T5 SentencePiece vocabulary)"
+
+_SRC_SDXL = (
+    "https://huggingface.co/stabilityai/stable-diffusion-xl-base-1.0 (text encoders CLIP ViT-L/14 and "
+    "OpenCLIP ViT-bigG/14); CLIP BPE vocabulary is English-only"
+)
+_SRC_FLUX = (
+    "https://huggingface.co/black-forest-labs/FLUX.1-dev (text encoders CLIP ViT-L/14 and T5-XXL v1.1); "
+    "https://huggingface.co/google/t5-v1_1-xxl: pre-trained on C4 (English) only, so German prompts "
+    "tokenize without unknown pieces but are not an encoder training language; CLIP BPE is English-only"
+)
+
+
+def _sdxl_main() -> PipelineRole:
+    return PipelineRole(
+        role="main",
+        pipeline_class="StableDiffusionXLPipeline",
+        hub_id="stabilityai/stable-diffusion-xl-base-1.0",
+        components=(
+            ComponentSpec("text_encoder", "CLIPTextModel", "sdxl_text_encoder"),
+            ComponentSpec("tokenizer", "clip", "sdxl_text_encoder", tokenizer_for="text_encoder"),
+            ComponentSpec("text_encoder_2", "CLIPTextModelWithProjection", "sdxl_text_encoder_2"),
+            ComponentSpec("tokenizer_2", "clip", "sdxl_text_encoder_2", tokenizer_for="text_encoder_2"),
+            ComponentSpec("unet", "UNet2DConditionModel", "sdxl_unet"),
+            ComponentSpec("scheduler", "EulerDiscreteScheduler", "sdxl_scheduler"),
+            ComponentSpec("vae", "AutoencoderKL", "sdxl_vae"),
+        ),
+    )
+
+
+def _flux_main(variant: str) -> PipelineRole:
+    return PipelineRole(
+        role="main",
+        pipeline_class="FluxPipeline",
+        hub_id=f"black-forest-labs/FLUX.1-{variant}",
+        components=(
+            ComponentSpec("text_encoder", "CLIPTextModel", "flux_text_encoder"),
+            ComponentSpec("tokenizer", "clip", "flux_text_encoder", tokenizer_for="text_encoder"),
+            ComponentSpec("text_encoder_2", "T5EncoderModel", "flux_text_encoder_2"),
+            ComponentSpec("tokenizer_2", "t5", "flux_text_encoder_2", tokenizer_for="text_encoder_2"),
+            ComponentSpec("transformer", "FluxTransformer2DModel", f"flux_{variant}_transformer"),
+            ComponentSpec("scheduler", "FlowMatchEulerDiscreteScheduler", f"flux_{variant}_scheduler"),
+            ComponentSpec("vae", "AutoencoderKL", "flux_vae"),
+        ),
+    )
+
+
+_FLUX_TASKS = {"img2img": "FluxImg2ImgPipeline", "inpaint": "FluxInpaintPipeline"}
+
+
+_SRC_K5 = (
+    "https://github.com/kandinskylab/kandinsky-5 (text encoders Qwen2.5-VL-7B-Instruct and CLIP ViT-L/14); "
+    "https://huggingface.co/Qwen/Qwen2.5-VL-7B-Instruct: Qwen2.5 is multilingual (29+ languages incl. "
+    "Russian, Chinese, German)"
+)
+
 
 MODELS: dict[str, ModelSpec] = {
     "kandinsky-2.1": ModelSpec(
@@ -207,6 +263,94 @@ MODELS: dict[str, ModelSpec] = {
         task_pipeline_class={"img2img": "Kandinsky3Img2ImgPipeline"},
         multilingual={"en": True, "ru": False, "zh": False, "de": True},
         multilingual_source=_SRC_K3 + "; T5 vocabulary covers English, German, French, Romanian",
+    ),
+    "sdxl-base": ModelSpec(
+        id="sdxl-base",
+        family="sdxl",
+        display_name="Stable Diffusion XL base 1.0",
+        tasks=("text2img", "img2img", "inpaint"),
+        default_resolution=(1024, 1024),
+        default_steps=50,
+        default_guidance=5.0,
+        resolution_multiple=8,
+        max_resolution=4096,
+        roles={"main": _sdxl_main()},
+        task_roles={"text2img": ("main",), "img2img": ("main",), "inpaint": ("main",)},
+        task_pipeline_class={
+            "img2img": "StableDiffusionXLImg2ImgPipeline",
+            "inpaint": "StableDiffusionXLInpaintPipeline",
+        },
+        multilingual={"en": True, "ru": False, "zh": False, "de": False},
+        multilingual_source=_SRC_SDXL,
+    ),
+    # FLUX.1 [dev] is guidance-distilled: guidance_scale feeds the transformer's guidance embedding
+    # (one forward per step, no classifier-free batch). [schnell] is timestep-distilled to 4 steps
+    # and has no guidance embedding. Both pad T5 prompts to max_sequence_length (512 / 256).
+    "flux.1-dev": ModelSpec(
+        id="flux.1-dev",
+        family="flux1",
+        display_name="FLUX.1 [dev]",
+        tasks=("text2img", "img2img", "inpaint"),
+        default_resolution=(1024, 1024),
+        default_steps=28,
+        default_guidance=3.5,
+        resolution_multiple=16,
+        max_resolution=2048,
+        roles={"main": _flux_main("dev")},
+        task_roles={"text2img": ("main",), "img2img": ("main",), "inpaint": ("main",)},
+        task_pipeline_class=dict(_FLUX_TASKS),
+        multilingual={"en": True, "ru": False, "zh": False, "de": False},
+        multilingual_source=_SRC_FLUX,
+        call_options={"max_sequence_length": 512},
+    ),
+    "flux.1-schnell": ModelSpec(
+        id="flux.1-schnell",
+        family="flux1",
+        display_name="FLUX.1 [schnell]",
+        tasks=("text2img", "img2img", "inpaint"),
+        default_resolution=(1024, 1024),
+        default_steps=4,
+        default_guidance=0.0,
+        resolution_multiple=16,
+        max_resolution=2048,
+        roles={"main": _flux_main("schnell")},
+        task_roles={"text2img": ("main",), "img2img": ("main",), "inpaint": ("main",)},
+        task_pipeline_class=dict(_FLUX_TASKS),
+        multilingual={"en": True, "ru": False, "zh": False, "de": False},
+        multilingual_source=_SRC_FLUX.replace("FLUX.1-dev", "FLUX.1-schnell"),
+        call_options={"max_sequence_length": 256},
+    ),
+    "kandinsky-5-lite": ModelSpec(
+        id="kandinsky-5-lite",
+        family="kandinsky5",
+        display_name="Kandinsky 5.0 Image Lite",
+        tasks=("text2img",),
+        default_resolution=(1024, 1024),
+        default_steps=50,
+        default_guidance=3.5,
+        resolution_multiple=64,
+        max_resolution=1408,
+        roles={
+            "main": PipelineRole(
+                role="main",
+                pipeline_class="Kandinsky5T2IPipeline",
+                hub_id="kandinskylab/Kandinsky-5.0-T2I-Lite-sft-Diffusers",
+                components=(
+                    ComponentSpec("text_encoder", "Qwen2_5_VLForConditionalGeneration", "k5_t2i_text_encoder"),
+                    ComponentSpec("tokenizer", "qwen2", "k5_t2i_text_encoder", tokenizer_for="text_encoder"),
+                    ComponentSpec("text_encoder_2", "CLIPTextModel", "k5_t2i_text_encoder_2"),
+                    ComponentSpec("tokenizer_2", "clip", "k5_t2i_text_encoder_2", tokenizer_for="text_encoder_2"),
+                    ComponentSpec("transformer", "Kandinsky5Transformer3DModel", "k5_t2i_transformer"),
+                    ComponentSpec("scheduler", "FlowMatchEulerDiscreteScheduler", "k5_t2i_scheduler"),
+                    ComponentSpec("vae", "AutoencoderKL", "k5_t2i_vae"),
+                ),
+            )
+        },
+        task_roles={"text2img": ("main",)},
+        task_pipeline_class={},
+        multilingual={"en": True, "ru": True, "zh": True, "de": True},
+        multilingual_source=_SRC_K5,
+        call_options={"max_sequence_length": 512},
     ),
 }
 

@@ -17,7 +17,7 @@ from typing import Literal
 
 from bench.workloads import prompt_corpus
 
-TokenizerKind = Literal["clip", "xlmr", "t5"]
+TokenizerKind = Literal["clip", "xlmr", "t5", "qwen2"]
 MAX_TRAINED_VOCAB = 8000
 
 
@@ -31,6 +31,27 @@ class TokenizerLayout:
     eos: str
     pad: str
     unk: str | None
+    add_eos: bool = True  # Qwen2 appends nothing: chat templates carry their own markers
+
+
+# Qwen2 / Qwen2.5-VL special tokens, at their real ids for the 152,064-row embedding (151,643 onward).
+_QWEN2_SPECIALS = (
+    "<|endoftext|>",
+    "<|im_start|>",
+    "<|im_end|>",
+    "<|object_ref_start|>",
+    "<|object_ref_end|>",
+    "<|box_start|>",
+    "<|box_end|>",
+    "<|quad_start|>",
+    "<|quad_end|>",
+    "<|vision_start|>",
+    "<|vision_end|>",
+    "<|vision_pad|>",
+    "<|image_pad|>",
+    "<|video_pad|>",
+)
+QWEN2_SPECIALS_FROM_TOP = 152064 - 151643  # the first special sits this many ids below the vocabulary size
 
 
 def layout_for(kind: TokenizerKind, vocab_size: int) -> TokenizerLayout:
@@ -53,6 +74,17 @@ def layout_for(kind: TokenizerKind, vocab_size: int) -> TokenizerLayout:
             eos="</s>",
             pad="<pad>",
             unk="<unk>",
+        )
+    if kind == "qwen2":
+        first = vocab_size - QWEN2_SPECIALS_FROM_TOP
+        return TokenizerLayout(
+            max_length=131072,
+            specials={token: first + i for i, token in enumerate(_QWEN2_SPECIALS)},
+            bos=None,
+            eos="<|im_end|>",
+            pad="<|endoftext|>",
+            unk=None,
+            add_eos=False,
         )
     return TokenizerLayout(  # t5
         max_length=128,
@@ -104,7 +136,9 @@ def build_tokenizer(kind: TokenizerKind, vocab_size: int) -> object:
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=True)
     tok.decoder = decoders.ByteLevel()
     eos_id = layout.specials[layout.eos]
-    if layout.bos is not None:
+    if not layout.add_eos:
+        tok.add_special_tokens(list(layout.specials))  # matched whole in text, at their reserved ids
+    elif layout.bos is not None:
         bos_id = layout.specials[layout.bos]
         tok.post_processor = processors.TemplateProcessing(
             single=f"{layout.bos} $A {layout.eos}",

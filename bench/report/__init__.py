@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from bench.cost.catalog import Catalog
-from bench.cost.projection import estimate_for_records
+from bench.cost.projection import Estimate, estimate_for_records
 from bench.report.csv_writer import render_csv
 from bench.report.figures import build_figures
 from bench.report.html import render_html
@@ -44,6 +44,7 @@ def build_report(
     gpu_ids: Iterable[str] | None = None,
     title: str = DEFAULT_TITLE,
     html_name: str | None = None,
+    estimates: Sequence[Estimate] | None = None,
 ) -> ReportBundle:
     """Render the HTML page, the markdown job summary and the CSV summary table for ``records``.
 
@@ -53,12 +54,15 @@ def build_report(
         gpu_ids: Catalog GPU ids to project onto; ``None`` means every GPU in the catalog.
         title: Page and summary heading.
         html_name: File name of the HTML report, so the markdown can point readers to it.
+        estimates: Precomputed :func:`~bench.cost.projection.estimate_for_records` output, to reuse one
+            projection for several renderings; computed here when ``None``.
 
     Returns:
         The three renderings plus the tables they were made from.
     """
-    gpus = list(gpu_ids) if gpu_ids is not None else None
-    estimates = estimate_for_records(list(records), catalog, gpu_ids=gpus)
+    if estimates is None:
+        gpus = list(gpu_ids) if gpu_ids is not None else None
+        estimates = estimate_for_records(list(records), catalog, gpu_ids=gpus)
     data = build_report_data(records, catalog, estimates, title)
     figures = build_figures(records, data.rows, data.points)
     return ReportBundle(

@@ -128,7 +128,7 @@ def latency_vs_resolution(rows: Sequence[SummaryRow]) -> FigureSvg:
         drawn[key[0]] = nth + 1
         ax.plot(xs, ys, marker="os^D"[nth % 4], linestyle=LINESTYLES[nth % len(LINESTYLES)], label=label, color=colour)
     ax.set_xticks(list(ticks), [ticks[x] for x in ticks], rotation=30, ha="right")
-    ax.set_xlabel("resolution (x: megapixels)")
+    ax.set_xlabel("resolution (placed by megapixels)")
     ax.set_ylabel("s / image (median)")
     ax.legend(fontsize=7)
     note = f" Showing {len(keys)} of {len(series)} series." if len(series) > len(keys) else ""

@@ -93,20 +93,21 @@ def render_markdown(data: ReportData, html_name: str | None = None) -> str:
     """The job summary: warnings about weights, environment, results, failures, and the best GPU per workload."""
     more = f" (see {md_escape(html_name)})" if html_name else " (see the HTML report)"
     out = [f"## {md_escape(data.title)}", ""]
-    out += [f"> **Note:** {md_escape(note)}" for note in data.weight_notes]
+    out += "\n>\n".join(f"> **Note:** {md_escape(note)}" for note in data.weight_notes).splitlines()
     if data.weight_notes:
         out.append("")
     out.append(f"{data.ok_count} of {len(data.rows)} runs ok; kbench {md_escape(', '.join(data.kbench_versions))}.")
     out.append("")
     for env in data.environments:
         keys = dict(env.items)
-        gpu = keys.get("gpu_name") or keys.get("gpu") or "no GPU recorded"
+        gpu = keys.get("gpu_name") or keys.get("gpu") or keys.get("cpu") or "device not recorded"
         versions = ", ".join(
             f"{k} {keys[k]}" for k in ("driver", "driver_version", "cuda", "torch", "diffusers") if keys.get(k)
         )
         weights = ", ".join(env.weights)
         where = f"**{md_escape(gpu)}** on {md_escape(', '.join(env.devices))}"
-        out.append(f"- {where}; {md_escape(versions) or 'versions not recorded'}; weights: {weights}; {env.runs} runs")
+        runs = f"{env.runs} run{'s' * (env.runs != 1)}"
+        out.append(f"- {where}; {md_escape(versions) or 'versions not recorded'}; weights: {weights}; {runs}")
     out.append("")
     out += _table(SUMMARY_HEADERS, (_summary_cells(r) for r in data.rows[:MAX_SUMMARY_ROWS]))
     if len(data.rows) > MAX_SUMMARY_ROWS:

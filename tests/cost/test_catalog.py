@@ -34,7 +34,7 @@ def test_lookup_by_id_and_nvml_name():
     assert cat.match_nvml_name("  nvidia  h100 80gb HBM3 ").id == "h100-sxm"
     assert cat.match_nvml_name("GeForce RTX 4090").id == "rtx4090"  # without the vendor prefix
     assert cat.match_nvml_name("NVIDIA GeForce RTX 4070 Ti SUPER") is None  # no prefix guessing
-    with pytest.raises(CatalogError, match="unknown GPU 'rtx9999'; known: .*rtx4090"):
+    with pytest.raises(CatalogError, match=r"unknown GPU 'rtx9999'; known: .*rtx4090"):
         cat.get("rtx9999")
 
 
@@ -71,7 +71,7 @@ def _write(tmp_path: Path, text: str) -> Path:
             "greater than 0",
         ),
         (
-            "gpus:\n  - id: rtx4090\n    prices:\n      - {provider: me, usd_per_hour: 1, date: last week, source: q}\n",
+            "gpus:\n  - id: rtx4090\n    prices:\n      - {provider: me, usd_per_hour: 1, date: soon, source: q}\n",
             "gpus[rtx4090].prices[0].date",
             "YYYY",
         ),

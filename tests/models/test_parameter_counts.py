@@ -27,12 +27,36 @@ EXPECTED = {
     ("kandinsky-3", "main", "text_encoder"): 8_721_797_632,
     ("kandinsky-3", "main", "unet"): 3_055_348_228,  # 3.0B
     ("kandinsky-3", "main", "movq"): 270_669_103,  # 267M published
+    # SDXL base (Podell et al. 2023, arXiv:2307.01952): "2.6B" UNet; text encoders "817M" in total
+    # (CLIP ViT-L 123M + OpenCLIP ViT-bigG 695M); VAE 83.7M.
+    ("sdxl-base", "main", "unet"): 2_567_463_684,
+    ("sdxl-base", "main", "text_encoder"): 123_060_480,
+    ("sdxl-base", "main", "text_encoder_2"): 694_659_840,
+    ("sdxl-base", "main", "vae"): 83_653_863,
+    # FLUX.1 (black-forest-labs model cards): "12 billion parameter rectified flow transformer";
+    # T5-XXL v1.1 encoder 4.76B; CLIP ViT-L text 123M; 16-channel VAE 83.8M.
+    ("flux.1-dev", "main", "transformer"): 11_901_408_320,
+    ("flux.1-schnell", "main", "transformer"): 11_891_178_560,  # no guidance embedder (10.2M fewer)
+    ("flux.1-dev", "main", "text_encoder_2"): 4_762_310_656,
+    ("flux.1-dev", "main", "text_encoder"): 123_060_480,
+    ("flux.1-dev", "main", "vae"): 83_819_683,
+    # Kandinsky 5.0 Image Lite: "6B" DiT (diffusers kandinsky5_image docs); CLIP ViT-L text 123M.
+    ("kandinsky-5-lite", "main", "transformer"): 6_022_080_576,
+    ("kandinsky-5-lite", "main", "text_encoder_2"): 123_060_480,
 }
 PUBLISHED_B = {  # coarse published sizes in billions, for a second, independent check
     ("kandinsky-2.2", "decoder", "unet"): 1.22,
     ("kandinsky-3", "main", "unet"): 3.0,
     ("kandinsky-2.2", "prior", "image_encoder"): 1.8,
+    ("sdxl-base", "main", "unet"): 2.6,
+    ("flux.1-dev", "main", "transformer"): 12.0,
+    ("kandinsky-5-lite", "main", "transformer"): 6.0,
 }
+
+
+def test_sdxl_text_encoders_total_published_817m(meta_counts):
+    total = meta_counts[("sdxl-base", "main", "text_encoder")] + meta_counts[("sdxl-base", "main", "text_encoder_2")]
+    assert total / 1e6 == pytest.approx(817, abs=1)
 
 
 @pytest.fixture(scope="module")

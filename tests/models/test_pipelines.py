@@ -12,6 +12,8 @@ from bench.scenario import RunSpec
 from bench.workloads import StageHooks, run_workload
 
 PAIRS = [(m, t) for m, spec in MODELS.items() for t in spec.tasks]
+# Kandinsky 5 snaps any requested size to the nearest-aspect trained resolution (1024x1024 for a square).
+OUTPUT_SIZE = {"kandinsky-5-lite": (1024, 1024)}
 
 
 def _spec(model: str, task: str, **kw) -> RunSpec:
@@ -44,7 +46,7 @@ def test_tiny_pipeline_runs(model, task):
     images = run_workload(pipes, spec, torch.Generator().manual_seed(0), StageHooks(on_step_end=on_step))
     expected = 1 if task == "mix" else 2
     assert len(images) == expected
-    assert images[0].size == (64, 64)
+    assert images[0].size == OUTPUT_SIZE.get(model, (64, 64))
     assert len(steps) >= 1
 
 
@@ -57,7 +59,14 @@ def test_same_seed_same_image():
 
 
 @pytest.mark.parametrize(
-    ("model", "task"), [("kandinsky-2.2", "text2img"), ("kandinsky-2.1", "inpaint"), ("kandinsky-3", "img2img")]
+    ("model", "task"),
+    [
+        ("kandinsky-2.2", "text2img"),
+        ("kandinsky-2.1", "inpaint"),
+        ("kandinsky-3", "img2img"),
+        ("sdxl-base", "inpaint"),
+        ("flux.1-schnell", "text2img"),
+    ],
 )
 def test_hub_round_trip(tmp_path, model, task):
     """Save tiny pipelines with save_pretrained and load them through the `hub` weight source."""
@@ -92,5 +101,5 @@ def test_hub_missing_directory_is_a_clear_error(tmp_path):
 
 
 def test_unknown_model():
-    with pytest.raises(ModelError, match=r"known: kandinsky-2\.1"):
+    with pytest.raises(ModelError, match=r"known: flux\.1-dev, .*kandinsky-2\.1, .*kandinsky-5-lite, sdxl-base"):
         get_model("sdxl-9")

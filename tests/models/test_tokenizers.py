@@ -39,3 +39,16 @@ def test_token_counts_are_word_like():
 def test_model_max_length():
     assert build_tokenizer("t5", 32128).model_max_length == 128
     assert build_tokenizer("clip", 49408).model_max_length == 77
+
+
+def test_qwen2_specials_sit_at_the_real_ids_and_nothing_is_appended():
+    tok = build_tokenizer("qwen2", 152064)
+    assert tok.convert_tokens_to_ids(["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|image_pad|>"]) == [
+        151643,
+        151644,
+        151645,
+        151655,
+    ]
+    ids = tok("<|im_start|>user\nкот<|im_end|>")["input_ids"]
+    assert ids[0] == 151644 and ids[-1] == 151645  # markers kept whole; no end token added after them
+    assert max(ids) < 152064

@@ -8,48 +8,68 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
+from bench.cost.projection import estimate_for_records
 from bench.report import build_report
 from bench.results import dump_record, read_results
-from tests.report.conftest import all_records, make_record, make_spec, ok_record
+from tests.report.conftest import OK_RUNS, ok_record
 
 N_RUNS = 1000
 MAX_HTML_BYTES = 5_000_000
-MODELS = ("kandinsky-2.1", "kandinsky-2.2", "kandinsky-3")
+STEPS = (20, 30, 40, 50, 60, 70, 80, 90, 100, 110)
+MEMORY = ("none", "model_cpu_offload", "sequential_cpu_offload", "attention_slicing")
+MACHINES = (  # NVML names as the runner records them: results from five machines merged by concatenation
+    "NVIDIA GeForce RTX 4090",
+    "NVIDIA A100-SXM4-80GB",
+    "NVIDIA H100 80GB HBM3",
+    "NVIDIA L4",
+    "NVIDIA GeForce RTX 3090",
+)
 
 
 def thousand_runs(path: Path) -> Path:
-    """1,000 runs: 3 models x 12 resolutions x batch/steps variations, 1 in 25 out of memory."""
-    template = all_records()
+    """5 (model, resolution) pairs x 10 step counts x 4 memory options x 5 machines = 1,000 runs; 1 in 25 OOM.
+
+    Steps and memory options change the workload but not the per-call FLOP counts, so the projection's
+    in-process count cache is shared with the smaller report tests and the fixture stays fast.
+    """
     lines = []
-    for i in range(N_RUNS - 3):
-        model, width = MODELS[i % 3], 512 + 64 * (i // 3 % 12)
-        steps, batch = (25, 50, 100)[i // 36 % 3], (1, 2, 4)[i // 108 % 3]
+    for i in range(N_RUNS):
+        model, width, median, p90, vram = OK_RUNS[i % 5]
+        steps, memory, gpu = STEPS[i // 5 % 10], MEMORY[i // 50 % 4], MACHINES[i // 200]
+        base = ok_record(model, width, median * steps / 50, p90 * steps / 50, vram)
+        spec = base.spec.model_copy(update={"steps": steps, "memory": memory, "seed": i})
+        update = {"spec": spec, "run_key": spec.run_key, "env": {**base.env, "gpu_name": gpu}}
         if i % 25 == 24:
-            rec = make_record(
-                make_spec(model, width, steps=steps, batch_size=batch, seed=i),
-                status="oom",
-                reason="CUDA out of memory",
-            )
-        else:
-            base = ok_record(
-                model, width, 0.5 + width / 512 * steps / 50, 0.6 + width / 512 * steps / 50, 6000.0 + width * 8
-            )
-            spec = base.spec.model_copy(update={"steps": steps, "batch_size": batch, "seed": i})
-            rec = base.model_copy(update={"spec": spec, "run_key": spec.run_key})
-        lines.append(dump_record(rec))
-    lines += [dump_record(r) for r in template[-3:]]  # the skipped, oom and CPU runs of the small fixture
+            update |= {"status": "oom", "reason": "CUDA out of memory", "summary": None, "timeline": None}
+        lines.append(dump_record(base.model_copy(update=update)))
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
 
 
-def test_render_1000_runs(benchmark, tmp_path, catalog):
-    records = read_results([thousand_runs(tmp_path / "big.jsonl")])
+@pytest.fixture(scope="module")
+def big(tmp_path_factory, catalog_module):
+    records = read_results([thousand_runs(tmp_path_factory.mktemp("bench") / "big.jsonl")])
+    return records, estimate_for_records(records, catalog_module)
+
+
+@pytest.fixture(scope="module")
+def catalog_module():
+    from tests.report.conftest import CATALOG
+
+    return CATALOG
+
+
+def test_render_1000_runs(benchmark, big, catalog_module):
+    records, estimates = big
     assert len(records) == N_RUNS
-    bundle = benchmark(build_report, records, catalog)
+    bundle = benchmark(build_report, records, catalog_module, estimates=estimates)
     size = {
         "html_bytes": len(bundle.html.encode()),
         "markdown_bytes": len(bundle.markdown.encode()),
         "csv_bytes": len(bundle.csv.encode()),
+        "estimates": len(estimates),
     }
     benchmark.extra_info.update(size)
     assert size["html_bytes"] < MAX_HTML_BYTES

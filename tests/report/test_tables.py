@@ -64,7 +64,7 @@ def test_summary_rows_cost_on_the_measured_gpu_or_say_why(catalog):
     assert k3.images_per_s == pytest.approx(1 / 5.4) and k3.energy_j_per_image == pytest.approx(1620.0)
     # Measured on an RTX 4090 at $0.36/h: 1000 images x 5.4 s x $0.36 / 3600 s = $0.54.
     assert k3.usd_per_1k_images == pytest.approx(0.54)
-    assert k3.cost_note.startswith("measured on RTX 4090 at $0.36/h (user (override)")
+    assert k3.cost_note.startswith("measured on GeForce RTX 4090 at $0.36/h (user (override)")
     assert rows[5].reason == "CUDA out of memory. Tried to allocate 4.00 GiB" and rows[5].cost_note == NO_COST_FAILED
     assert rows[7].usd_per_1k_images is None and rows[7].cost_note == NO_COST_CPU and rows[7].pixels == 256 * 256
 

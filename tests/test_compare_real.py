@@ -1,0 +1,71 @@
+"""Compare on real measurements: tiny pipelines run on the CPU in child processes.
+
+A/A: the same scenario measured twice must not be flagged. A/B: the same scenario doing more
+denoising work (50% more steps, relabelled as the baseline's run, i.e. "the code got slower") must be
+flagged, and the reverse reported as an improvement.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.compare import compare_records
+from bench.measure.runner import run_in_child
+from bench.results import RunRecord
+from bench.scenario import RunSpec
+from bench.thresholds import build_thresholds
+
+pytestmark = pytest.mark.slow
+
+
+def _spec(steps: int) -> RunSpec:
+    return RunSpec(
+        scenario="ab",
+        model="kandinsky-3",
+        task="text2img",
+        weights="tiny",
+        width=64,
+        height=64,
+        steps=steps,
+        guidance_scale=3.0,
+        dtype="fp32",
+        device="cpu",
+        warmup=2,
+        repeats=12,
+        max_repeats=12,
+    )
+
+
+def _measure(steps: int) -> RunRecord:
+    record = run_in_child(_spec(steps), timeout_s=300)
+    assert record.status == "ok", record.reason
+    return record
+
+
+def _as_baseline_run(record: RunRecord, like: RunRecord) -> RunRecord:
+    """Give a measurement the identity of another run (same key), as a code change would."""
+    return record.model_copy(update={"spec": like.spec, "run_key": like.run_key})
+
+
+@pytest.fixture(scope="module")
+def measured() -> dict[str, RunRecord]:
+    return {"a1": _measure(10), "a2": _measure(10), "b": _measure(15)}
+
+
+def test_a_a_is_not_a_regression(measured):
+    thresholds = build_thresholds()
+    for first, second in (("a1", "a2"), ("a2", "a1")):
+        report = compare_records([measured[first]], [measured[second]], thresholds)
+        assert not report.has_regression, report.runs[0].time
+
+
+def test_a_b_slowdown_is_flagged_and_speedup_reported(measured):
+    thresholds = build_thresholds()
+    slower = _as_baseline_run(measured["b"], measured["a1"])
+    report = compare_records([measured["a1"]], [slower], thresholds)
+    assert report.has_regression
+    assert report.runs[0].time.verdict == "regression"
+    faster = _as_baseline_run(measured["a1"], measured["b"])
+    report = compare_records([measured["b"]], [faster], thresholds)
+    assert not report.has_regression
+    assert report.runs[0].time.verdict == "improvement"
