@@ -93,6 +93,7 @@ class RunSpec(BaseModel):
     max_time_s: float = 600.0
     timeout_s: float = 1800.0
     memory_limit_mb: int | None = None
+    cpu_threads: int | None = None
 
     @property
     def resolution(self) -> str:
@@ -117,6 +118,8 @@ class RunSpec(BaseModel):
             self.device.split(":")[0],
             self.language,
         ]
+        if self.cpu_threads:  # only when pinned, so keys of ordinary runs stay stable
+            parts.append(f"t{self.cpu_threads}")
         return "|".join(parts)
 
 
@@ -152,6 +155,7 @@ class ScenarioSpec(BaseModel):
     max_time_s: float = Field(default=600.0, gt=0.0)
     timeout_s: float = Field(default=1800.0, gt=0.0, le=7 * 24 * 3600)
     memory_limit_mb: int | None = Field(default=None, ge=64)
+    cpu_threads: int | None = Field(default=None, ge=1, le=1024)
     exclude: list[dict[str, Any]] = Field(default_factory=list)
 
     @field_validator(
@@ -341,6 +345,7 @@ def expand(scenario: ScenarioSpec, *, source: str | None = None, sha256: str | N
                     max_time_s=scenario.max_time_s,
                     timeout_s=scenario.timeout_s,
                     memory_limit_mb=scenario.memory_limit_mb,
+                    cpu_threads=scenario.cpu_threads,
                 )
             )
     return runs
@@ -386,6 +391,16 @@ def _first_error(err: ValidationError) -> tuple[tuple[int | str, ...], str]:
 
 def _allowed_fields(model: type[BaseModel]) -> str:
     return ", ".join(model.model_fields)
+
+
+def display_path(path: Path) -> str:
+    """How a scenario file is named in results: relative to the working directory, ``bench/...`` for a
+    bundled one, absolute only when neither applies (so results do not carry one machine's layout)."""
+    resolved = path.resolve()
+    for base, prefix in ((Path.cwd().resolve(), ""), (Path(__file__).resolve().parent, "bench/")):
+        if resolved.is_relative_to(base):
+            return prefix + resolved.relative_to(base).as_posix()
+    return str(path)
 
 
 def load_scenario_file(path: str | Path) -> list[RunSpec]:
@@ -440,7 +455,7 @@ def load_scenario_file(path: str | Path) -> list[RunSpec]:
         if scenario.name in seen_names:
             raise ScenarioError(f"{path}:{_node_line(root, yaml_path)}: scenario name {scenario.name!r} is used twice")
         seen_names.add(scenario.name)
-        runs.extend(expand(scenario, source=str(path), sha256=sha))
+        runs.extend(expand(scenario, source=display_path(path), sha256=sha))
     if not runs:
         raise ScenarioError(located("every combination is excluded; nothing to run", file=path))
     return runs

@@ -1,4 +1,4 @@
-"""CLI commands for the cost stage: gpus, cost, recommend, flops."""
+"""CLI commands for the cost stage: gpus, cost, recommend, flops, compare-models."""
 
 from __future__ import annotations
 
@@ -241,7 +241,7 @@ def flops_command(
     dtype: str = typer.Option("fp16", "--dtype"),
 ) -> None:
     """FLOPs and bytes per image by stage for the full-size models, counted on the meta device."""
-    from bench.cost.flops import STAGES, flops_table
+    from bench.cost.flops import K3_CONTEXT_TOKENS, K5_PROMPT_TOKENS, K5_TEMPLATE_TOKENS, METHOD, STAGES, flops_table
     from bench.models.registry import known_models
 
     workloads: list[Workload] = []
@@ -260,14 +260,63 @@ def flops_command(
                 *(f"{r.stage_tflops[s]:.2f}" for s in STAGES),
                 f"{r.total_tflops:.1f}",
                 f"{r.total_gb:.0f}",
-                f"{r.unet_step_tflops:.3f}",
+                f"{r.denoiser_call_tflops:.3f}"
+                + (f" x{r.denoiser_calls_per_step}" if r.denoiser_calls_per_step > 1 else ""),
                 f"{r.weights_gb:.1f}",
             ]
         )
-    headers = ["model", "res", "steps", "batch", *(f"{s} TF" for s in STAGES), "total TF", "moved GB", "UNet call TF",
-               "weights GB"]  # fmt: skip
-    typer.echo("Per image, classifier-free guidance included (UNet call = one step at 2x batch):")
+    headers = ["model", "res", "steps", "batch", *(f"{s} TF" for s in STAGES), "total TF", "moved GB",
+               "denoiser call TF", "weights GB"]  # fmt: skip
+    typer.echo(
+        "Per image, classifier-free guidance included (denoiser call = one UNet/transformer call as the pipeline "
+        "makes it: 2x batch under CFG, or 'x2' calls per step for Kandinsky 5; FLUX.1 has no CFG pass):"
+    )
     typer.echo(format_table(headers, rows))
+    typer.echo(
+        f"Method: {METHOD} for every component. Prompt-length assumptions: FLUX.1 T5 at max_sequence_length "
+        f"(dev 512, schnell 256); Kandinsky 5 {K5_PROMPT_TOKENS} prompt tokens (+{K5_TEMPLATE_TOKENS} template "
+        f"tokens in Qwen2.5-VL); Kandinsky 3 {K3_CONTEXT_TOKENS} context tokens; CLIP encoders 77."
+    )
+
+
+def compare_models_command(
+    gpu: list[str] = typer.Option(..., "--gpu", help="Catalog GPU id for seconds and $ (repeatable; see kbench gpus)."),
+    model: list[str] = typer.Option([], "--model", help="Model ids (repeatable; default: every registry model)."),
+    resolution: str = typer.Option("", "--resolution", help="WIDTHxHEIGHT for every model (default: each model's)."),
+    steps: int | None = typer.Option(None, "--steps", min=1, max=1000, help="Steps (default: each model's)."),
+    dtype: str = typer.Option("fp16", "--dtype", help="fp16, bf16 or fp32."),
+    results: list[Path] = typer.Option([], "--results", help="Result files that measure or calibrate cells."),
+    markdown: bool = typer.Option(False, "--markdown", help="Print a GitHub markdown table."),
+    catalog: Path | None = _CATALOG,
+    price: list[str] = _PRICE,
+    provider: list[str] = _PROVIDER,
+) -> None:
+    """Compare models: VRAM per memory option, s/image and $ per 1000 images per GPU, tasks, prompt languages."""
+    from bench.cost.model_comparison import compare_models, render_markdown_table, table_cells, table_notes
+    from bench.results import read_results
+    from bench.scenario import parse_resolution
+
+    try:
+        size = parse_resolution(resolution) if resolution else None
+    except ValueError as exc:
+        raise ScenarioError(f"--resolution: {exc}") from None
+    rows = compare_models(
+        _catalog(catalog, price),
+        gpu,
+        models=model or None,
+        resolution=size,
+        steps=steps,
+        dtype=dtype,
+        records=read_results(results) if results else (),
+        providers=provider or None,
+    )
+    if markdown:
+        typer.echo(render_markdown_table(rows), nl=False)
+        return
+    headers, body = table_cells(rows)
+    typer.echo(format_table(headers, body))
+    for note in table_notes(rows):
+        typer.echo(f"  {note}")
 
 
 def register(app: typer.Typer) -> None:
@@ -276,3 +325,4 @@ def register(app: typer.Typer) -> None:
     app.command("cost")(cost_command)
     app.command("recommend")(recommend_command)
     app.command("flops")(flops_command)
+    app.command("compare-models")(compare_models_command)

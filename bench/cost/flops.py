@@ -1,8 +1,8 @@
 """FLOPs, bytes moved and activation memory per pipeline stage, counted on the meta device.
 
 The full-size models are built on ``meta`` by ``bench.models.build`` (shapes only: no weights, no memory, no
-GPU) and run once per
-component under a dispatch mode that sees every aten op. For each op that launches a kernel we record:
+GPU) and run once per component under a dispatch mode that sees every aten op. For each op that launches a
+kernel we record:
 
 - **FLOPs** from PyTorch's own formulas (``torch.utils.flop_counter``): 2 per multiply-add of matmuls and
   convolutions; element-wise ops count 0 FLOPs (they are bandwidth-bound and the roofline charges their bytes).
@@ -15,6 +15,13 @@ component under a dispatch mode that sees every aten op. For each op that launch
   (the attention matrix is never written to memory).
 - **Activation peak**: the largest total of live tensors the ops produced (plus the inputs), tracked by
   freeing each tensor's bytes when it is garbage-collected.
+
+Every model is counted this way, with no analytic fallback: the SDXL UNet (with its ``text_time`` added
+conditioning), the FLUX.1 transformer on packed 2x2 latents with T5 at ``max_sequence_length``, and the
+Kandinsky 5 transformer and its Qwen2.5-VL encoder (LM head included, as the pipeline runs the whole model).
+A dense transformer's count is *not* ``2 x parameters x tokens``: FLUX.1's 11.9 B parameters include 3.3 B of
+AdaLN modulation and embedding weights applied once per image, not per token, so its step is about 0.68 of
+that rule at 1024x1024 (``tests/cost/test_flops.py`` checks the per-layer count).
 
 Counts are cached per (model, role, component, batch, latent size, dtype) in-process; a full-size UNet step
 takes well under a second to count, the 8.9 B-parameter FLAN-UL2 encoder a few seconds.
@@ -40,7 +47,17 @@ if TYPE_CHECKING:
 STAGES = ("text_encode", "prior", "denoise", "decode")
 DTYPE_BYTES = {"fp16": 2, "bf16": 2, "fp32": 4}
 # Component name -> stage it runs in.
-COMPONENT_STAGE = {"text_encoder": "text_encode", "prior": "prior", "image_encoder": "prior", "unet": "denoise"}
+COMPONENT_STAGE = {
+    "text_encoder": "text_encode",
+    "text_encoder_2": "text_encode",
+    "prior": "prior",
+    "image_encoder": "prior",
+    "unet": "denoise",
+    "transformer": "denoise",
+    "movq": "decode",
+    "vae": "decode",
+}
+DENOISERS = ("unet", "transformer")
 # Kandinsky 3 pads prompts to 128 T5 tokens for the encoder (Kandinsky3Pipeline.encode_prompt, max_length 128)
 # and then cuts the context to the longest prompt + 1; the UNet's cross-attention length is therefore
 # prompt-dependent. 32 tokens is an assumption for a one-sentence prompt; cross-attention is a small share.
@@ -49,6 +66,18 @@ K3_CONTEXT_TOKENS = 32
 # CLIP and M-CLIP encode 77 tokens (the CLIP context length in the shipped configs).
 CLIP_TOKENS = 77
 MOVQ_SCALE = 8  # latent side = image side / 8 for every shipped MoVQ (4 blocks: 2**3)
+VAE_SCALE = 8  # SDXL, FLUX.1 and Kandinsky 5 AutoencoderKL: 4 blocks, latent side = image side / 8
+# Kandinsky 5 (Kandinsky5T2IPipeline._encode_prompt_qwen) wraps the prompt in a chat template, runs Qwen2.5-VL
+# on template + prompt padded to the longest prompt (not to max_sequence_length), and keeps the hidden states
+# from token 40 on (prompt_template_encode_start_idx). The transformer's text length is therefore
+# prompt-dependent; K5_PROMPT_TOKENS is the same one-sentence assumption as K3_CONTEXT_TOKENS.
+K5_TEMPLATE_TOKENS = 40
+K5_PROMPT_TOKENS = 32
+# FLUX.1 pads T5 prompts to max_sequence_length (FluxPipeline._get_t5_prompt_embeds, padding="max_length");
+# the registry's call_options carry it (dev 512, schnell 256). 512 is the pipeline default.
+FLUX_T5_TOKENS = 512
+# How every count here is made; no component falls back to an analytic count.
+METHOD = "counted on meta"
 
 
 @dataclass(frozen=True)
@@ -119,8 +148,15 @@ class Workload:
 
     @property
     def cfg(self) -> bool:
-        """Classifier-free guidance doubles the denoiser batch when guidance > 1, as diffusers does."""
-        scale = get_model(self.model).default_guidance if self.guidance_scale is None else self.guidance_scale
+        """Classifier-free guidance doubles the denoiser work when guidance > 1, as diffusers does.
+
+        FLUX.1 never does: [dev] feeds guidance to a distilled guidance embedding and [schnell] ignores it, so
+        each step is one transformer pass (FluxPipeline's separate ``true_cfg_scale`` is not a run option).
+        """
+        model = get_model(self.model)
+        if model.family == "flux1":
+            return False
+        scale = model.default_guidance if self.guidance_scale is None else self.guidance_scale
         return scale > 1.0
 
     @property
@@ -256,8 +292,9 @@ def _modes() -> tuple[type, type]:
             kwargs = kwargs or {}
             if func is not torch.nn.functional.scaled_dot_product_attention:
                 return func(*args, **kwargs)
-            q, k, v = args[:3]
-            mask = kwargs.get("attn_mask", args[3] if len(args) > 3 else None)
+            names = ("query", "key", "value", "attn_mask")
+            given = dict(zip(names, args, strict=False)) | {n: kwargs[n] for n in names if n in kwargs}
+            q, k, v, mask = given["query"], given["key"], given["value"], given.get("attn_mask")
             out = torch.empty((*q.shape[:-1], v.shape[-1]), dtype=q.dtype, device=q.device)
             rows = float(np.prod(q.shape[:-1]))
             flops = 2.0 * rows * k.shape[-2] * q.shape[-1] + 2.0 * rows * k.shape[-2] * v.shape[-1]
@@ -358,26 +395,119 @@ def _meta(*shape: int, dtype: torch.dtype | None = None) -> torch.Tensor:
     return torch.empty(shape, device="meta", dtype=dtype or torch.float16)
 
 
-def _component_call(
-    name: str, module: Any, batch: int, lat_h: int, lat_w: int, dtype: torch.dtype
+def _text_encoder_call(
+    module: Any, batch: int, dtype: torch.dtype, text_tokens: int | None
 ) -> tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]:
-    """The callable and meta inputs that reproduce how the pipeline calls ``name``."""
+    """How each text encoder is called: token counts per encoder family (see the constants above)."""
     import torch
 
     cls = type(module).__name__
     long = torch.long
-    if name == "text_encoder":
-        if cls == "T5EncoderModel":
-            # No attention mask: an all-ones mask costs the same, and a meta mask cannot be inspected.
-            return module, (), {"input_ids": _meta(batch, K3_TEXT_TOKENS, dtype=long)}
-        if cls == "MultilingualCLIP":  # XLM-R without a mask (a meta mask cannot be inspected); the pooling
-            # and the 1024->768 projection after it are negligible
-            return module.transformer, (), {"input_ids": _meta(batch, CLIP_TOKENS, dtype=long)}
-        return module, (), {"input_ids": _meta(batch, CLIP_TOKENS, dtype=long)}
+    if cls == "T5EncoderModel":
+        # No attention mask: an all-ones mask costs the same, and a meta mask cannot be inspected.
+        return module, (), {"input_ids": _meta(batch, text_tokens or K3_TEXT_TOKENS, dtype=long)}
+    if cls == "MultilingualCLIP":  # XLM-R without a mask (a meta mask cannot be inspected); the pooling
+        # and the 1024->768 projection after it are negligible
+        return module.transformer, (), {"input_ids": _meta(batch, CLIP_TOKENS, dtype=long)}
+    if cls == "Qwen2_5_VLForConditionalGeneration":  # the whole model runs, LM head included, as in diffusers
+        tokens = K5_TEMPLATE_TOKENS + (text_tokens or K5_PROMPT_TOKENS)
+        return module, (), {"input_ids": _meta(batch, tokens, dtype=long), "output_hidden_states": True}
+    return module, (), {"input_ids": _meta(batch, CLIP_TOKENS, dtype=long)}
+
+
+def _transformer_call(
+    module: Any, batch: int, lat_h: int, lat_w: int, dtype: torch.dtype, text_tokens: int | None
+) -> tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]:
+    """FLUX.1 (packed 2x2 latent patches, joint text+image attention) and Kandinsky 5 (5-D latents, 2x2 patches)."""
+    import torch
+
+    cfg = module.config
+    cls = type(module).__name__
+    t = _meta(batch, dtype=dtype)
+    if cls == "FluxTransformer2DModel":
+        tokens, img = text_tokens or FLUX_T5_TOKENS, (lat_h // 2) * (lat_w // 2)
+        kwargs: dict[str, Any] = {
+            "hidden_states": _meta(batch, img, cfg.in_channels, dtype=dtype),
+            "encoder_hidden_states": _meta(batch, tokens, cfg.joint_attention_dim, dtype=dtype),
+            "pooled_projections": _meta(batch, cfg.pooled_projection_dim, dtype=dtype),
+            "timestep": t,
+            "img_ids": _meta(img, 3, dtype=dtype),
+            "txt_ids": _meta(tokens, 3, dtype=dtype),
+            "return_dict": False,
+        }
+        if cfg.guidance_embeds:  # [dev]: the distilled guidance scale enters as an embedding
+            kwargs["guidance"] = _meta(batch, dtype=torch.float32)
+        return module, (), kwargs
+    if cls == "Kandinsky5Transformer3DModel":
+        tokens = text_tokens or K5_PROMPT_TOKENS
+        visual_pos = [torch.arange(n, device="meta") for n in (1, lat_h // 2, lat_w // 2)]
+        kwargs = {
+            "hidden_states": _meta(batch, 1, lat_h, lat_w, cfg.in_visual_dim, dtype=dtype),
+            "encoder_hidden_states": _meta(batch, tokens, cfg.in_text_dim, dtype=dtype),
+            "pooled_projections": _meta(batch, cfg.in_text_dim2, dtype=dtype),
+            "timestep": t,
+            "visual_rope_pos": visual_pos,
+            "text_rope_pos": torch.arange(tokens, device="meta"),
+            "scale_factor": [1.0, 1.0, 1.0],
+            "sparse_params": None,
+            "return_dict": False,
+        }
+        return module, (), kwargs
+    raise ValueError(f"no counting recipe for transformer class {cls}")
+
+
+def _unet_call(
+    module: Any, batch: int, lat_h: int, lat_w: int, dtype: torch.dtype
+) -> tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]:
+    import torch
+
+    cfg = module.config
+    long = torch.long
+    sample = _meta(batch, cfg.in_channels, lat_h, lat_w, dtype=dtype)
+    t = torch.zeros((batch,), device="meta", dtype=long)
+    if type(module).__name__ == "Kandinsky3UNet":
+        ctx = _meta(batch, K3_CONTEXT_TOKENS, cfg.encoder_hid_dim, dtype=dtype)
+        mask = _meta(batch, K3_CONTEXT_TOKENS, dtype=long)
+        return module, (sample, t), {"encoder_hidden_states": ctx, "encoder_attention_mask": mask}
+    kwargs: dict[str, Any] = {"encoder_hidden_states": None, "added_cond_kwargs": {}}
+    if cfg.encoder_hid_dim_type == "text_image_proj":  # Kandinsky 2.1: M-CLIP tokens + CLIP embeddings
+        kwargs["encoder_hidden_states"] = _meta(batch, CLIP_TOKENS, cfg.encoder_hid_dim, dtype=dtype)
+        kwargs["added_cond_kwargs"] = {
+            "text_embeds": _meta(batch, cfg.cross_attention_dim, dtype=dtype),
+            "image_embeds": _meta(batch, cfg.cross_attention_dim, dtype=dtype),
+        }
+    elif cfg.encoder_hid_dim_type == "image_proj":  # Kandinsky 2.2: CLIP image embedding only
+        kwargs["added_cond_kwargs"] = {"image_embeds": _meta(batch, cfg.encoder_hid_dim, dtype=dtype)}
+    elif cfg.addition_embed_type == "text_time":  # SDXL: both encoders' tokens + pooled text and 6 size/crop ids
+        time_ids = 6
+        pooled = cfg.projection_class_embeddings_input_dim - time_ids * cfg.addition_time_embed_dim
+        kwargs["encoder_hidden_states"] = _meta(batch, CLIP_TOKENS, cfg.cross_attention_dim, dtype=dtype)
+        kwargs["added_cond_kwargs"] = {
+            "text_embeds": _meta(batch, pooled, dtype=dtype),
+            "time_ids": _meta(batch, time_ids, dtype=dtype),
+        }
+    else:  # plain text cross-attention (the SD 1.5 reference UNet)
+        kwargs["encoder_hidden_states"] = _meta(batch, CLIP_TOKENS, cfg.cross_attention_dim, dtype=dtype)
+    return module, (sample, t), kwargs
+
+
+def _component_call(
+    name: str, module: Any, batch: int, lat_h: int, lat_w: int, dtype: torch.dtype, text_tokens: int | None = None
+) -> tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]:
+    """The callable and meta inputs that reproduce how the pipeline calls ``name``.
+
+    ``text_tokens`` overrides the encoder family's default prompt length (FLUX's T5 length, Kandinsky 5's
+    prompt length); None keeps the defaults documented at the top of the module.
+    """
+    import torch
+
+    if name in ("text_encoder", "text_encoder_2"):
+        return _text_encoder_call(module, batch, dtype, text_tokens)
     if name == "image_encoder":
         size = module.config.image_size
         return module, (), {"pixel_values": _meta(batch, 3, size, size, dtype=dtype)}
     if name == "prior":
+        long = torch.long
         emb, tokens = module.config.embedding_dim, module.config.num_embeddings
         prior_kwargs = {
             "hidden_states": _meta(batch, emb, dtype=dtype),
@@ -388,29 +518,26 @@ def _component_call(
         }
         return module, (), prior_kwargs
     if name == "unet":
-        cfg = module.config
-        sample = _meta(batch, cfg.in_channels, lat_h, lat_w, dtype=dtype)
-        t = torch.zeros((batch,), device="meta", dtype=long)
-        if cls == "Kandinsky3UNet":
-            ctx = _meta(batch, K3_CONTEXT_TOKENS, cfg.encoder_hid_dim, dtype=dtype)
-            mask = _meta(batch, K3_CONTEXT_TOKENS, dtype=long)
-            return module, (sample, t), {"encoder_hidden_states": ctx, "encoder_attention_mask": mask}
-        kwargs: dict[str, Any] = {"encoder_hidden_states": None, "added_cond_kwargs": {}}
-        if cfg.encoder_hid_dim_type == "text_image_proj":  # Kandinsky 2.1: M-CLIP tokens + CLIP embeddings
-            kwargs["encoder_hidden_states"] = _meta(batch, CLIP_TOKENS, cfg.encoder_hid_dim, dtype=dtype)
-            kwargs["added_cond_kwargs"] = {
-                "text_embeds": _meta(batch, cfg.cross_attention_dim, dtype=dtype),
-                "image_embeds": _meta(batch, cfg.cross_attention_dim, dtype=dtype),
-            }
-        elif cfg.encoder_hid_dim_type == "image_proj":  # Kandinsky 2.2: CLIP image embedding only
-            kwargs["added_cond_kwargs"] = {"image_embeds": _meta(batch, cfg.encoder_hid_dim, dtype=dtype)}
-        else:  # plain text cross-attention (the SD 1.5 reference UNet)
-            kwargs["encoder_hidden_states"] = _meta(batch, CLIP_TOKENS, cfg.cross_attention_dim, dtype=dtype)
-        return module, (sample, t), kwargs
+        return _unet_call(module, batch, lat_h, lat_w, dtype)
+    if name == "transformer":
+        return _transformer_call(module, batch, lat_h, lat_w, dtype, text_tokens)
     if name == "movq":
         latent = _meta(batch, module.config.latent_channels, lat_h, lat_w, dtype=dtype)
         return module.decode, (latent,), {"force_not_quantize": True}
+    if name == "vae":  # AutoencoderKL: only the decoder runs in text-to-image
+        latent = _meta(batch, module.config.latent_channels, lat_h, lat_w, dtype=dtype)
+        return module.decode, (latent,), {"return_dict": False}
     raise ValueError(f"no counting recipe for component {name!r}")
+
+
+def text_tokens_for(model_id: str, name: str) -> int | None:
+    """Prompt length a component sees when it differs from its encoder family's default (None: default)."""
+    model = get_model(model_id)
+    if model.family == "flux1" and name in ("text_encoder_2", "transformer"):
+        return int(model.call_options.get("max_sequence_length", FLUX_T5_TOKENS))
+    if model.family == "kandinsky5" and name in ("text_encoder", "transformer"):
+        return K5_PROMPT_TOKENS
+    return None
 
 
 @functools.lru_cache(maxsize=256)
@@ -418,8 +545,10 @@ def count_component(model_id: str, role: str, name: str, batch: int, lat_h: int,
     """Count one call of a full-size component at a batch and latent size (cached in-process)."""
     dtype = "fp16" if dtype == "bf16" else dtype  # same sizes and shapes; share the cache entry
     module = build_components(model_id, role, dtype)[name]
-    fn, args, kwargs = _component_call(name, module, batch, lat_h, lat_w, _torch_dtype(dtype))
-    return count_call(fn, *args, weight_bytes=module_weight_bytes(module), **kwargs)
+    tokens = text_tokens_for(model_id, name)
+    fn, args, kwargs = _component_call(name, module, batch, lat_h, lat_w, _torch_dtype(dtype), tokens)
+    with _quiet():
+        return count_call(fn, *args, weight_bytes=module_weight_bytes(module), **kwargs)
 
 
 def _latent(side: int) -> int:
@@ -427,38 +556,84 @@ def _latent(side: int) -> int:
     return -(-side // MOVQ_SCALE**2) * MOVQ_SCALE
 
 
-def _parts_for_role(w: Workload, role: str) -> Iterator[tuple[str, str, int, float]]:
-    """(stage, component, batch, repeats) of each neural call one pipeline call makes in ``role``."""
+def latent_side(model_id: str, side: int) -> int:
+    """Latent side of an image side, as each family's pipeline computes it.
+
+    Kandinsky 2.x/3 round up to 64 then /8; FLUX.1 makes it even for 2x2 packing (``2 * (side // 16)``);
+    SDXL and Kandinsky 5 divide by the VAE's 8.
+    """
+    family = get_model(model_id).family
+    if family == "flux1":
+        return 2 * (side // (2 * VAE_SCALE))
+    if family in ("sdxl", "kandinsky5"):
+        return side // VAE_SCALE
+    return _latent(side)
+
+
+def _parts_single_stage(w: Workload) -> Iterator[tuple[str, str, int, float, str]]:
+    """SDXL, FLUX.1 and Kandinsky 5: one pipeline; CFG as each diffusers pipeline does it."""
+    images = w.images_per_call
+    cfg = 2 if w.cfg else 1
+    family = get_model(w.model).family
+    if family == "sdxl":
+        # force_zeros_for_empty_prompt: without a negative prompt the unconditional embeddings are zeros
+        te_batch = w.batch_size * (cfg if w.negative_prompt else 1)
+        yield "text_encode", "text_encoder", te_batch, 1, w.dtype
+        yield "text_encode", "text_encoder_2", te_batch, 1, w.dtype
+        yield "denoise", "unet", images * cfg, float(w.denoise_steps), w.dtype
+        # the SDXL VAE has force_upcast: an fp16 pipeline decodes in fp32
+        yield "decode", "vae", images, 1, "fp32" if w.dtype == "fp16" else w.dtype
+    elif family == "flux1":
+        yield "text_encode", "text_encoder", w.batch_size, 1, w.dtype
+        yield "text_encode", "text_encoder_2", w.batch_size, 1, w.dtype
+        yield "denoise", "transformer", images, float(w.denoise_steps), w.dtype
+        yield "decode", "vae", images, 1, w.dtype
+    elif family == "kandinsky5":
+        # guidance > 1 encodes a negative prompt ("" by default) and runs the transformer twice per step,
+        # each pass at the image batch (not one pass at twice the batch)
+        yield "text_encode", "text_encoder", w.batch_size * cfg, 1, w.dtype
+        yield "text_encode", "text_encoder_2", w.batch_size * cfg, 1, w.dtype
+        yield "denoise", "transformer", images, float(w.denoise_steps * cfg), w.dtype
+        yield "decode", "vae", images, 1, w.dtype
+    else:
+        raise ValueError(f"no counting recipe for model family {family!r}")
+
+
+def _parts_for_role(w: Workload, role: str) -> Iterator[tuple[str, str, int, float, str]]:
+    """(stage, component, batch, repeats, dtype) of each neural call one pipeline call makes in ``role``."""
     images = w.images_per_call
     cfg = 2 if w.cfg else 1
     model = get_model(w.model)
+    if model.family in ("sdxl", "flux1", "kandinsky5"):
+        yield from _parts_single_stage(w)
+        return
     names = {c.name for c in model.roles[role].components}
     if role == "prior":
-        yield "text_encode", "text_encoder", w.batch_size * cfg, 1
-        yield "prior", "prior", images * cfg, float(w.prior_steps or model.prior_steps or 25)
+        yield "text_encode", "text_encoder", w.batch_size * cfg, 1, w.dtype
+        yield "prior", "prior", images * cfg, float(w.prior_steps or model.prior_steps or 25), w.dtype
         if w.task in ("text2img", "inpaint") and not w.negative_prompt:
-            yield "prior", "image_encoder", 1, 1  # get_zero_embed: one zero image for the negative embedding
+            yield "prior", "image_encoder", 1, 1, w.dtype  # get_zero_embed: one zero image for the negative embedding
         elif w.task == "mix":
-            yield "prior", "image_encoder", 2, 1  # the images being mixed
+            yield "prior", "image_encoder", 2, 1, w.dtype  # the images being mixed
         return
     if "text_encoder" in names:  # Kandinsky 2.1 decoder (M-CLIP) and Kandinsky 3 (FLAN-UL2)
         te_batch = w.batch_size * (cfg if (model.family == "kandinsky2" or w.negative_prompt) else 1)
-        yield "text_encode", "text_encoder", te_batch, 1
-    yield "denoise", "unet", images * cfg, float(w.denoise_steps)
-    yield "decode", "movq", images, 1
+        yield "text_encode", "text_encoder", te_batch, 1, w.dtype
+    yield "denoise", "unet", images * cfg, float(w.denoise_steps), w.dtype
+    yield "decode", "movq", images, 1, w.dtype
 
 
 @functools.lru_cache(maxsize=256)
 def profile_workload(w: Workload) -> WorkloadProfile:
     """Count every stage of a workload for the full-size model (cached per workload)."""
     model = get_model(w.model)
-    lat_h, lat_w = _latent(w.height), _latent(w.width)
+    lat_h, lat_w = latent_side(w.model, w.height), latent_side(w.model, w.width)
     parts: list[StagePart] = []
     weights: dict[str, int] = {}
     leaves: dict[str, int] = {}
     for role in model.role_for(w.task):
-        for stage, name, batch, repeats in _parts_for_role(w, role):
-            count = count_component(w.model, role, name, batch, lat_h, lat_w, w.dtype)
+        for stage, name, batch, repeats, dtype in _parts_for_role(w, role):
+            count = count_component(w.model, role, name, batch, lat_h, lat_w, dtype)
             parts.append(StagePart(stage, role, name, batch, repeats, count))
         for name, module in build_components(w.model, role, "fp16" if w.dtype == "bf16" else w.dtype).items():
             if hasattr(module, "parameters"):
@@ -497,8 +672,10 @@ class FlopsRow:
     stage_gb: dict[str, float]
     total_tflops: float
     total_gb: float
-    unet_step_tflops: float
+    denoiser_call_tflops: float  # one UNet/transformer call as the pipeline makes it (CFG batch included)
+    denoiser_calls_per_step: int  # 2 where CFG runs the transformer twice (Kandinsky 5), else 1
     weights_gb: float
+    method: str = METHOD
 
 
 def flops_table(workloads: list[Workload]) -> list[FlopsRow]:
@@ -507,7 +684,8 @@ def flops_table(workloads: list[Workload]) -> list[FlopsRow]:
     with _quiet():
         for w in workloads:
             prof = profile_workload(w)
-            unet = [p for p in prof.parts if p.component == "unet"]
+            den = [p for p in prof.parts if p.component in DENOISERS]
+            calls = round(den[0].repeats / w.denoise_steps) if den else 0
             rows.append(
                 FlopsRow(
                     workload=w,
@@ -515,7 +693,8 @@ def flops_table(workloads: list[Workload]) -> list[FlopsRow]:
                     stage_gb={s: prof.stage_bytes_per_image(s) / 1e9 for s in STAGES},
                     total_tflops=prof.flops_per_image() / 1e12,
                     total_gb=prof.bytes_per_image() / 1e9,
-                    unet_step_tflops=unet[0].count.total_flops / 1e12 if unet else 0.0,
+                    denoiser_call_tflops=den[0].count.total_flops / 1e12 if den else 0.0,
+                    denoiser_calls_per_step=calls,
                     weights_gb=sum(prof.weights_by_component.values()) / 1e9,
                 )
             )
@@ -523,7 +702,10 @@ def flops_table(workloads: list[Workload]) -> list[FlopsRow]:
 
 
 __all__ = [
+    "COMPONENT_STAGE",
+    "DENOISERS",
     "DTYPE_BYTES",
+    "METHOD",
     "STAGES",
     "FlopsRow",
     "OpCount",
@@ -537,6 +719,8 @@ __all__ = [
     "count_sd15_unet_step",
     "flops_table",
     "largest_leaf_bytes",
+    "latent_side",
     "module_weight_bytes",
     "profile_workload",
+    "text_tokens_for",
 ]

@@ -131,6 +131,8 @@ class _Measurement:
         self.allocator = TorchAllocatorTracker(spec.device)
         self.sampler.start()
         torch.manual_seed(spec.seed)
+        if spec.cpu_threads:
+            torch.set_num_threads(spec.cpu_threads)
         clock = Clock(spec.device)
         t0 = clock.now_ns()
         build_device = "cpu" if spec.memory in ("model_cpu_offload", "sequential_cpu_offload") else spec.device

@@ -54,6 +54,7 @@ def _summary_cells(row: SummaryRow) -> list[str]:
     return [
         md_escape(row.model),
         row.task,
+        row.language,
         row.resolution,
         str(row.steps),
         row.batch,
@@ -70,9 +71,19 @@ def _summary_cells(row: SummaryRow) -> list[str]:
     ]
 
 
+VERSION_KEYS = (
+    ("driver", "driver_version"),
+    ("CUDA", "torch_cuda_version"),
+    ("torch", "torch_version"),
+    ("diffusers", "diffusers_version"),
+    ("transformers", "transformers_version"),
+)
+"""Environment keys (as :func:`bench.measure.env.capture_environment` writes them) shown in the summary."""
+
 SUMMARY_HEADERS = (
     "model",
     "task",
+    "language",
     "resolution",
     "steps",
     "batch",
@@ -100,10 +111,8 @@ def render_markdown(data: ReportData, html_name: str | None = None) -> str:
     out.append("")
     for env in data.environments:
         keys = dict(env.items)
-        gpu = keys.get("gpu_name") or keys.get("gpu") or keys.get("cpu") or "device not recorded"
-        versions = ", ".join(
-            f"{k} {keys[k]}" for k in ("driver", "driver_version", "cuda", "torch", "diffusers") if keys.get(k)
-        )
+        gpu = keys.get("gpu_name") or keys.get("cpu_model") or "device not recorded"
+        versions = ", ".join(f"{label} {keys[key]}" for label, key in VERSION_KEYS if keys.get(key))
         weights = ", ".join(env.weights)
         where = f"**{md_escape(gpu)}** on {md_escape(', '.join(env.devices))}"
         runs = f"{env.runs} run{'s' * (env.runs != 1)}"

@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from bench.cost.catalog import Catalog, GpuSpec
 from bench.cost.costs import rental_table, usd_per_1k_images
+from bench.cost.model_comparison import ModelRow, compare_models, table_notes
 from bench.cost.projection import Estimate
 from bench.results import RunRecord
 
@@ -26,6 +27,7 @@ SUMMARY_COLUMNS = (
     "scenario",
     "model",
     "task",
+    "language",
     "resolution",
     "steps",
     "batch",
@@ -55,6 +57,7 @@ class SummaryRow:
     scenario: str
     model: str
     task: str
+    language: str
     resolution: str
     pixels: int
     steps: int
@@ -155,24 +158,23 @@ WEIGHT_NOTES = {
         "runs; they say nothing about the real models' speed, memory or cost."
     ),
 }
-ENV_PREFERRED = (
+ENV_PREFERRED = (  # keys as bench.measure.env.capture_environment writes them
     "gpu_name",
-    "gpu",
-    "gpu_count",
-    "driver",
+    "gpu_memory_total_mb",
+    "power_limit_w",
     "driver_version",
-    "cuda",
-    "cuda_version",
-    "cudnn",
-    "torch",
-    "diffusers",
-    "transformers",
-    "accelerate",
+    "cuda_driver_version",
+    "torch_cuda_version",
+    "cudnn_version",
+    "torch_version",
+    "diffusers_version",
+    "transformers_version",
+    "accelerate_version",
+    "kbench_version",
     "python",
     "platform",
-    "cpu",
+    "cpu_model",
     "host",
-    "hostname",
 )
 MAX_ENV_VALUE_CHARS = 300
 
@@ -195,8 +197,8 @@ def _flatten(env: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
             out.update(_flatten(value, name + "."))
         elif isinstance(value, list | tuple):
             out[name] = ", ".join(str(v) for v in value)
-        else:
-            out[name] = "" if value is None else str(value)
+        elif value is not None:  # unknown facts (no GPU on a CPU run) are left out, not shown empty
+            out[name] = str(value)
     return {k: (v if len(v) <= MAX_ENV_VALUE_CHARS else v[: MAX_ENV_VALUE_CHARS - 1] + "…") for k, v in out.items()}
 
 
@@ -278,6 +280,7 @@ def summary_rows(records: Sequence[RunRecord], catalog: Catalog) -> list[Summary
                 scenario=spec.scenario,
                 model=spec.model,
                 task=spec.task,
+                language=spec.language,
                 resolution=spec.resolution,
                 pixels=spec.width * spec.height,
                 steps=spec.steps,
@@ -529,6 +532,8 @@ class ReportData:
     kbench_versions: tuple[str, ...]
     started_at: str
     finished_at: str
+    models: tuple[ModelRow, ...] = ()
+    model_notes: tuple[str, ...] = ()
 
     @property
     def ok_count(self) -> int:
@@ -575,12 +580,52 @@ def run_warnings(records: Sequence[RunRecord], limit: int = 200) -> list[tuple[s
     return list(seen)[:limit]
 
 
+# GPUs of the model comparison when no record ran on a catalog GPU: the deployment guide's consumer card
+# and a data-centre card.
+COMPARISON_DEFAULT_GPUS = ("rtx4090", "a100-80gb-sxm")
+
+
+def model_comparison(records: Sequence[RunRecord], catalog: Catalog) -> list[ModelRow]:
+    """The model comparison for the models in ``records`` only (not the whole registry).
+
+    Each model is compared on its first ok record's resolution, steps and dtype, so records of that workload
+    measure their cells. GPUs: the catalog GPUs the records ran on, else :data:`COMPARISON_DEFAULT_GPUS`.
+    """
+    firsts: dict[str, RunRecord] = {}
+    for rec in records:
+        if rec.ok:
+            firsts.setdefault(rec.spec.model, rec)
+    gpus = list(dict.fromkeys(g.id for r in records if (g := _record_gpu(r, catalog)) is not None))
+    gpus = gpus or [g for g in COMPARISON_DEFAULT_GPUS if g in catalog.gpus]
+    if not gpus:
+        return []
+    rows: list[ModelRow] = []
+    for model, rec in firsts.items():
+        spec = rec.spec
+        rows += compare_models(
+            catalog,
+            gpus,
+            models=[model],
+            resolution=(spec.width, spec.height),
+            steps=spec.steps,
+            dtype=spec.dtype,
+            records=records,
+        )
+    return rows
+
+
+def _record_gpu(record: RunRecord, catalog: Catalog) -> GpuSpec | None:
+    name = record.env.get("gpu_name")
+    return catalog.match_nvml_name(str(name)) if name and not is_cpu(record) else None
+
+
 def build_report_data(
     records: Sequence[RunRecord], catalog: Catalog, estimates: Sequence[Estimate], title: str
 ) -> ReportData:
     """Assemble every table the renderers need from records, the catalog and the cost estimates."""
     rows = summary_rows(records, catalog)
     time, cost = time_table(estimates, catalog), cost_table(estimates, catalog)
+    models = model_comparison(records, catalog)
     return ReportData(
         title=title,
         rows=tuple(rows),
@@ -598,10 +643,13 @@ def build_report_data(
         kbench_versions=tuple(sorted({r.kbench_version for r in records})),
         started_at=min((r.started_at for r in records), default=""),
         finished_at=max((r.finished_at for r in records), default=""),
+        models=tuple(models),
+        model_notes=tuple(table_notes(models)),
     )
 
 
 __all__ = [
+    "COMPARISON_DEFAULT_GPUS",
     "ENV_PREFERRED",
     "SUMMARY_COLUMNS",
     "WEIGHT_NOTES",
@@ -624,6 +672,7 @@ __all__ = [
     "fmt_num",
     "focus_points",
     "is_cpu",
+    "model_comparison",
     "pareto_front",
     "peak_memory",
     "rental_rows",

@@ -84,3 +84,61 @@ def test_workload_profile_accounts_for_cfg_steps_and_batch():
     assert set(prof.weights_by_component) >= {"prior/prior", "prior/image_encoder", "decoder/unet", "decoder/movq"}
     row = flops_table([base])[0]
     assert row.total_tflops == pytest.approx(sum(row.stage_tflops[s] for s in STAGES))
+
+
+# --- SDXL, FLUX.1 and Kandinsky 5 ------------------------------------------------------------------------
+
+
+def test_flux_transformer_step_matches_the_per_layer_count():
+    """One FLUX.1 [dev] transformer call at 1024x1024: 4096 packed image tokens + 512 T5 tokens.
+
+    Hand count (widths from flux_dev_transformer.json: 24 heads x 128 = 3072, MLP 4 x 3072 = 12288):
+    each double block gives every token its own stream's qkv (3 x 3072^2), out (3072^2) and MLP
+    (2 x 3072 x 12288) = 113.2 M weights; each single block gives every token qkv (3 x 3072^2), proj_mlp
+    (3072 x 12288) and proj_out ((3072 + 12288) x 3072) = 113.2 M; 19 + 38 blocks. Joint attention over all
+    4608 tokens costs 4 * L^2 * 3072 per block. AdaLN modulation (3.3 B parameters) acts once per image.
+    """
+    d, ff, tokens = 3072, 12288, 4096 + 512
+    per_block = 4 * d * d + 2 * d * ff
+    assert per_block == 3 * d * d + d * ff + (d + ff) * d  # double and single blocks carry the same per-token weights
+    linear = 2 * per_block * tokens * (19 + 38)
+    attention = 4 * tokens**2 * d * (19 + 38)
+    c = count_component("flux.1-dev", "main", "transformer", 1, 128, 128, "fp16")
+    assert c.total_flops == pytest.approx(linear + attention, rel=0.01)  # embedders and norms are the rest
+    # The 2 x parameters x tokens rule over-counts by the per-image modulation weights: stated ratio 0.6-0.75.
+    params = c.weight_bytes / 2
+    assert 11.8e9 < params < 12.0e9
+    assert 0.60 < c.total_flops / (2 * params * tokens) < 0.75
+
+
+def test_new_models_count_cfg_text_length_and_decode_as_their_pipelines():
+    flux = profile_workload(Workload(model="flux.1-dev", task="text2img", width=1024, height=1024, steps=28))
+    den = next(p for p in flux.parts if p.component == "transformer")
+    assert (den.batch, den.repeats) == (1, 28.0)  # guidance-distilled: one pass per step despite guidance 3.5
+    schnell = count_component("flux.1-schnell", "main", "text_encoder_2", 1, 128, 128, "fp16")
+    dev = count_component("flux.1-dev", "main", "text_encoder_2", 1, 128, 128, "fp16")
+    assert dev.total_flops == pytest.approx(2 * schnell.total_flops, rel=0.05)  # T5 at 512 vs 256 tokens
+    k5 = profile_workload(Workload(model="kandinsky-5-lite", task="text2img", width=1024, height=1024, steps=50))
+    den = next(p for p in k5.parts if p.component == "transformer")
+    assert (den.batch, den.repeats) == (1, 100.0)  # guidance 3.5: two transformer calls per step
+    no_cfg = profile_workload(k5.workload.with_(guidance_scale=1.0))
+    assert no_cfg.stage_flops_per_image("denoise") == pytest.approx(k5.stage_flops_per_image("denoise") / 2)
+    sdxl = profile_workload(Workload(model="sdxl-base", task="text2img", width=1024, height=1024, steps=50))
+    unet = next(p for p in sdxl.parts if p.component == "unet")
+    assert (unet.batch, unet.repeats) == (2, 50.0)
+    assert {p.component for p in sdxl.parts} == {"text_encoder", "text_encoder_2", "unet", "vae"}
+    vae = next(p for p in sdxl.parts if p.component == "vae")
+    flux_vae = next(p for p in flux.parts if p.component == "vae")
+    assert vae.count.weight_bytes == 4 * 83_653_863  # force_upcast: an fp16 SDXL decodes with fp32 weights
+    assert flux_vae.count.weight_bytes == 2 * (83_819_683)  # FLUX.1 decodes in the pipeline dtype
+    row = flops_table([k5.workload])[0]
+    assert row.denoiser_calls_per_step == 2 and row.method == "counted on meta"
+
+
+@pytest.mark.parametrize("model", ["sdxl-base", "flux.1-schnell", "kandinsky-5-lite"])
+def test_more_pixels_or_steps_never_count_fewer_flops(model):
+    base = Workload(model=model, task="text2img", width=768, height=768, steps=4)
+    small = profile_workload(base).flops_per_image()
+    assert profile_workload(base.with_(width=1024, height=1024)).flops_per_image() > small
+    assert profile_workload(base.with_(steps=8)).flops_per_image() > small
+    assert profile_workload(base.with_(width=1024)).bytes_per_image() > profile_workload(base).bytes_per_image()

@@ -15,14 +15,20 @@ XSS_SCENARIO = "<script>window.__xss = 1</script>smoke"
 XSS_NEGATIVE = '<img src=x onerror="window.__xss = 2">blurry'
 GPU_ENV: dict[str, Any] = {
     "gpu_name": "NVIDIA GeForce RTX 4090",
-    "driver": "550.54.15",
-    "cuda": "12.4",
-    "torch": "2.4.1",
-    "diffusers": "0.42.1",
-    "transformers": "5.24.0",
+    "driver_version": "550.54.15",
+    "torch_cuda_version": "12.4",
+    "torch_version": "2.4.1",
+    "diffusers_version": "0.42.1",
+    "transformers_version": "5.24.0",
     "host": "bench-01",
 }
-CPU_ENV: dict[str, Any] = {"cpu": "AMD EPYC 7B13", "torch": "2.4.1", "diffusers": "0.42.1", "host": "ci-runner"}
+CPU_ENV: dict[str, Any] = {
+    "cpu_model": "AMD EPYC 7B13",
+    "torch_version": "2.4.1",
+    "diffusers_version": "0.42.1",
+    "host": "ci-runner",
+    "gpu_name": None,
+}
 
 # (model, width, median s/image, p90 s/image, VRAM peak MB): the hand-chosen numbers tests check for.
 OK_RUNS = (

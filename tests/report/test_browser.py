@@ -69,10 +69,10 @@ def test_page_renders_without_errors_and_shows_the_results(page):
     rows = _cells(page, "#summary tbody tr")
     assert len(rows) == 8
     k3 = rows[4]  # kandinsky-3 at 1024x1024: median 5.4 s, p90 5.9 s, 21,500 MB, 5.4 s x 300 W = 1,620 J
-    assert k3[1:4] == ["kandinsky-3", "text2img", "1024x1024"]
-    assert k3[11:16] == ["5.4", "5.9", "0.185", "21,500 VRAM", "1,620"]
+    assert k3[1:5] == ["kandinsky-3", "text2img", "en", "1024x1024"]
+    assert k3[12:17] == ["5.4", "5.9", "0.185", "21,500 VRAM", "1,620"]
     assert rows[0][0] == XSS_SCENARIO  # shown as text, exactly as written in the scenario
-    assert rows[5][10].startswith("oom") and "CUDA out of memory" in rows[5][10]
+    assert rows[5][11].startswith("oom") and "CUDA out of memory" in rows[5][11]
     scenario_cells = _cells(page, "#scenario-table tbody tr")
     assert scenario_cells[0][4] == XSS_NEGATIVE
 
@@ -87,11 +87,11 @@ def test_summary_sorts_and_filters(page):
     from selenium.webdriver.common.by import By
 
     page.find_element(By.XPATH, "//table[@id='summary']//th[text()='s/image median']").click()
-    medians = [r[11] for r in _cells(page, "#summary tbody tr")]
+    medians = [r[12] for r in _cells(page, "#summary tbody tr")]
     assert medians == ["0.31", "0.9", "1.6", "2", "2.4", "5.4", "—", "—"]  # runs without a time sort last
     box = page.find_element(By.ID, "summary-filter")
     box.send_keys("oom")
-    assert [r[10].split()[0] for r in _cells(page, "#summary tbody tr")] == ["oom"]
+    assert [r[11].split()[0] for r in _cells(page, "#summary tbody tr")] == ["oom"]
     assert page.find_element(By.ID, "summary-count").text == "1 of 8 runs shown"
 
 

@@ -56,3 +56,19 @@ def test_summary_rows_carry_sortable_values(results_file, catalog):
 
 def test_report_is_deterministic(results_file, catalog):
     assert _html(results_file, catalog) == _html(results_file, catalog)
+
+
+def test_model_comparison_section_marks_measured_and_projected_cells(results_file, catalog):
+    html = _html(results_file, catalog)
+    table = html.split('<table id="model-comparison">', 1)[1].split("</table>", 1)[0]
+    rows = re.findall(r"<tr><td>(.*?)</td>", table)
+    assert rows == ["Kandinsky 2.2", "Kandinsky 3"]  # only the models in the records, in record order
+    k22 = table.split("<tr><td>Kandinsky 2.2</td>", 1)[1].split("</tr>", 1)[0]
+    # the GPU the records ran on; 0.9 s measured there at $0.36/h -> 0.9 x 0.36 / 3.6 = $0.09 per 1000 images
+    assert "<th>GeForce RTX 4090 s / image</th>" in table
+    assert '<td class="n" title="measured; memory none; measured on rtx4090 (1 record)">0.9</td>' in k22
+    assert '<td class="n" title="measured; user (override), $0.360/h' in k22 and ">0.09</td>" in k22
+    vram = re.findall(r'<td class="(n(?: p)?)" title="(measured|projected)">', k22)
+    assert vram == [("n", "measured"), ("n p", "projected"), ("n p", "projected")]  # none / model / sequential
+    assert k22.endswith("<td>text2img, img2img, inpaint, mix</td><td>no</td><td>no</td><td>no</td>")
+    assert "<li>languages kandinsky-3: https://huggingface.co/kandinsky-community/kandinsky-3" in html

@@ -21,7 +21,7 @@ def test_markdown_summary(catalog):
     assert md.startswith("## smoke &lt;b&gt;\n")
     assert "> **Note:** random weights" in md and "> **Note:** tiny weights" in md
     assert (
-        "| kandinsky-3 | text2img | 1024x1024 | 50 | 1 | fp16 | none | cuda | ok "
+        "| kandinsky-3 | text2img | en | 1024x1024 | 50 | 1 | fp16 | none | cuda | ok "
         "| 5.4 | 5.9 | 0.185 | 21,500 VRAM | 1,620 |" in md
     )
     assert "| 812 RSS |" in md

@@ -86,13 +86,14 @@ def test_environment_blocks_group_machines_and_order_keys():
     assert blocks[0].items[0] == ("gpu_name", "NVIDIA GeForce RTX 4090")
     assert [k for k, _ in blocks[0].items] == [
         "gpu_name",
-        "driver",
-        "cuda",
-        "torch",
-        "diffusers",
-        "transformers",
+        "driver_version",
+        "torch_cuda_version",
+        "torch_version",
+        "diffusers_version",
+        "transformers_version",
         "host",
     ]
+    assert "gpu_name" not in dict(blocks[1].items)  # unknown (None) facts are left out
     assert blocks[1].weights == ("tiny",) and blocks[1].devices == ("cpu",)
 
 
@@ -108,3 +109,13 @@ def test_rental_rows_use_the_cheapest_price(catalog):
     row = rows[0]
     # The command-line price wins: $0.36/h -> $8.64 a day and $1.44 for a 4-hour session.
     assert (row.usd_per_hour, row.usd_per_day, row.usd_per_session_4h, row.provider) == (0.36, 8.64, 1.44, "user")
+
+
+def test_model_comparison_uses_default_gpus_when_no_record_ran_on_a_catalog_gpu(catalog):
+    from bench.report.tables import COMPARISON_DEFAULT_GPUS, model_comparison
+
+    cpu_only = [r for r in all_records() if r.spec.device == "cpu"]
+    (row,) = model_comparison(cpu_only, catalog)
+    assert tuple(s.gpu_id for s in row.speed) == COMPARISON_DEFAULT_GPUS == ("rtx4090", "a100-80gb-sxm")
+    assert (row.model, row.resolution, row.steps, row.dtype) == ("kandinsky-2.2", "256x256", 4, "fp32")
+    assert all(s.source == "projected" for s in row.speed)  # a tiny CPU run measures no GPU cell

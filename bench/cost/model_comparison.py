@@ -1,0 +1,279 @@
+"""The deployment guide's model comparison table, from kbench's own numbers.
+
+Per model: the VRAM it needs in one dtype under each memory option, seconds per image and $ per 1000 images
+on chosen GPUs, the tasks it supports, and whether its text encoder handles Russian, Chinese and German
+prompts. Every number carries its source: a cell is ``measured`` when a result record of the same workload
+(model, task, resolution, steps, batch, dtype, memory option) ran on that GPU, else ``projected`` (meta-device
+counts, roofline, calibrated by any GPU record of the same model; see :mod:`bench.cost.projection`).
+
+On each GPU the speed cell uses the lightest memory option measured there (a finished run fits), else the
+lightest that is estimated to fit (``none``, then model offload, then sequential offload), as a renter would,
+and names it. Prices are the GPU's cheapest catalog price.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from bench.cost.catalog import Catalog
+from bench.cost.flops import Workload, profile_workload
+from bench.cost.projection import Estimate, Source, estimate_workload, workload_key
+from bench.cost.vram import estimate_vram, measured_vram_gib
+from bench.errors import ScenarioError
+from bench.models.registry import LANGUAGES, ModelSpec, get_model, known_models
+from bench.results import RunRecord
+from bench.scenario import format_resolution
+
+MEMORY_OPTIONS = ("none", "model_cpu_offload", "sequential_cpu_offload")
+MEMORY_SHORT = {"none": "none", "model_cpu_offload": "model offload", "sequential_cpu_offload": "seq offload"}
+PROMPT_LANGUAGES = tuple(lang for lang in LANGUAGES if lang != "en")
+SOURCE_SHORT: dict[str, str] = {"measured": "meas", "projected": "proj"}
+DTYPES = ("fp16", "bf16", "fp32")
+
+
+@dataclass(frozen=True)
+class VramCell:
+    """Peak VRAM of one workload under one memory option."""
+
+    memory: str
+    gib: float
+    source: Source
+
+
+@dataclass(frozen=True)
+class SpeedCell:
+    """Seconds per image and $ per 1000 images of one model on one GPU (None when nothing fits)."""
+
+    gpu_id: str
+    gpu_name: str
+    gpu_vram_gb: float
+    memory: str | None  # the memory option the figures assume; None: does not fit under any option
+    s_per_image: float | None
+    usd_per_1k_images: float | None
+    source: Source | None
+    calibration: str
+    price_label: str | None  # provider, date and source of the price used
+
+
+@dataclass(frozen=True)
+class ModelRow:
+    """One model's line of the comparison table."""
+
+    model: str
+    display_name: str
+    task: str
+    resolution: str
+    steps: int
+    dtype: str
+    tasks: tuple[str, ...]
+    vram: tuple[VramCell, ...]
+    speed: tuple[SpeedCell, ...]
+    languages: dict[str, bool]
+    language_source: str
+
+
+def _check_resolution(spec: ModelSpec, width: int, height: int) -> None:
+    bad = [s for s in (width, height) if s % spec.resolution_multiple or s > spec.max_resolution or s <= 0]
+    if bad:
+        raise ScenarioError(
+            f"--resolution: {spec.id} needs sides that are multiples of {spec.resolution_multiple} up to "
+            f"{spec.max_resolution}, got {format_resolution(width, height)}"
+        )
+
+
+def comparison_workload(
+    model: str, resolution: tuple[int, int] | None = None, steps: int | None = None, dtype: str = "fp16"
+) -> Workload:
+    """The text-to-image workload a model is compared on: given resolution/steps, else the model's defaults.
+
+    Raises:
+        ScenarioError: for a dtype other than fp16/bf16/fp32 or a resolution the model cannot render.
+    """
+    spec = get_model(model)
+    if dtype not in DTYPES:
+        raise ScenarioError(f"--dtype: must be one of {', '.join(DTYPES)}, got {dtype!r}")
+    width, height = resolution or spec.default_resolution
+    _check_resolution(spec, width, height)
+    return Workload(
+        model=model, task="text2img", width=width, height=height, steps=steps or spec.default_steps, dtype=dtype
+    )
+
+
+def _usable(record: RunRecord) -> bool:
+    return record.ok and record.summary is not None and record.spec.weights != "tiny"
+
+
+def _vram_cell(work: Workload, records: Sequence[RunRecord]) -> VramCell:
+    """Measured peak of the same workload on any GPU (largest), else the estimate."""
+    key = workload_key(work)
+    peaks = [
+        v
+        for r in records
+        if _usable(r) and workload_key(Workload.from_spec(r.spec)) == key and (v := measured_vram_gib(r)) is not None
+    ]
+    if peaks:
+        return VramCell(work.memory, max(peaks), "measured")
+    return VramCell(work.memory, estimate_vram(profile_workload(work)).total_gib, "projected")
+
+
+def _speed_cell(by_memory: dict[str, Estimate]) -> SpeedCell:
+    """The lightest memory option measured on this GPU (a finished run fits), else the lightest that fits."""
+    first = next(iter(by_memory.values()))
+    measured = [e for e in by_memory.values() if e.source == "measured"]
+    fitting = measured or [e for e in by_memory.values() if e.fits]
+    if not fitting:
+        return SpeedCell(first.gpu_id, first.gpu_name, first.vram_gpu_gb, None, None, None, None, "", None)
+    e = fitting[0]
+    tier = f" ({e.price_tier})" if e.price_tier else ""
+    price = (
+        f"{e.price_provider}{tier}, ${e.usd_per_hour:.3f}/h, {e.price_date}, {e.price_source}"
+        if e.price_provider
+        else None
+    )
+    return SpeedCell(
+        gpu_id=e.gpu_id,
+        gpu_name=e.gpu_name,
+        gpu_vram_gb=e.vram_gpu_gb,
+        memory=e.memory,
+        s_per_image=e.s_per_image,
+        usd_per_1k_images=e.usd_per_1k_images,
+        source=e.source,
+        calibration=e.calibration,
+        price_label=price,
+    )
+
+
+def compare_models(
+    catalog: Catalog,
+    gpu_ids: Sequence[str],
+    *,
+    models: Iterable[str] | None = None,
+    resolution: tuple[int, int] | None = None,
+    steps: int | None = None,
+    dtype: str = "fp16",
+    records: Sequence[RunRecord] = (),
+    providers: list[str] | None = None,
+) -> list[ModelRow]:
+    """One :class:`ModelRow` per model (default: every registry model), measured where records allow.
+
+    Args:
+        catalog: GPU specs and prices.
+        gpu_ids: Catalog GPUs to show seconds and $ for (at least one).
+        models: Model ids; ``None`` means all registry models.
+        resolution: (width, height) for every model; ``None`` uses each model's default.
+        steps: Denoising steps for every model; ``None`` uses each model's default.
+        dtype: fp16, bf16 or fp32.
+        records: Result records that measure cells (same workload on that GPU) or calibrate projections.
+        providers: Only prices from these providers.
+
+    Raises:
+        ScenarioError: no GPU given, or a resolution/dtype a model cannot run.
+        KbenchError: an unknown model or GPU id (its message lists the known ones).
+    """
+    if not gpu_ids:
+        raise ScenarioError("--gpu: give at least one catalog GPU id (see kbench gpus)")
+    gpus = [catalog.get(g).id for g in gpu_ids]
+    records = list(records)
+    rows: list[ModelRow] = []
+    for model in models or known_models():
+        spec = get_model(model)
+        work = comparison_workload(model, resolution, steps, dtype)
+        vram: list[VramCell] = []
+        per_gpu: dict[str, dict[str, Estimate]] = {g: {} for g in gpus}
+        for memory in MEMORY_OPTIONS:
+            w = work.with_(memory=memory)
+            vram.append(_vram_cell(w, records))
+            for est in estimate_workload(w, catalog, records, gpus, providers=providers):
+                per_gpu[est.gpu_id][memory] = est
+        rows.append(
+            ModelRow(
+                model=model,
+                display_name=spec.display_name,
+                task=work.task,
+                resolution=work.resolution,
+                steps=work.steps,
+                dtype=dtype,
+                tasks=spec.tasks,
+                vram=tuple(vram),
+                speed=tuple(_speed_cell(per_gpu[g]) for g in gpus),
+                languages={lang: spec.multilingual.get(lang, False) for lang in PROMPT_LANGUAGES},
+                language_source=spec.multilingual_source,
+            )
+        )
+    return rows
+
+
+# --- plain cells for the text, markdown and HTML renderers ------------------------------------------------
+
+
+def _label(source: str | None) -> str:
+    return SOURCE_SHORT.get(source or "", "")
+
+
+def table_cells(rows: Sequence[ModelRow]) -> tuple[list[str], list[list[str]]]:
+    """Headers and string cells of the comparison table; every number is suffixed ``meas`` or ``proj``."""
+    if not rows:
+        return [], []
+    headers = ["model", "res", "steps", "dtype"]
+    headers += [f"VRAM GiB {MEMORY_SHORT[c.memory]}" for c in rows[0].vram]
+    for cell in rows[0].speed:
+        headers += [f"{cell.gpu_id} s/img", f"{cell.gpu_id} $/1k img"]
+    headers += ["tasks", *PROMPT_LANGUAGES]
+    body: list[list[str]] = []
+    for r in rows:
+        line = [r.model, r.resolution, str(r.steps), r.dtype]
+        line += [f"{c.gib:.1f} {_label(c.source)}" for c in r.vram]
+        for s in r.speed:
+            if s.s_per_image is None:
+                line += [f"no fit in {s.gpu_vram_gb:g} GB", "-"]
+                continue
+            memory = "" if s.memory == "none" else f" [{MEMORY_SHORT[s.memory or 'none']}]"
+            line.append(f"{s.s_per_image:.2f} {_label(s.source)}{memory}")
+            line.append("-" if s.usd_per_1k_images is None else f"${s.usd_per_1k_images:.3f} {_label(s.source)}")
+        line.append(",".join(r.tasks))
+        line += ["yes" if r.languages[lang] else "no" for lang in PROMPT_LANGUAGES]
+        body.append(line)
+    return headers, body
+
+
+def table_notes(rows: Sequence[ModelRow]) -> list[str]:
+    """Footnotes: what meas/proj mean, each projection's calibration, prices and language sources."""
+    notes = [
+        "meas = measured by a result record of this exact workload on this GPU; proj = projected (meta-device "
+        "FLOP/byte counts and roofline); VRAM in GiB (the 'GB' of a card); [..] = memory option the speed assumes",
+    ]
+    calibrations = sorted({f"{r.model}: {s.calibration}" for r in rows for s in r.speed if s.source == "projected"})
+    notes += [f"projected {c}" for c in calibrations]
+    prices = sorted({f"{s.gpu_id}: {s.price_label}" for r in rows for s in r.speed if s.price_label})
+    notes += [f"price {p}" for p in prices]
+    notes += [f"languages {r.model}: {r.language_source}" for r in rows]
+    return notes
+
+
+def render_markdown_table(rows: Sequence[ModelRow]) -> str:
+    """The comparison table as GitHub markdown, footnotes as a list ('|' in cells escaped)."""
+    headers, body = table_cells(rows)
+    if not headers:
+        return "_No models to compare._\n"
+
+    def line(cells: Sequence[str]) -> str:
+        return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+
+    out = [line(headers), line(["---"] * len(headers)), *(line(b) for b in body), ""]
+    out += [f"- {n}" for n in table_notes(rows)]
+    return "\n".join(out) + "\n"
+
+
+__all__ = [
+    "MEMORY_OPTIONS",
+    "PROMPT_LANGUAGES",
+    "ModelRow",
+    "SpeedCell",
+    "VramCell",
+    "compare_models",
+    "comparison_workload",
+    "render_markdown_table",
+    "table_cells",
+    "table_notes",
+]
