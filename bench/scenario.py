@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from bench.errors import ScenarioError, located
 from bench.models.registry import LANGUAGES, MODELS, get_model, known_models
+from bench.yaml_files import read_yaml
 
 WeightSource = Literal["hub", "random", "tiny"]
 Dtype = Literal["fp32", "fp16", "bf16"]
@@ -406,17 +407,8 @@ def display_path(path: Path) -> str:
 def load_scenario_file(path: str | Path) -> list[RunSpec]:
     """Read, validate and expand one scenario file; raise :class:`ScenarioError` with file, line and field."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ScenarioError(located(f"cannot read scenario file ({exc.strerror})", file=path)) from None
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        raise ScenarioError(f"{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    text, data = read_yaml(path, ScenarioError, "scenario file")
+    root = yaml.compose(text, Loader=yaml.SafeLoader)  # the node tree, for line numbers in errors
     if data is None:
         raise ScenarioError(
             located("empty scenario file; it needs a 'scenarios:' list or a single scenario", file=path)

@@ -17,9 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-import yaml
-
 from bench.errors import KbenchError, located
+from bench.yaml_files import read_yaml
 
 Metric = Literal["median", "vram", "rss", "energy"]
 Kind = Literal["percent", "mb", "off"]
@@ -228,15 +227,7 @@ def load_thresholds_file(path: str | Path) -> list[Threshold]:
     Raises:
         ThresholdError: unreadable file, invalid YAML or a bad rule; the message names the file and field.
     """
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ThresholdError(located(f"cannot read thresholds file ({exc.strerror})", file=path)) from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ThresholdError(located(f"not valid YAML ({getattr(exc, 'problem', exc)})", file=path)) from None
+    _, data = read_yaml(Path(path), ThresholdError, "thresholds file")
     return thresholds_from_mapping(data, source=path)
 
 

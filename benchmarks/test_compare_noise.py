@@ -15,21 +15,15 @@ import numpy as np
 
 from bench.compare import compare_records, detection_rate
 from bench.measure.runner import run_in_child
-from bench.scenario import RunSpec
 from bench.thresholds import build_thresholds
+from tests.factories import tiny_spec
 
 RUNS = 6
-SPEC = RunSpec(
+SPEC = tiny_spec(
     scenario="noise",
     model="kandinsky-3",
-    task="text2img",
-    weights="tiny",
-    width=64,
-    height=64,
     steps=10,
     guidance_scale=3.0,
-    dtype="fp32",
-    device="cpu",
     cpu_threads=1,
     warmup=2,
     repeats=10,

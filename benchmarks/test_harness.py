@@ -17,23 +17,11 @@ import torch
 from bench.measure.samplers import DEFAULT_INTERVAL_S, SamplerThread, open_samplers
 from bench.measure.timing import Clock, StageRecorder
 from bench.models.build import build_pipelines
-from bench.scenario import RunSpec
 from bench.workloads import StageHooks, run_workload
+from tests.factories import tiny_spec
 
 CALLS = 20
-SPEC = RunSpec(
-    scenario="bench",
-    model="kandinsky-2.2",
-    task="text2img",
-    weights="tiny",
-    width=64,
-    height=64,
-    steps=10,
-    prior_steps=3,
-    guidance_scale=4.0,
-    dtype="fp32",
-    device="cpu",
-)
+SPEC = tiny_spec(scenario="bench", steps=10, prior_steps=3)
 
 
 @pytest.fixture(scope="module")

@@ -14,22 +14,17 @@ from bench.measure.runner import run_in_child
 from bench.results import RunRecord
 from bench.scenario import RunSpec
 from bench.thresholds import build_thresholds
+from tests.factories import tiny_spec
 
 pytestmark = pytest.mark.slow
 
 
 def _spec(steps: int) -> RunSpec:
-    return RunSpec(
+    return tiny_spec(
         scenario="ab",
         model="kandinsky-3",
-        task="text2img",
-        weights="tiny",
-        width=64,
-        height=64,
         steps=steps,
         guidance_scale=3.0,
-        dtype="fp32",
-        device="cpu",
         cpu_threads=1,
         warmup=2,
         repeats=12,

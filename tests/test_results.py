@@ -6,22 +6,11 @@ import pytest
 
 from bench.errors import ResultsFormatError
 from bench.results import SCHEMA_VERSION, RunRecord, append_record, completed_keys, dump_record, read_results
-from bench.scenario import RunSpec
+from tests.factories import tiny_spec
 
 
 def _record(key_model: str = "kandinsky-2.2", status: str = "ok") -> RunRecord:
-    spec = RunSpec(
-        scenario="t",
-        model=key_model,
-        task="text2img",
-        weights="tiny",
-        width=64,
-        height=64,
-        steps=2,
-        guidance_scale=4.0,
-        dtype="fp32",
-        device="cpu",
-    )
+    spec = tiny_spec(model=key_model)
     return RunRecord(
         run_key=spec.run_key,
         spec=spec,

@@ -68,28 +68,56 @@ class _RichProgress:
             self.progress.stop()
 
 
+def _peak_memory_text(r: RunRecord) -> str:
+    vram = r.memory.vram_used_peak_mb or r.memory.torch_allocated_peak_mb
+    if vram:
+        return f"{vram:,.0f} MB VRAM"
+    return f"{r.memory.peak_rss_mb:,.0f} MB RSS" if r.memory.peak_rss_mb else "—"
+
+
 def summary_table(records: list[RunRecord]) -> Table:
-    table = Table(title="kbench results", show_lines=False)
-    for col in ("run", "status", "s/image (median)", "p90", "images/s", "peak memory"):
+    """The compact end-of-run table: one row per run, failures with their reason."""
+    table = Table(title="kbench results")
+    columns = (
+        "model",
+        "task",
+        "lang",
+        "resolution",
+        "steps",
+        "batch",
+        "dtype",
+        "memory",
+        "status",
+        "s/image median",
+        "p90",
+        "images/s",
+        "peak memory",
+    )
+    for col in columns:
         table.add_column(col, overflow="fold")
     for r in records:
+        s = r.spec
+        workload = [
+            s.model,
+            s.task,
+            s.language,
+            s.resolution,
+            str(s.steps),
+            f"{s.batch_size}x{s.images_per_prompt}",
+            s.dtype,
+            s.memory,
+            r.status,
+        ]
         if r.summary:
-            mem = r.memory.vram_used_peak_mb or r.memory.torch_allocated_peak_mb
-            mem_text = (
-                f"{mem:,.0f} MB VRAM"
-                if mem
-                else (f"{r.memory.peak_rss_mb:,.0f} MB RSS" if r.memory.peak_rss_mb else "—")
-            )
-            table.add_row(
-                r.run_key,
-                r.status,
+            numbers = [
                 f"{r.summary.median_s_per_image:.4f}",
                 f"{r.summary.p90_s_per_image:.4f}",
                 f"{r.summary.images_per_s:.2f}",
-                mem_text,
-            )
+                _peak_memory_text(r),
+            ]
         else:
-            table.add_row(r.run_key, r.status, "—", "—", "—", (r.reason or "")[:60])
+            numbers = ["—", "—", "—", (r.reason or "")[:60]]
+        table.add_row(*workload, *numbers)
     return table
 
 
@@ -132,8 +160,8 @@ def run_command(
         if out is None:
             raise ScenarioError("--resume: no results/kbench-*.jsonl to resume; pass --out FILE")
     results_path = out or default_results_path()
-    console = Console(stderr=False)
     interactive = sys.stdout.isatty()
+    console = Console() if interactive else Console(width=200)  # CI logs: no wrapping of the table
     progress = _RichProgress(console) if interactive else None
     started = time.perf_counter()
     try:

@@ -15,10 +15,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from bench.errors import CatalogError, located
+from bench.yaml_files import read_yaml
 
 CATALOG_SCHEMA_VERSION = 1
 USER_PROVIDER = "user"
@@ -201,16 +201,7 @@ def bundled_catalog_path() -> Path:
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise CatalogError(located(f"cannot read GPU catalog ({exc.strerror})", file=path)) from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        raise CatalogError(f"{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    _, data = read_yaml(path, CatalogError, "GPU catalog")
     if data is None:
         return {}
     if not isinstance(data, dict):

@@ -20,6 +20,7 @@ from bench.measure.runner import run_sweep
 from bench.results import read_results
 from bench.scenario import RunSpec
 from tests.conftest import REPO
+from tests.factories import tiny_spec
 
 FAULTS = {
     "sleep": "import time; time.sleep(float(os.environ.get('KB_SLEEP', '60')))",
@@ -46,23 +47,7 @@ def _fault_env(tmp_path: Path, fault: str, **extra: str) -> dict[str, str]:
 
 
 def _spec(**kw) -> RunSpec:
-    base = dict(
-        scenario="t",
-        model="kandinsky-2.2",
-        task="text2img",
-        weights="tiny",
-        width=64,
-        height=64,
-        steps=2,
-        prior_steps=2,
-        guidance_scale=4.0,
-        dtype="fp32",
-        device="cpu",
-        warmup=0,
-        repeats=2,
-        max_repeats=2,
-    )
-    return RunSpec(**{**base, **kw})
+    return tiny_spec(**{"warmup": 0, "repeats": 2, "max_repeats": 2, **kw})
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ import torch
 
 from bench.measure.timing import Clock, StageRecorder, _pair_spans
 from bench.models.build import build_pipelines
-from bench.scenario import RunSpec
 from bench.workloads import StageHooks, run_workload
+from tests.factories import tiny_spec
 
 
 @pytest.mark.parametrize(
@@ -21,19 +21,7 @@ from bench.workloads import StageHooks, run_workload
 )
 def test_stages_sum_to_wall_time(model, stages):
     steps = 3
-    spec = RunSpec(
-        scenario="t",
-        model=model,
-        task="text2img",
-        weights="tiny",
-        width=64,
-        height=64,
-        steps=steps,
-        prior_steps=2,
-        guidance_scale=4.0,
-        dtype="fp32",
-        device="cpu",
-    )
+    spec = tiny_spec(model=model, steps=steps)
     pipes = build_pipelines(model, "text2img", "tiny", "cpu", "fp32")
     recorder = StageRecorder(Clock("cpu"))
     recorder.install(pipes)

@@ -10,6 +10,7 @@ from bench.models.build import build_pipelines
 from bench.models.registry import MODELS, get_model
 from bench.scenario import RunSpec
 from bench.workloads import StageHooks, run_workload
+from tests.factories import tiny_spec
 
 PAIRS = [(m, t) for m, spec in MODELS.items() for t in spec.tasks]
 # Kandinsky 5 snaps any requested size to the nearest-aspect trained resolution (1024x1024 for a square).
@@ -17,20 +18,7 @@ OUTPUT_SIZE = {"kandinsky-5-lite": (1024, 1024)}
 
 
 def _spec(model: str, task: str, **kw) -> RunSpec:
-    base = dict(
-        scenario="t",
-        model=model,
-        task=task,
-        weights="tiny",
-        width=64,
-        height=64,
-        steps=2,
-        prior_steps=2,
-        guidance_scale=4.0,
-        dtype="fp32",
-        device="cpu",
-    )
-    return RunSpec(**{**base, **kw})
+    return tiny_spec(model=model, task=task, **kw)
 
 
 @pytest.mark.parametrize(("model", "task"), PAIRS)
