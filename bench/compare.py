@@ -95,6 +95,33 @@ def bootstrap_ratio_ci(
     return float(lo), float(hi)
 
 
+def grouped_bootstrap_ratio_ci(
+    baseline: Sequence[np.ndarray],
+    current: Sequence[np.ndarray],
+    *,
+    confidence: float,
+    n_resamples: int,
+    rng: np.random.Generator,
+) -> tuple[float, float]:
+    """Two-level (hierarchical) bootstrap interval of the median ratio when a side pools several processes.
+
+    Calls within one process share its conditions (placement, clocks, the machine's load at the time), so
+    pooling them as independent samples understates the uncertainty. Each resample first draws processes
+    with replacement, then calls within each drawn process (Davison & Hinkley, *Bootstrap Methods and their
+    Application*, 1997, section 3.8), which carries the process-to-process variation into the interval.
+    """
+
+    def resample(groups: Sequence[np.ndarray]) -> float:
+        picked = rng.integers(0, len(groups), size=len(groups))
+        pooled = np.concatenate([groups[i][rng.integers(0, groups[i].size, size=groups[i].size)] for i in picked])
+        return float(np.median(pooled))
+
+    ratios = np.array([resample(current) / resample(baseline) for _ in range(n_resamples)])
+    alpha = 1.0 - confidence
+    lo, hi = np.quantile(ratios, [alpha / 2, 1 - alpha / 2])
+    return float(lo), float(hi)
+
+
 def _average_ranks(values: np.ndarray) -> np.ndarray:
     """1-based ranks with ties given their average rank."""
     order = np.argsort(values, kind="mergesort")
@@ -157,12 +184,17 @@ def compare_samples(
     confidence: float = CONFIDENCE,
     n_resamples: int = N_RESAMPLES,
     rng: np.random.Generator | None = None,
+    baseline_groups: Sequence[Sequence[float]] | None = None,
+    current_groups: Sequence[Sequence[float]] | None = None,
 ) -> TimeComparison:
     """Compare two samples of seconds per image.
 
     Args:
         baseline_s: Baseline seconds per image, one per measured call.
         current_s: Current seconds per image.
+        baseline_groups: The same samples split by the process (run record) that measured them; when either
+            side has several, the interval comes from :func:`grouped_bootstrap_ratio_ci`.
+        current_groups: As ``baseline_groups``, for the current side.
         threshold: A ``median`` :class:`Threshold`, or the allowed slowdown as a fraction (0.05 = 5%).
         confidence: Two-sided confidence of the interval.
         n_resamples: Bootstrap resamples.
@@ -186,7 +218,14 @@ def compare_samples(
     ratio = c_med / b_med
     if min(base.size, cur.size) >= MIN_BOOTSTRAP_SAMPLES:
         gen = rng if rng is not None else np.random.default_rng(DEFAULT_SEED)
-        lo, hi = bootstrap_ratio_ci(base, cur, confidence=confidence, n_resamples=n_resamples, rng=gen)
+        b_groups = [g for g in map(_clean, baseline_groups or []) if g.size] or [base]
+        c_groups = [g for g in map(_clean, current_groups or []) if g.size] or [cur]
+        if len(b_groups) > 1 or len(c_groups) > 1:
+            lo, hi = grouped_bootstrap_ratio_ci(
+                b_groups, c_groups, confidence=confidence, n_resamples=n_resamples, rng=gen
+            )
+        else:
+            lo, hi = bootstrap_ratio_ci(base, cur, confidence=confidence, n_resamples=n_resamples, rng=gen)
         method: Literal["bootstrap", "range"] = "bootstrap"
     else:
         lo, hi = float(cur.min() / base.max()), float(cur.max() / base.min())
@@ -289,14 +328,18 @@ class _Side:
     def status(self) -> str:
         return "ok" if self.ok_records else self.records[-1].status
 
-    def samples(self) -> list[float]:
-        out: list[float] = []
+    def sample_groups(self) -> list[list[float]]:
+        """Seconds per image of each ok record (one measuring process each)."""
+        out: list[list[float]] = []
         for r in self.ok_records:
             if r.timing is not None and r.timing.per_image_s:
-                out.extend(r.timing.per_image_s)
+                out.append(list(r.timing.per_image_s))
             elif r.summary is not None:  # a record without raw samples still has its median
-                out.append(r.summary.median_s_per_image)
+                out.append([r.summary.median_s_per_image])
         return out
+
+    def samples(self) -> list[float]:
+        return [s for group in self.sample_groups() for s in group]
 
     def value(self, name: str) -> float | None:
         vals: list[float] = []
@@ -495,7 +538,16 @@ def _compare_pair(
         b_s, c_s = b.samples(), c.samples()
         if _clean(b_s).size and _clean(c_s).size:
             rng = np.random.default_rng([seed, zlib.crc32(c.run_key.encode())])
-            time = compare_samples(b_s, c_s, rules["median"], confidence=confidence, n_resamples=n_resamples, rng=rng)
+            time = compare_samples(
+                b_s,
+                c_s,
+                rules["median"],
+                confidence=confidence,
+                n_resamples=n_resamples,
+                rng=rng,
+                baseline_groups=b.sample_groups(),
+                current_groups=c.sample_groups(),
+            )
             if min(time.n_baseline, time.n_current) < MIN_SAMPLES:
                 notes.append(f"fewer than {MIN_SAMPLES} samples on a side: time not judged (use repeats >= 5)")
             elif time.method == "range":

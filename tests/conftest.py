@@ -34,3 +34,9 @@ def run_kbench(*args: str, cwd: Path | None = None, timeout: float = 600, env: d
         timeout=timeout,
         env={**os.environ, **(env or {})},
     )
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _hermetic_count_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Operation counts are cached on disk; the suite uses its own empty cache, never the user's."""
+    os.environ["KBENCH_CACHE_DIR"] = str(tmp_path_factory.mktemp("op-counts"))

@@ -542,13 +542,19 @@ def text_tokens_for(model_id: str, name: str) -> int | None:
 
 @functools.lru_cache(maxsize=256)
 def count_component(model_id: str, role: str, name: str, batch: int, lat_h: int, lat_w: int, dtype: str) -> OpCount:
-    """Count one call of a full-size component at a batch and latent size (cached in-process)."""
+    """Count one call of a full-size component at a batch and latent size (cached in-process and on disk)."""
+    from bench.cost.count_cache import cached_count
+
     dtype = "fp16" if dtype == "bf16" else dtype  # same sizes and shapes; share the cache entry
-    module = build_components(model_id, role, dtype)[name]
-    tokens = text_tokens_for(model_id, name)
-    fn, args, kwargs = _component_call(name, module, batch, lat_h, lat_w, _torch_dtype(dtype), tokens)
-    with _quiet():
-        return count_call(fn, *args, weight_bytes=module_weight_bytes(module), **kwargs)
+
+    def count() -> OpCount:
+        module = build_components(model_id, role, dtype)[name]
+        tokens = text_tokens_for(model_id, name)
+        fn, args, kwargs = _component_call(name, module, batch, lat_h, lat_w, _torch_dtype(dtype), tokens)
+        with _quiet():
+            return count_call(fn, *args, weight_bytes=module_weight_bytes(module), **kwargs)
+
+    return cached_count((model_id, role, name, batch, lat_h, lat_w, dtype), count)
 
 
 def _latent(side: int) -> int:
@@ -623,6 +629,23 @@ def _parts_for_role(w: Workload, role: str) -> Iterator[tuple[str, str, int, flo
     yield "decode", "movq", images, 1, w.dtype
 
 
+@functools.lru_cache(maxsize=64)
+def component_sizes(model_id: str, role: str, dtype: str) -> dict[str, list[int]]:
+    """Weight bytes and largest leaf-module bytes of each neural component of a role (cached in-process and on disk)."""
+    from bench.cost.count_cache import cached_json
+
+    dtype = "fp16" if dtype == "bf16" else dtype
+
+    def compute() -> dict[str, list[int]]:
+        return {
+            name: [module_weight_bytes(module), largest_leaf_bytes(module)]
+            for name, module in build_components(model_id, role, dtype).items()
+            if hasattr(module, "parameters")
+        }
+
+    return cached_json(("sizes", model_id, role, dtype), compute)
+
+
 @functools.lru_cache(maxsize=256)
 def profile_workload(w: Workload) -> WorkloadProfile:
     """Count every stage of a workload for the full-size model (cached per workload)."""
@@ -635,10 +658,9 @@ def profile_workload(w: Workload) -> WorkloadProfile:
         for stage, name, batch, repeats, dtype in _parts_for_role(w, role):
             count = count_component(w.model, role, name, batch, lat_h, lat_w, dtype)
             parts.append(StagePart(stage, role, name, batch, repeats, count))
-        for name, module in build_components(w.model, role, "fp16" if w.dtype == "bf16" else w.dtype).items():
-            if hasattr(module, "parameters"):
-                weights[f"{role}/{name}"] = module_weight_bytes(module)
-                leaves[f"{role}/{name}"] = largest_leaf_bytes(module)
+        for name, (weight_bytes, leaf_bytes) in component_sizes(w.model, role, w.dtype).items():
+            weights[f"{role}/{name}"] = weight_bytes
+            leaves[f"{role}/{name}"] = leaf_bytes
     return WorkloadProfile(workload=w, parts=tuple(parts), weights_by_component=weights, largest_leaf_bytes=leaves)
 
 

@@ -12,7 +12,7 @@ unaccounted remainder carries over as a fixed per-call overhead. Measured figure
 from __future__ import annotations
 
 import statistics
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -251,19 +251,46 @@ def _usable(record: RunRecord) -> bool:
     return record.ok and record.summary is not None and record.spec.weights != "tiny"
 
 
-def _pick_calibration(target: Workload, measured: list[tuple[RunRecord, GpuSpec]]) -> tuple[RunRecord, GpuSpec] | None:
-    """Best record of the same model: same workload, then same dtype and memory, then same resolution."""
-    same_model = [(r, g) for r, g in measured if r.spec.model == target.model]
+Measured = list[tuple[RunRecord, GpuSpec, Workload]]
+"""GPU-measured records usable for the full-size model, each with its catalog GPU and workload."""
 
-    def score(item: tuple[RunRecord, GpuSpec]) -> tuple[int, int, int]:
-        w = Workload.from_spec(item[0].spec)
+
+def measured_index(records: Iterable[RunRecord], catalog: Catalog) -> Measured:
+    """Match each usable record to its catalog GPU and workload once (a sweep can hold thousands)."""
+    return [
+        (r, g, Workload.from_spec(r.spec)) for r in records if _usable(r) and (g := _gpu_of(r, catalog)) is not None
+    ]
+
+
+def _pick_calibration(target: Workload, measured: Measured) -> tuple[RunRecord, GpuSpec] | None:
+    """Best record of the same model: same workload, then same dtype and memory, then same resolution."""
+    same_model = [(r, g, w) for r, g, w in measured if r.spec.model == target.model]
+
+    def score(item: tuple[RunRecord, GpuSpec, Workload]) -> tuple[int, int, int]:
+        w = item[2]
         return (
             workload_key(w) == workload_key(target),
             (w.dtype, w.memory) == (target.dtype, target.memory),
             (w.width, w.height) == (target.width, target.height),
         )
 
-    return max(same_model, key=score) if same_model else None
+    if not same_model:
+        return None
+    record, gpu, _ = max(same_model, key=score)
+    return record, gpu
+
+
+class _MeasuredIndex:
+    """Measured records, also grouped by (GPU id, workload key) for constant-time lookups per estimate."""
+
+    def __init__(self, items: Measured) -> None:
+        self.items = items
+        self.by_gpu_and_key: dict[tuple[str, tuple[object, ...]], list[RunRecord]] = {}
+        for record, gpu, workload in items:
+            self.by_gpu_and_key.setdefault((gpu.id, workload_key(workload)), []).append(record)
+
+    def __iter__(self) -> Iterator[RunRecord]:
+        return (record for record, _, _ in self.items)
 
 
 def estimate_workload(
@@ -280,16 +307,17 @@ def estimate_workload(
     CPU records and tiny-weight records never measure or calibrate a GPU estimate (a CPU's efficiency says
     nothing about GPU kernels, and tiny models are other architectures); GPU records of the same model do.
     """
-    measured = [(r, g) for r in records if _usable(r) and (g := _gpu_of(r, catalog)) is not None]
+    measured = records if isinstance(records, _MeasuredIndex) else _MeasuredIndex(measured_index(records, catalog))
     profile = profile_workload(workload)
-    pick = _pick_calibration(workload, measured)
+    pick = _pick_calibration(workload, measured.items)
     calibration = calibrate(pick[0], pick[1], profile_workload(Workload.from_spec(pick[0].spec))) if pick else None
     key = workload_key(workload)
+    vram_estimate = estimate_vram(profile).total_gib
     out: list[Estimate] = []
     for gpu_id in gpu_ids or list(catalog.gpus):
         gpu = catalog.get(gpu_id)
-        same = [r for r, g in measured if g.id == gpu.id and workload_key(Workload.from_spec(r.spec)) == key]
-        vram = estimate_vram(profile).total_gib
+        same = measured.by_gpu_and_key.get((gpu.id, key), [])
+        vram = vram_estimate
         vram_src: Source = "projected"
         measured_peaks = [v for r in same if (v := measured_vram_gib(r)) is not None]
         if measured_peaks:
@@ -351,9 +379,10 @@ def estimate_for_records(
         if workload_key(w) not in seen:
             seen[workload_key(w)] = record.run_key
             workloads.append(w)
+    index = _MeasuredIndex(measured_index(records, catalog))
     out: list[Estimate] = []
     for w in workloads:
-        out.extend(estimate_workload(w, catalog, records, gpu_ids, run_key=seen[workload_key(w)]))
+        out.extend(estimate_workload(w, catalog, index, gpu_ids, run_key=seen[workload_key(w)]))
     return out
 
 
