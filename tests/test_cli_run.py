@@ -1,0 +1,53 @@
+"""``kbench run`` end to end as a user runs it: a real subprocess in a fresh working directory."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+
+from bench.results import read_results
+from tests.conftest import run_kbench
+
+SCENARIO = """\
+scenarios:
+  - name: e2e
+    models: [kandinsky-2.2, kandinsky-3]
+    weights: tiny
+    device: cpu
+    dtypes: [fp32]
+    resolutions: [64x64]
+    steps: 2
+    prior_steps: 2
+    warmup: 0
+    repeats: 2
+"""
+
+
+@pytest.mark.slow
+def test_run_writes_results_images_and_report(tmp_path, write_yaml):
+    scenario = write_yaml(SCENARIO)
+    proc = run_kbench("run", str(scenario), "-o", "out.jsonl", "--save-images", "images", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "results: out.jsonl (2 run(s)" in proc.stdout
+    assert "report: reports/out.html" in proc.stdout
+    records = read_results([tmp_path / "out.jsonl"])
+    assert [(r.spec.model, r.status) for r in records] == [("kandinsky-2.2", "ok"), ("kandinsky-3", "ok")]
+    assert all(r.env["scenario_file"] == "scenario.yaml" for r in records)  # relative to the working directory
+    pngs = sorted(p.name for p in (tmp_path / "images").glob("*.png"))
+    assert len(pngs) == 2 and pngs[0].startswith("kandinsky-2.2_text2img_64x64")
+    with open(tmp_path / "reports" / "out.csv", newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [row["model"] for row in rows] == ["kandinsky-2.2", "kandinsky-3"]
+    assert (tmp_path / "reports" / "out.html").read_text(encoding="utf-8").count("<svg") >= 3
+
+
+@pytest.mark.slow
+def test_failed_run_exits_3_and_keeps_results(tmp_path, write_yaml):
+    scenario = write_yaml(SCENARIO.replace("weights: tiny", "weights: random\n    memory_limit_mb: 3000"))
+    proc = run_kbench("run", str(scenario), "-o", "out.jsonl", "--no-report", cwd=tmp_path)
+    assert proc.returncode == 3, proc.stderr
+    assert "run(s) failed" in proc.stderr
+    assert [r.status for r in read_results([tmp_path / "out.jsonl"])] == ["oom", "oom"]
+    allowed = run_kbench("run", str(scenario), "-o", "again.jsonl", "--no-report", "--allow-failures", cwd=tmp_path)
+    assert allowed.returncode == 0, allowed.stderr
