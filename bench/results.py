@@ -8,6 +8,7 @@ merge by concatenation.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import warnings
@@ -132,6 +133,11 @@ class RunRecord(BaseModel):
         return self.status == "ok"
 
 
+def utc_now_iso() -> str:
+    """The timestamp format of ``started_at``/``finished_at``: UTC, ISO 8601, whole seconds."""
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
 def dump_record(record: RunRecord) -> str:
     """Serialise one record as a single JSON line (no trailing newline)."""
     return json.dumps(record.model_dump(mode="json"), separators=(",", ":"), ensure_ascii=False)
@@ -245,4 +251,5 @@ __all__ = [
     "dump_record",
     "iter_results",
     "read_results",
+    "utc_now_iso",
 ]

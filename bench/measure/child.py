@@ -7,7 +7,6 @@ crash and a kill as what it was.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import sys
@@ -19,16 +18,21 @@ from typing import Any
 from bench import __version__, stats
 from bench.measure.summary import summarise
 from bench.measure.timing import STAGE_ORDER, CallTiming, Clock, StageRecorder
-from bench.results import EnergyStats, ErrorInfo, MemoryStats, RunRecord, StageSpan, Timeline, Timing
+from bench.results import (
+    EnergyStats,
+    ErrorInfo,
+    MemoryStats,
+    RunRecord,
+    StageSpan,
+    Timeline,
+    Timing,
+    utc_now_iso,
+)
 from bench.scenario import RunSpec
 
 OOM_MARKERS = ("out of memory", "can't allocate memory", "cannot allocate memory", "std::bad_alloc")
 TRACEBACK_LINES = 12
 MIB = 1024 * 1024
-
-
-def now_iso() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
 def classify_exception(exc: BaseException) -> str:
@@ -79,7 +83,7 @@ class _Measurement:
 
     def __init__(self, spec: RunSpec) -> None:
         self.spec = spec
-        self.started_at = now_iso()
+        self.started_at = utc_now_iso()
         self.sampler: Any = None
         self.allocator: Any = None
         self.load_s: float | None = None
@@ -244,7 +248,7 @@ class _Measurement:
             env=self.env,
             warnings=self.warnings,
             started_at=self.started_at,
-            finished_at=now_iso(),
+            finished_at=utc_now_iso(),
             kbench_version=__version__,
         )
 

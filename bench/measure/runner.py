@@ -8,7 +8,6 @@ and stops; a second one kills it. Everything already measured is on disk either 
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import signal
@@ -21,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench import __version__
-from bench.results import ErrorInfo, RunRecord, append_record, completed_keys
+from bench.results import ErrorInfo, RunRecord, append_record, completed_keys, utc_now_iso
 from bench.scenario import RunSpec
 
 STDERR_TAIL_LINES = 12
@@ -52,10 +51,6 @@ def static_skip_reason(spec: RunSpec) -> str | None:
     return None
 
 
-def _now_iso() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-
-
 def parent_record(
     spec: RunSpec, status: str, reason: str, started_at: str, error: ErrorInfo | None = None
 ) -> RunRecord:
@@ -68,7 +63,7 @@ def parent_record(
         error=error,
         env={"kbench_version": __version__},
         started_at=started_at,
-        finished_at=_now_iso(),
+        finished_at=utc_now_iso(),
         kbench_version=__version__,
     )
 
@@ -123,7 +118,7 @@ def run_in_child(
     spec: RunSpec, *, timeout_s: float, images_dir: Path | None = None, guard: _InterruptGuard | None = None
 ) -> RunRecord:
     """Execute one run in a fresh interpreter and return its record, whatever happened to the child."""
-    started_at = _now_iso()
+    started_at = utc_now_iso()
     with tempfile.TemporaryDirectory(prefix="kbench-run-") as tmp:
         tmp_path = Path(tmp)
         spec_file, out_file, err_file = tmp_path / "spec.json", tmp_path / "record.json", tmp_path / "stderr.txt"
@@ -192,7 +187,7 @@ def run_sweep(
             notify("start", index, len(todo), spec, None)
             reason = static_skip_reason(spec)
             if reason:
-                record = parent_record(spec, "skipped", reason, _now_iso())
+                record = parent_record(spec, "skipped", reason, utc_now_iso())
             else:
                 record = run_in_child(spec, timeout_s=timeout_s or spec.timeout_s, images_dir=images_dir, guard=guard)
             append_record(results_path, record)
