@@ -17,7 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from bench.errors import ScenarioError, located
-from bench.models.registry import LANGUAGES, MODELS, get_model, known_models
+from bench.models.registry import LANGUAGES, MODELS, get_model, known_models, refiner_models
 from bench.yaml_files import read_yaml
 
 WeightSource = Literal["hub", "random", "tiny"]
@@ -37,6 +37,7 @@ EXCLUDE_KEYS = (
     "dtype",
     "memory",
     "language",
+    "refiner",
 )
 _RESOLUTION_RE = re.compile(r"^\s*(\d+)\s*[xX×]\s*(\d+)\s*$")
 _STRICT = ConfigDict(extra="forbid", frozen=True)
@@ -95,6 +96,7 @@ class RunSpec(BaseModel):
     timeout_s: float = 1800.0
     memory_limit_mb: int | None = None
     cpu_threads: int | None = None
+    refiner: bool = False
 
     @property
     def resolution(self) -> str:
@@ -121,6 +123,8 @@ class RunSpec(BaseModel):
         ]
         if self.cpu_threads:  # only when pinned, so keys of ordinary runs stay stable
             parts.append(f"t{self.cpu_threads}")
+        if self.refiner:  # only when on, so keys of runs without a refiner stay stable
+            parts.append("refiner")
         return "|".join(parts)
 
 
@@ -157,6 +161,7 @@ class ScenarioSpec(BaseModel):
     timeout_s: float = Field(default=1800.0, gt=0.0, le=7 * 24 * 3600)
     memory_limit_mb: int | None = Field(default=None, ge=64)
     cpu_threads: int | None = Field(default=None, ge=1, le=1024)
+    refiner: list[bool] = Field(default_factory=lambda: [False], min_length=1)
     exclude: list[dict[str, Any]] = Field(default_factory=list)
 
     @field_validator(
@@ -165,6 +170,11 @@ class ScenarioSpec(BaseModel):
     @classmethod
     def _scalar_to_list(cls, value: object) -> object:
         return [value] if isinstance(value, (str, int)) and not isinstance(value, bool) else value
+
+    @field_validator("refiner", mode="before")
+    @classmethod
+    def _refiner_list(cls, value: object) -> object:
+        return [value] if isinstance(value, bool) else value
 
     @field_validator("resolutions", mode="before")
     @classmethod
@@ -215,8 +225,8 @@ class ScenarioSpec(BaseModel):
     @classmethod
     def _check_hub(cls, value: dict[str, str]) -> dict[str, str]:
         for role in value:
-            if role not in ("prior", "decoder", "inpaint", "main"):
-                raise ValueError(f"hub keys are pipeline roles (prior, decoder, inpaint, main), got {role!r}")
+            if role not in ("prior", "decoder", "inpaint", "main", "refiner"):
+                raise ValueError(f"hub keys are pipeline roles (prior, decoder, inpaint, main, refiner), got {role!r}")
         return value
 
     @model_validator(mode="after")
@@ -234,6 +244,8 @@ class ScenarioSpec(BaseModel):
                     )
             for w, h in self.resolutions or []:
                 _check_resolution(model_id, w, h)
+        if True in self.refiner:
+            self._check_refiner()
         for i, entry in enumerate(self.exclude):
             unknown = sorted(set(entry) - set(EXCLUDE_KEYS))
             if unknown or not entry:
@@ -241,6 +253,23 @@ class ScenarioSpec(BaseModel):
         if self.max_repeats is not None and self.max_repeats < self.repeats:
             raise ValueError(f"max_repeats ({self.max_repeats}) must be >= repeats ({self.repeats})")
         return self
+
+    def _check_refiner(self) -> None:
+        """``refiner: true`` needs a model with a refiner role and a task the refiner runs for."""
+        allowed = refiner_models()
+        for model_id in self.models:
+            spec = get_model(model_id)
+            if not spec.has_refiner:
+                raise ValueError(
+                    f"refiner: {model_id} has no refiner; true is allowed only for {', '.join(allowed) or 'no model'}"
+                )
+            for task in self.tasks:
+                if task in spec.tasks and task not in spec.refiner_tasks:
+                    raise ValueError(
+                        f"refiner: {model_id} runs its refiner only for {', '.join(spec.refiner_tasks)}, not {task!r}"
+                    )
+        if any(s < 2 for s in self.steps or []):
+            raise ValueError("refiner: needs steps >= 2 (the base and the refiner each run part of the schedule)")
 
     def _excluded_pair(self, model_id: str, task: str) -> bool:
         return any(
@@ -297,8 +326,9 @@ def expand(scenario: ScenarioSpec, *, source: str | None = None, sha256: str | N
             scenario.dtypes,
             scenario.memory,
             scenario.languages,
+            scenario.refiner,
         )
-        for task, (width, height), steps, batch, ipp, dtype, memory, language in matrix:
+        for task, (width, height), steps, batch, ipp, dtype, memory, language, refiner in matrix:
             values = {
                 "model": model_id,
                 "task": task,
@@ -309,6 +339,7 @@ def expand(scenario: ScenarioSpec, *, source: str | None = None, sha256: str | N
                 "dtype": dtype,
                 "memory": memory,
                 "language": language,
+                "refiner": refiner,
             }
             if task not in model.tasks or any(_matches(e, values) for e in scenario.exclude):
                 continue
@@ -347,6 +378,7 @@ def expand(scenario: ScenarioSpec, *, source: str | None = None, sha256: str | N
                     timeout_s=scenario.timeout_s,
                     memory_limit_mb=scenario.memory_limit_mb,
                     cpu_threads=scenario.cpu_threads,
+                    refiner=refiner,
                 )
             )
     return runs

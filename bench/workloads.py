@@ -96,7 +96,41 @@ def run_workload(pipes: dict[str, Any], spec: RunSpec, generator: Any, hooks: St
     negative = spec.negative_prompt
     if "prior" in pipes:
         return _run_two_stage(pipes, spec, prompts, negative, generator, hooks)
+    if spec.refiner:
+        if "refiner" not in pipes:
+            raise ScenarioError(f"refiner: run {spec.run_key} asks for the refiner but no refiner pipeline was built")
+        return _run_with_refiner(pipes, spec, prompts, negative, generator, hooks)
     return _run_single_stage(pipes["main"], spec, prompts, negative, generator, hooks)
+
+
+def _run_with_refiner(
+    pipes: dict[str, Any], spec: RunSpec, prompts: list[str], negative: str | None, generator: Any, hooks: StageHooks
+) -> list[Any]:
+    """SDXL "ensemble of expert denoisers": the base denoises the first part of the schedule and hands its
+    latents to the refiner, which runs the rest and decodes (the diffusers SDXL guide's recipe)."""
+    import torch
+
+    from bench.models.registry import get_model
+
+    split = get_model(spec.model).refiner_start
+    latents = _run_single_stage(
+        pipes["main"], spec, prompts, negative, generator, hooks, denoising_end=split, output_type="latent"
+    )
+    # the base orders its images prompt by prompt (p0, p0, p1, p1 for two per prompt): one prompt per latent
+    per_image = [p for p in prompts for _ in range(spec.images_per_prompt)]
+    refiner = pipes["refiner"]
+    out = refiner(
+        prompt=per_image,
+        negative_prompt=[negative] * len(per_image) if negative is not None else None,
+        image=torch.stack(latents),
+        num_images_per_prompt=1,  # the latents already hold images_per_prompt images per prompt
+        num_inference_steps=spec.steps,
+        denoising_start=split,
+        guidance_scale=spec.guidance_scale,
+        generator=generator,
+        **_step_kwargs(refiner, hooks),
+    )
+    return list(out.images)
 
 
 def _step_kwargs(pipe: Any, hooks: StageHooks) -> dict[str, Any]:
@@ -167,8 +201,15 @@ def _run_two_stage(
 
 
 def _run_single_stage(
-    pipe: Any, spec: RunSpec, prompts: list[str], negative: str | None, generator: Any, hooks: StageHooks
+    pipe: Any,
+    spec: RunSpec,
+    prompts: list[str],
+    negative: str | None,
+    generator: Any,
+    hooks: StageHooks,
+    **extra: Any,
 ) -> list[Any]:
+    """One call of a single-pipeline model; ``extra`` adds call arguments (the refiner hand-off)."""
     kwargs: dict[str, Any] = {
         "prompt": prompts,
         "negative_prompt": [negative] * len(prompts) if negative is not None else None,
@@ -178,6 +219,7 @@ def _run_single_stage(
         "generator": generator,
         **_step_kwargs(pipe, hooks),
         **_model_call_options(spec.model),
+        **extra,
     }
     if spec.task == "img2img":
         kwargs["image"] = [synthetic_image(spec.width, spec.height, spec.seed)] * len(prompts)

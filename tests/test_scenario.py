@@ -76,6 +76,18 @@ def test_defaults_from_registry(write_yaml):
         ("    languages: [fr]\n", "'en', 'ru', 'zh' or 'de'"),
         ("    exclude: [{colour: red}]\n", "exclude[0]: keys must be among"),
         ("    repeats: 5\n    max_repeats: 2\n", "max_repeats (2) must be >= repeats (5)"),
+        (
+            "    models: [kandinsky-3]\n    refiner: [false, true]\n",
+            "refiner: kandinsky-3 has no refiner; true is allowed only for sdxl-base",
+        ),
+        (
+            "    models: [sdxl-base]\n    tasks: [img2img]\n    refiner: true\n",
+            "refiner: sdxl-base runs its refiner only for text2img, not 'img2img'",
+        ),
+        (
+            "    models: [sdxl-base]\n    refiner: true\n    steps: 1\n",
+            "refiner: needs steps >= 2",
+        ),
     ],
 )
 def test_bad_input_is_one_clear_line(write_yaml, extra, needle):
@@ -159,3 +171,11 @@ def test_cli_dry_run_default_scenario():
 def test_shipped_scenarios_validate():
     proc = run_kbench("validate", "scenarios/smoke.yaml", "scenarios/guide.yaml", "scenarios/ci.yaml")
     assert proc.returncode == 0, proc.stderr
+
+
+def test_refiner_expands_as_a_matrix_and_keys_stay_stable(write_yaml):
+    path = write_yaml(BASE.replace("kandinsky-2.2", "sdxl-base") + "    refiner: [false, true]\n")
+    off, on = load_scenario_file(path)
+    assert (off.refiner, on.refiner) == (False, True)
+    assert off.run_key == "sdxl-base|text2img|1024x1024|s50|b1x1|fp16|none|tiny|cpu|en"
+    assert on.run_key == off.run_key + "|refiner"

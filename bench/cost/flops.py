@@ -76,6 +76,8 @@ K5_PROMPT_TOKENS = 32
 # FLUX.1 pads T5 prompts to max_sequence_length (FluxPipeline._get_t5_prompt_embeds, padding="max_length");
 # the registry's call_options carry it (dev 512, schnell 256). 512 is the pipeline default.
 FLUX_T5_TOKENS = 512
+# SDXL base and refiner pool the OpenCLIP ViT-bigG text projection (sdxl_text_encoder_2.json projection_dim).
+SDXL_POOLED_DIM = 1280
 # How every count here is made; no component falls back to an analytic count.
 METHOD = "counted on meta"
 
@@ -119,6 +121,7 @@ class Workload:
     prior_steps: int | None = None
     strength: float = 0.75
     negative_prompt: bool = False
+    refiner: bool = False
 
     @classmethod
     def from_spec(cls, spec: RunSpec) -> Workload:
@@ -136,6 +139,7 @@ class Workload:
             prior_steps=spec.prior_steps,
             strength=spec.strength,
             negative_prompt=bool(spec.negative_prompt),
+            refiner=spec.refiner,
         )
 
     @property
@@ -479,8 +483,10 @@ def _unet_call(
     elif cfg.encoder_hid_dim_type == "image_proj":  # Kandinsky 2.2: CLIP image embedding only
         kwargs["added_cond_kwargs"] = {"image_embeds": _meta(batch, cfg.encoder_hid_dim, dtype=dtype)}
     elif cfg.addition_embed_type == "text_time":  # SDXL: both encoders' tokens + pooled text and 6 size/crop ids
-        time_ids = 6
-        pooled = cfg.projection_class_embeddings_input_dim - time_ids * cfg.addition_time_embed_dim
+        # pooled text is OpenCLIP bigG's 1280-wide projection; the rest are 256-wide embeddings of the ids:
+        # 6 in the base (size, crop, target size), 5 in the refiner (size, crop, aesthetic score)
+        pooled = SDXL_POOLED_DIM
+        time_ids = (cfg.projection_class_embeddings_input_dim - pooled) // cfg.addition_time_embed_dim
         kwargs["encoder_hidden_states"] = _meta(batch, CLIP_TOKENS, cfg.cross_attention_dim, dtype=dtype)
         kwargs["added_cond_kwargs"] = {
             "text_embeds": _meta(batch, pooled, dtype=dtype),
@@ -576,6 +582,27 @@ def latent_side(model_id: str, side: int) -> int:
     return _latent(side)
 
 
+def refiner_split(model_id: str, steps: int) -> tuple[int, int]:
+    """Steps the base and the refiner run when the base stops at the model's ``refiner_start``.
+
+    As diffusers does it (``denoising_end`` / ``denoising_start``): the cut-off timestep is
+    ``round(T - refiner_start * T)``; the base runs the scheduler timesteps at or above it, the refiner
+    those below. With the SDXL scheduler ("leading" spacing, offset 1) 50 steps split 40 + 10, 30 split 23 + 7.
+    """
+    from bench.models.build import load_config
+
+    model = get_model(model_id)
+    scheduler = next(c for c in model.roles["refiner"].components if c.name == "scheduler")
+    config = load_config(scheduler.config, "random")
+    train_steps = int(config["num_train_timesteps"])
+    if config.get("timestep_spacing") != "leading":
+        raise ValueError(f"{model_id}: refiner split needs a 'leading' scheduler")
+    timesteps = np.arange(steps)[::-1] * (train_steps // steps) + int(config.get("steps_offset", 0))
+    cutoff = round(train_steps - model.refiner_start * train_steps)
+    base = int((timesteps >= cutoff).sum())
+    return base, steps - base
+
+
 def _parts_single_stage(w: Workload) -> Iterator[tuple[str, str, int, float, str]]:
     """SDXL, FLUX.1 and Kandinsky 5: one pipeline; CFG as each diffusers pipeline does it."""
     images = w.images_per_call
@@ -584,11 +611,13 @@ def _parts_single_stage(w: Workload) -> Iterator[tuple[str, str, int, float, str
     if family == "sdxl":
         # force_zeros_for_empty_prompt: without a negative prompt the unconditional embeddings are zeros
         te_batch = w.batch_size * (cfg if w.negative_prompt else 1)
+        base_steps = refiner_split(w.model, w.steps)[0] if w.refiner else w.denoise_steps
         yield "text_encode", "text_encoder", te_batch, 1, w.dtype
         yield "text_encode", "text_encoder_2", te_batch, 1, w.dtype
-        yield "denoise", "unet", images * cfg, float(w.denoise_steps), w.dtype
-        # the SDXL VAE has force_upcast: an fp16 pipeline decodes in fp32
-        yield "decode", "vae", images, 1, "fp32" if w.dtype == "fp16" else w.dtype
+        yield "denoise", "unet", images * cfg, float(base_steps), w.dtype
+        if not w.refiner:  # with the refiner the base hands over latents and the refiner decodes
+            # the SDXL VAE has force_upcast: an fp16 pipeline decodes in fp32
+            yield "decode", "vae", images, 1, "fp32" if w.dtype == "fp16" else w.dtype
     elif family == "flux1":
         yield "text_encode", "text_encoder", w.batch_size, 1, w.dtype
         yield "text_encode", "text_encoder_2", w.batch_size, 1, w.dtype
@@ -605,11 +634,27 @@ def _parts_single_stage(w: Workload) -> Iterator[tuple[str, str, int, float, str
         raise ValueError(f"no counting recipe for model family {family!r}")
 
 
+def _parts_refiner(w: Workload) -> Iterator[tuple[str, str, int, float, str]]:
+    """The SDXL refiner after the base: its bigG encoder, the last part of the schedule, the decode.
+
+    The run passes one prompt per image and the refiner encodes the negative prompt even when it is empty
+    (``force_zeros_for_empty_prompt`` is false in its model_index.json), so encoding is per image x CFG.
+    """
+    images = w.images_per_call
+    cfg = 2 if w.cfg else 1
+    yield "text_encode", "text_encoder_2", images * cfg, 1, w.dtype
+    yield "denoise", "unet", images * cfg, float(refiner_split(w.model, w.steps)[1]), w.dtype
+    yield "decode", "vae", images, 1, "fp32" if w.dtype == "fp16" else w.dtype
+
+
 def _parts_for_role(w: Workload, role: str) -> Iterator[tuple[str, str, int, float, str]]:
     """(stage, component, batch, repeats, dtype) of each neural call one pipeline call makes in ``role``."""
     images = w.images_per_call
     cfg = 2 if w.cfg else 1
     model = get_model(w.model)
+    if role == "refiner":
+        yield from _parts_refiner(w)
+        return
     if model.family in ("sdxl", "flux1", "kandinsky5"):
         yield from _parts_single_stage(w)
         return
@@ -654,11 +699,14 @@ def profile_workload(w: Workload) -> WorkloadProfile:
     parts: list[StagePart] = []
     weights: dict[str, int] = {}
     leaves: dict[str, int] = {}
-    for role in model.role_for(w.task):
+    roles = (*model.role_for(w.task), "refiner") if w.refiner else model.role_for(w.task)
+    for role in roles:
         for stage, name, batch, repeats, dtype in _parts_for_role(w, role):
             count = count_component(w.model, role, name, batch, lat_h, lat_w, dtype)
             parts.append(StagePart(stage, role, name, batch, repeats, count))
         for name, (weight_bytes, leaf_bytes) in component_sizes(w.model, role, w.dtype).items():
+            if role == "refiner" and name != "unet":
+                continue  # the refiner shares the base's text_encoder_2 and vae: their weights are held once
             weights[f"{role}/{name}"] = weight_bytes
             leaves[f"{role}/{name}"] = leaf_bytes
     return WorkloadProfile(workload=w, parts=tuple(parts), weights_by_component=weights, largest_leaf_bytes=leaves)

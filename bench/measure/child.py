@@ -140,7 +140,9 @@ class _Measurement:
         clock = Clock(spec.device)
         t0 = clock.now_ns()
         build_device = "cpu" if spec.memory in ("model_cpu_offload", "sequential_cpu_offload") else spec.device
-        pipes = build_pipelines(spec.model, spec.task, spec.weights, build_device, spec.dtype, spec.hub)
+        pipes = build_pipelines(
+            spec.model, spec.task, spec.weights, build_device, spec.dtype, spec.hub, refiner=spec.refiner
+        )
         apply_memory_option(pipes, spec)
         self.load_s = (clock.now_ns() - t0) / 1e9
         self.spans.append(StageSpan(stage="load", start_s=0.0, end_s=self.sampler.now_s()))

@@ -142,12 +142,20 @@ def hub_location(model: ModelSpec, role: str, hub: dict[str, str]) -> str:
 
 
 def build_pipelines(
-    model_id: str, task: str, weights: str, device: str, dtype_name: str, hub: dict[str, str] | None = None
+    model_id: str,
+    task: str,
+    weights: str,
+    device: str,
+    dtype_name: str,
+    hub: dict[str, str] | None = None,
+    *,
+    refiner: bool = False,
 ) -> dict[str, Any]:
     """Pipelines for a run keyed ``prior``/``decoder`` (Kandinsky 2.x) or ``main`` (single-stage models).
 
-    Components are created on ``device``; memory options that move weights (CPU offload) are applied
-    by the caller afterwards, which for offload means building on ``cpu``.
+    With ``refiner`` the model's refiner pipeline is added under ``refiner``; it shares the main
+    pipeline's second text encoder and VAE. Components are created on ``device``; memory options that
+    move weights (CPU offload) are applied by the caller afterwards, which for offload means building on ``cpu``.
     """
     model = get_model(model_id)
     dtype = torch_dtype(dtype_name)
@@ -161,17 +169,51 @@ def build_pipelines(
             components = build_role_components(model_id, role, weights, device, dtype)  # type: ignore[arg-type]
             pipes[key] = cls(**components)
         pipes[key].set_progress_bar_config(disable=True)
+    if refiner:
+        pipes["refiner"] = _build_refiner(model, task, weights, device, dtype, hub or {}, pipes["main"])
+        pipes["refiner"].set_progress_bar_config(disable=True)
     return pipes
 
 
-def _from_pretrained(cls: Any, location: str, dtype: Any, device: str) -> Any:
-    """Load real weights: safetensors only, no remote code; a missing local directory is a clear error."""
+_REFINER_SHARED = ("text_encoder_2", "tokenizer_2", "vae")
+
+
+def _build_refiner(
+    model: ModelSpec, task: str, weights: str, device: str, dtype: Any, hub: dict[str, str], main: Any
+) -> Any:
+    """The refiner pipeline, reusing the main pipeline's ``text_encoder_2``, ``tokenizer_2`` and ``vae``."""
+    if not model.has_refiner or task not in model.refiner_tasks:
+        allowed = ", ".join(model.refiner_tasks) or "no task"
+        raise ModelError(f"{model.id} has no refiner for {task!r} (refiner runs for: {allowed})")
+    cls = pipeline_class_for(model, "refiner", task)
+    shared = {name: getattr(main, name) for name in _REFINER_SHARED}
+    # the refiner's published model_index.json: aesthetic-score conditioning, and an empty negative prompt
+    # is encoded rather than zeroed
+    flags = {"requires_aesthetics_score": True, "force_zeros_for_empty_prompt": False}
+    if weights == "hub":
+        return _from_pretrained(cls, hub_location(model, "refiner", hub), dtype, device, **shared, **flags)
+    own = {
+        c.name: build_component(c, weights, device, dtype)  # type: ignore[arg-type]
+        for c in model.roles["refiner"].components
+        if c.name not in shared
+    }
+    return cls(text_encoder=None, tokenizer=None, **own, **shared, **flags)
+
+
+def _from_pretrained(cls: Any, location: str, dtype: Any, device: str, **components: Any) -> Any:
+    """Load real weights: safetensors only, no remote code; a missing local directory is a clear error.
+
+    ``components`` are passed to ``from_pretrained`` as already-built components (shared with another pipeline).
+    """
     looks_local = location.startswith((".", "/", "~")) or Path(location).exists()
     if looks_local and not Path(location).expanduser().is_dir():
         raise ModelError(f"hub: {location!r} is not a directory with a saved pipeline (model_index.json)")
     try:
         pipe = cls.from_pretrained(
-            str(Path(location).expanduser()) if looks_local else location, torch_dtype=dtype, use_safetensors=True
+            str(Path(location).expanduser()) if looks_local else location,
+            torch_dtype=dtype,
+            use_safetensors=True,
+            **components,
         )
     except OSError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -52,9 +52,20 @@ class ModelSpec:
     multilingual: dict[str, bool] = field(default_factory=dict)
     multilingual_source: str = ""
     call_options: dict[str, int] = field(default_factory=dict)  # extra pipeline-call arguments that change cost
+    refiner_tasks: tuple[str, ...] = ()  # tasks that may add the optional ``refiner`` role after the main one
+    refiner_start: float = 0.8  # fraction of the noise schedule the main pipeline runs before the refiner takes over
 
     def role_for(self, task: str) -> tuple[str, ...]:
         return self.task_roles[task]
+
+    @property
+    def has_refiner(self) -> bool:
+        return "refiner" in self.roles
+
+
+def refiner_models() -> list[str]:
+    """Ids of the models a scenario may run with ``refiner: true``."""
+    return sorted(m for m, spec in MODELS.items() if spec.has_refiner)
 
 
 def _clip_prior(prefix: str, pipeline_class: str, hub_id: str) -> PipelineRole:
@@ -129,6 +140,26 @@ def _sdxl_main() -> PipelineRole:
             ComponentSpec("text_encoder_2", "CLIPTextModelWithProjection", "sdxl_text_encoder_2"),
             ComponentSpec("tokenizer_2", "clip", "sdxl_text_encoder_2", tokenizer_for="text_encoder_2"),
             ComponentSpec("unet", "UNet2DConditionModel", "sdxl_unet"),
+            ComponentSpec("scheduler", "EulerDiscreteScheduler", "sdxl_scheduler"),
+            ComponentSpec("vae", "AutoencoderKL", "sdxl_vae"),
+        ),
+    )
+
+
+def _sdxl_refiner() -> PipelineRole:
+    """The SDXL refiner: an image-to-image pipeline on the OpenCLIP bigG encoder only (no CLIP ViT-L).
+
+    In a run it shares the base's ``text_encoder_2``, ``tokenizer_2`` and ``vae`` (as the diffusers
+    "ensemble of expert denoisers" recipe does) and adds its own 2.3B UNet.
+    """
+    return PipelineRole(
+        role="refiner",
+        pipeline_class="StableDiffusionXLImg2ImgPipeline",
+        hub_id="stabilityai/stable-diffusion-xl-refiner-1.0",
+        components=(
+            ComponentSpec("text_encoder_2", "CLIPTextModelWithProjection", "sdxl_text_encoder_2"),
+            ComponentSpec("tokenizer_2", "clip", "sdxl_text_encoder_2", tokenizer_for="text_encoder_2"),
+            ComponentSpec("unet", "UNet2DConditionModel", "sdxl_refiner_unet"),
             ComponentSpec("scheduler", "EulerDiscreteScheduler", "sdxl_scheduler"),
             ComponentSpec("vae", "AutoencoderKL", "sdxl_vae"),
         ),
@@ -274,8 +305,9 @@ MODELS: dict[str, ModelSpec] = {
         default_guidance=5.0,
         resolution_multiple=8,
         max_resolution=4096,
-        roles={"main": _sdxl_main()},
+        roles={"main": _sdxl_main(), "refiner": _sdxl_refiner()},
         task_roles={"text2img": ("main",), "img2img": ("main",), "inpaint": ("main",)},
+        refiner_tasks=("text2img",),
         task_pipeline_class={
             "img2img": "StableDiffusionXLImg2ImgPipeline",
             "inpaint": "StableDiffusionXLInpaintPipeline",

@@ -6,7 +6,16 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from bench.cost.flops import STAGES, Workload, count_call, count_component, count_module, flops_table, profile_workload
+from bench.cost.flops import (
+    STAGES,
+    Workload,
+    count_call,
+    count_component,
+    count_module,
+    flops_table,
+    profile_workload,
+    refiner_split,
+)
 
 
 def test_linear_counts_match_the_analytic_count():
@@ -142,3 +151,29 @@ def test_more_pixels_or_steps_never_count_fewer_flops(model):
     assert profile_workload(base.with_(width=1024, height=1024)).flops_per_image() > small
     assert profile_workload(base.with_(steps=8)).flops_per_image() > small
     assert profile_workload(base.with_(width=1024)).bytes_per_image() > profile_workload(base).bytes_per_image()
+
+
+def test_refiner_split_matches_the_diffusers_cutoff():
+    # cut-off timestep round(1000 - 0.8 * 1000) = 200; leading spacing with offset 1
+    assert refiner_split("sdxl-base", 50) == (40, 10)  # 981 ... 201 on the base, 181 ... 1 on the refiner
+    assert refiner_split("sdxl-base", 30) == (23, 7)  # step 33: 958 ... 232 (23), 199 ... 1 (7)
+    assert refiner_split("sdxl-base", 5) == (4, 1)
+
+
+def test_sdxl_refiner_parts():
+    w = Workload(model="sdxl-base", task="text2img", width=1024, height=1024, steps=50, images_per_prompt=2)
+    on = profile_workload(w.with_(refiner=True))
+    got = [(p.stage, p.role, p.component, p.batch, p.repeats) for p in on.parts]
+    assert got == [
+        ("text_encode", "main", "text_encoder", 1, 1),
+        ("text_encode", "main", "text_encoder_2", 1, 1),
+        ("denoise", "main", "unet", 4, 40.0),
+        ("text_encode", "refiner", "text_encoder_2", 4, 1),  # one prompt per image, empty negative encoded
+        ("denoise", "refiner", "unet", 4, 10.0),
+        ("decode", "refiner", "vae", 2, 1),
+    ]
+    refiner_unet = next(p for p in on.parts if p.role == "refiner" and p.component == "unet")
+    assert refiner_unet.count.weight_bytes == 2 * 2_259_526_660
+    # shared text_encoder_2 and vae are held once; the refiner adds only its UNet
+    off = profile_workload(w)
+    assert set(on.weights_by_component) - set(off.weights_by_component) == {"refiner/unet"}

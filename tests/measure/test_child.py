@@ -63,3 +63,10 @@ class OutOfMemoryError(RuntimeError):
 )
 def test_classify_exception(exc, status):
     assert classify_exception(exc) == status
+
+
+def test_sdxl_with_refiner_is_measured_end_to_end():
+    record = execute(tiny_spec(model="sdxl-base", refiner=True, steps=5, guidance_scale=5.0, warmup=0, repeats=1))
+    assert record.status == "ok", record.reason
+    assert record.run_key.endswith("|refiner")
+    assert record.summary is not None and record.summary.stage_s_per_image["denoise"] > 0

@@ -33,6 +33,8 @@ EXPECTED = {
     ("sdxl-base", "main", "text_encoder"): 123_060_480,
     ("sdxl-base", "main", "text_encoder_2"): 694_659_840,
     ("sdxl-base", "main", "vae"): 83_653_863,
+    # SDXL refiner UNet: "2.3B" (SDXL paper, arXiv:2307.01952; stable-diffusion-xl-refiner-1.0 model card)
+    ("sdxl-base", "refiner", "unet"): 2_259_526_660,
     # FLUX.1 (black-forest-labs model cards): "12 billion parameter rectified flow transformer";
     # T5-XXL v1.1 encoder 4.76B; CLIP ViT-L text 123M; 16-channel VAE 83.8M.
     ("flux.1-dev", "main", "transformer"): 11_901_408_320,
@@ -49,6 +51,7 @@ PUBLISHED_B = {  # coarse published sizes in billions, for a second, independent
     ("kandinsky-3", "main", "unet"): 3.0,
     ("kandinsky-2.2", "prior", "image_encoder"): 1.8,
     ("sdxl-base", "main", "unet"): 2.6,
+    ("sdxl-base", "refiner", "unet"): 2.3,
     ("flux.1-dev", "main", "transformer"): 12.0,
     ("kandinsky-5-lite", "main", "transformer"): 6.0,
 }

@@ -91,3 +91,26 @@ def test_hub_missing_directory_is_a_clear_error(tmp_path):
 def test_unknown_model():
     with pytest.raises(ModelError, match=r"known: flux\.1-dev, .*kandinsky-2\.1, .*kandinsky-5-lite, sdxl-base"):
         get_model("sdxl-9")
+
+
+def test_sdxl_refiner_takes_over_the_last_fifth_of_the_schedule():
+    spec = _spec("sdxl-base", "text2img", steps=5, images_per_prompt=2, refiner=True)
+    pipes = build_pipelines("sdxl-base", "text2img", "tiny", "cpu", "fp32", refiner=True)
+    assert pipes["refiner"].vae is pipes["main"].vae  # shared, as in the diffusers recipe
+    assert pipes["refiner"].text_encoder_2 is pipes["main"].text_encoder_2
+    assert pipes["refiner"].text_encoder is None
+    calls: list[str] = []
+
+    def on_step(pipe, i, t, kwargs):
+        calls.append(type(pipe).__name__)
+        return kwargs
+
+    images = run_workload(pipes, spec, torch.Generator().manual_seed(0), StageHooks(on_step_end=on_step))
+    assert len(images) == 2 and images[0].size == (64, 64)
+    # leading spacing, 5 steps: timesteps 801, 601, 401, 201 run on the base (>= 200), 1 on the refiner
+    assert calls == ["StableDiffusionXLPipeline"] * 4 + ["StableDiffusionXLImg2ImgPipeline"]
+
+
+def test_refiner_for_a_model_without_one_is_refused():
+    with pytest.raises(ModelError, match="kandinsky-3 has no refiner"):
+        build_pipelines("kandinsky-3", "text2img", "tiny", "cpu", "fp32", refiner=True)
