@@ -243,7 +243,7 @@ class ScenarioSpec(BaseModel):
                         " (use exclude: to drop the pair)"
                     )
             for w, h in self.resolutions or []:
-                _check_resolution(model_id, w, h)
+                check_resolution(model_id, w, h)
         if True in self.refiner:
             self._check_refiner()
         for i, entry in enumerate(self.exclude):
@@ -278,7 +278,8 @@ class ScenarioSpec(BaseModel):
         )
 
 
-def _check_resolution(model_id: str, width: int, height: int) -> None:
+def check_resolution(model_id: str, width: int, height: int) -> None:
+    """Raise ``ValueError`` (naming the ``resolutions`` rule) for a size the model cannot render exactly."""
     spec = get_model(model_id)
     m = spec.resolution_multiple
     for side in (width, height):
@@ -505,6 +506,7 @@ __all__ = [
     "LANGUAGES",
     "RunSpec",
     "ScenarioSpec",
+    "check_resolution",
     "expand",
     "format_resolution",
     "load_scenario_file",

@@ -51,3 +51,21 @@ def test_failed_run_exits_3_and_keeps_results(tmp_path, write_yaml):
     assert [r.status for r in read_results([tmp_path / "out.jsonl"])] == ["oom", "oom"]
     allowed = run_kbench("run", str(scenario), "-o", "again.jsonl", "--no-report", "--allow-failures", cwd=tmp_path)
     assert allowed.returncode == 0, allowed.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["run", "--bogus"], "No such option: --bogus"),
+        (["run", "--timeout", "-3"], "Invalid value for '--timeout'"),
+        (["nosuchcommand"], "No such command 'nosuchcommand'"),
+        (["recommend", "--model", "kandinsky-3", "--resolution", "1000x1000"], "multiples of 64"),
+        (["report", "missing.jsonl"], "missing.jsonl: results file not found"),
+    ],
+)
+def test_usage_errors_are_one_line_and_exit_2(tmp_path, args, needle):
+    proc = run_kbench(*args, cwd=tmp_path)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0] and lines[0].startswith("kbench: error: ")
+    assert "Traceback" not in proc.stderr

@@ -6,7 +6,6 @@ import sys
 import traceback
 from dataclasses import dataclass
 
-import click
 import typer
 
 from bench.errors import EXIT_INTERRUPTED, EXIT_USAGE, KbenchError
@@ -37,20 +36,22 @@ def run_app(app: typer.Typer, argv: list[str]) -> int:
             traceback.print_exc()
         typer.echo(f"kbench: error: {exc}", err=True)
         return exc.exit_code
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         return int(exc.exit_code)
-    except click.exceptions.Abort:
+    except (typer.Abort, KeyboardInterrupt):
         typer.echo("kbench: interrupted", err=True)
         return EXIT_INTERRUPTED
-    except KeyboardInterrupt:
-        typer.echo("kbench: interrupted", err=True)
-        return EXIT_INTERRUPTED
-    except click.exceptions.UsageError as exc:
-        hint = f" (see kbench {exc.ctx.command_path.split(' ', 1)[-1]} --help)" if exc.ctx else ""
-        typer.echo(f"kbench: error: {exc.format_message()}{hint}", err=True)
-        return EXIT_USAGE
-    except click.exceptions.ClickException as exc:
-        typer.echo(f"kbench: error: {exc.format_message()}", err=True)
+    except typer.TyperException as exc:  # usage errors: unknown option, bad value, missing argument
+        typer.echo(f"kbench: error: {_usage_message(exc)}", err=True)
         return EXIT_USAGE
     finally:
         sys.stdout.flush()
+
+
+def _usage_message(exc: Exception) -> str:
+    """One line for a command-line usage error, with a pointer to the command's help."""
+    format_message = getattr(exc, "format_message", None)
+    message = str(format_message() if callable(format_message) else exc).strip().splitlines()[0]
+    ctx = getattr(exc, "ctx", None)
+    command = getattr(ctx, "command_path", "") if ctx is not None else ""
+    return f"{message} (see {command} --help)" if command else message

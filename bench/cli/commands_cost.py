@@ -136,7 +136,7 @@ def _workload(
     model: str, task: str, resolution: str, steps: int | None, batch: int, dtype: str, memory: str
 ) -> Workload:
     from bench.models.registry import get_model
-    from bench.scenario import parse_resolution
+    from bench.scenario import check_resolution, parse_resolution
 
     spec = get_model(model)
     if task not in spec.tasks:
@@ -149,8 +149,9 @@ def _workload(
         )
     try:
         width, height = parse_resolution(resolution) if resolution else spec.default_resolution
+        check_resolution(model, width, height)
     except ValueError as exc:
-        raise ScenarioError(f"--resolution: {exc}") from None
+        raise ScenarioError(f"--resolution: {str(exc).removeprefix('resolutions: ')}") from None
     return Workload(
         model=model,
         task=task,

@@ -21,9 +21,9 @@ from bench.cost.flops import Workload, profile_workload
 from bench.cost.projection import Estimate, Source, estimate_workload, workload_key
 from bench.cost.vram import estimate_vram, measured_vram_gib
 from bench.errors import ScenarioError
-from bench.models.registry import LANGUAGES, ModelSpec, get_model, known_models
+from bench.models.registry import LANGUAGES, get_model, known_models
 from bench.results import RunRecord
-from bench.scenario import format_resolution
+from bench.scenario import check_resolution
 
 MEMORY_OPTIONS = ("none", "model_cpu_offload", "sequential_cpu_offload")
 MEMORY_SHORT = {"none": "none", "model_cpu_offload": "model offload", "sequential_cpu_offload": "seq offload"}
@@ -73,15 +73,6 @@ class ModelRow:
     language_source: str
 
 
-def _check_resolution(spec: ModelSpec, width: int, height: int) -> None:
-    bad = [s for s in (width, height) if s % spec.resolution_multiple or s > spec.max_resolution or s <= 0]
-    if bad:
-        raise ScenarioError(
-            f"--resolution: {spec.id} needs sides that are multiples of {spec.resolution_multiple} up to "
-            f"{spec.max_resolution}, got {format_resolution(width, height)}"
-        )
-
-
 def comparison_workload(
     model: str, resolution: tuple[int, int] | None = None, steps: int | None = None, dtype: str = "fp16"
 ) -> Workload:
@@ -94,7 +85,10 @@ def comparison_workload(
     if dtype not in DTYPES:
         raise ScenarioError(f"--dtype: must be one of {', '.join(DTYPES)}, got {dtype!r}")
     width, height = resolution or spec.default_resolution
-    _check_resolution(spec, width, height)
+    try:
+        check_resolution(model, width, height)
+    except ValueError as exc:
+        raise ScenarioError(f"--resolution: {str(exc).removeprefix('resolutions: ')}") from None
     return Workload(
         model=model, task="text2img", width=width, height=height, steps=steps or spec.default_steps, dtype=dtype
     )

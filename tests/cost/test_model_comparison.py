@@ -65,7 +65,10 @@ def test_a_model_too_big_for_a_card_is_timed_under_the_lightest_offload_that_fit
 
 
 def test_bad_input_is_one_clear_error(catalog):
-    with pytest.raises(ScenarioError, match="--resolution: kandinsky-5-lite needs sides that are multiples of 64"):
+    with pytest.raises(
+        ScenarioError,
+        match="--resolution: 1000x1000 is not possible for kandinsky-5-lite; width and height must be multiples of 64",
+    ):
         compare_models(catalog, GPUS, models=["kandinsky-5-lite"], resolution=(1000, 1000))
     with pytest.raises(ScenarioError, match="--gpu: give at least one"):
         compare_models(catalog, [], models=["sdxl-base"])
@@ -89,11 +92,13 @@ def test_compare_models_command(tmp_path, capsys):
     assert not any(line.startswith("  projected flux.1-schnell") for line in out)  # its only cell is measured
     assert any(line.startswith("  price rtx4090: user (override)") for line in out)
     assert main([*args, "--resolution", "1024x1000"]) == 2  # SDXL takes multiples of 8, FLUX.1 of 16
-    assert "--resolution: flux.1-schnell needs sides that are multiples of 16" in capsys.readouterr().err
+    assert "--resolution: 1024x1000 is not possible for flux.1-schnell; width and height must be multiples of 16" in (
+        capsys.readouterr().err
+    )
     out2 = subprocess.run(
         [sys.executable, "-m", "bench", "compare-models", "--gpu", "rtx4090", "--model", "kandinsky-5-lite",
          "--resolution", "999x999"],
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert out2.returncode == 2
-    assert out2.stderr.strip().startswith("kbench: error: --resolution: kandinsky-5-lite needs sides")
+    assert out2.stderr.strip().startswith("kbench: error: --resolution: 999x999 is not possible for kandinsky-5-lite")
