@@ -362,7 +362,8 @@ def expand(scenario: ScenarioSpec, *, source: str | None = None, sha256: str | N
                     guidance_scale=model.default_guidance
                     if scenario.guidance_scale is None
                     else scenario.guidance_scale,
-                    strength=scenario.strength,
+                    # a pipeline without a strength argument always runs the whole schedule
+                    strength=scenario.strength if model.img2img_strength else 1.0,
                     mix_weights=tuple(scenario.mix_weights),
                     dtype=dtype,
                     device=scenario.device,

@@ -221,7 +221,16 @@ def _run_single_stage(
         **_model_call_options(spec.model),
         **extra,
     }
-    if spec.task == "img2img":
+    if spec.task == "img2img" and not _img2img_strength(spec.model):
+        # Kandinsky 5 I2I: the source image conditions a full run (no strength). Its pipeline pairs one source
+        # image with each prompt for Qwen2.5-VL and with each latent for the VAE, which only agree at one image
+        # per prompt; so each prompt is repeated images_per_prompt times (same images, same order).
+        per_image = [p for p in prompts for _ in range(spec.images_per_prompt)]
+        kwargs["prompt"] = per_image
+        kwargs["negative_prompt"] = [negative] * len(per_image) if negative is not None else None
+        kwargs["num_images_per_prompt"] = 1
+        kwargs["image"] = [synthetic_image(spec.width, spec.height, spec.seed)] * len(per_image)
+    elif spec.task == "img2img":
         kwargs["image"] = [synthetic_image(spec.width, spec.height, spec.seed)] * len(prompts)
         kwargs["strength"] = spec.strength
         if "height" in inspect.signature(pipe.__call__).parameters and _sizes_default_to_model(pipe):
@@ -243,6 +252,14 @@ def _model_call_options(model_id: str) -> dict[str, Any]:
 
     model = MODELS.get(model_id)
     return dict(model.call_options) if model is not None else {}
+
+
+def _img2img_strength(model_id: str) -> bool:
+    """Whether the model's image-to-image noises its input to ``strength`` (False: the input conditions a full run)."""
+    from bench.models.registry import MODELS
+
+    model = MODELS.get(model_id)
+    return model.img2img_strength if model is not None else True
 
 
 def _sizes_default_to_model(pipe: Any) -> bool:

@@ -179,3 +179,20 @@ def test_refiner_expands_as_a_matrix_and_keys_stay_stable(write_yaml):
     assert (off.refiner, on.refiner) == (False, True)
     assert off.run_key == "sdxl-base|text2img|1024x1024|s50|b1x1|fp16|none|tiny|cpu|en"
     assert on.run_key == off.run_key + "|refiner"
+
+
+def test_strength_is_recorded_as_applied(write_yaml):
+    path = write_yaml(
+        """\
+        scenarios:
+          - name: edit
+            models: [kandinsky-3, kandinsky-5-lite]
+            tasks: [img2img]
+            weights: tiny
+            device: cpu
+            strength: 0.6
+        """
+    )
+    strengths = {r.model: r.strength for r in load_scenario_file(path)}
+    # Kandinsky 5's image-editing pipeline takes no strength: it always runs every step
+    assert strengths == {"kandinsky-3": 0.6, "kandinsky-5-lite": 1.0}

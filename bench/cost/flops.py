@@ -73,6 +73,13 @@ VAE_SCALE = 8  # SDXL, FLUX.1 and Kandinsky 5 AutoencoderKL: 4 blocks, latent si
 # prompt-dependent; K5_PROMPT_TOKENS is the same one-sentence assumption as K3_CONTEXT_TOKENS.
 K5_TEMPLATE_TOKENS = 40
 K5_PROMPT_TOKENS = 32
+# Kandinsky 5 I2I (Kandinsky5I2IPipeline._encode_prompt_qwen): the template puts the source image after the
+# prompt (<|vision_start|><|image_pad|>...<|vision_end|><|im_end|>) and keeps the hidden states from token 54
+# on, so the transformer's text context is prompt + image tokens + those 3 markers. The image is halved
+# before the Qwen2-VL processor resizes each side to a multiple of patch 14 x merge 2 = 28 (smart_resize); the
+# vision tower runs on every 14x14 patch (2 frames deep), the language model on one token per 2x2 patches.
+K5_I2I_TEMPLATE_TOKENS = 54
+K5_I2I_MARKER_TOKENS = 3
 # FLUX.1 pads T5 prompts to max_sequence_length (FluxPipeline._get_t5_prompt_embeds, padding="max_length");
 # the registry's call_options carry it (dev 512, schnell 256). 512 is the pipeline default.
 FLUX_T5_TOKENS = 512
@@ -165,8 +172,10 @@ class Workload:
 
     @property
     def denoise_steps(self) -> int:
-        """img2img runs only the last ``strength`` fraction of the schedule."""
-        return max(1, int(self.steps * self.strength)) if self.task == "img2img" else self.steps
+        """img2img runs only the last ``strength`` fraction of the schedule (Kandinsky 5 I2I: all of it)."""
+        if self.task == "img2img" and get_model(self.model).img2img_strength:
+            return max(1, int(self.steps * self.strength))
+        return self.steps
 
     def with_(self, **changes: Any) -> Workload:
         from dataclasses import replace
@@ -399,10 +408,70 @@ def _meta(*shape: int, dtype: torch.dtype | None = None) -> torch.Tensor:
     return torch.empty(shape, device="meta", dtype=dtype or torch.float16)
 
 
+K5_VISION_PATCH = 14  # k5_t2i_text_encoder.json vision_config patch_size / spatial_merge_size
+K5_VISION_MERGE = 2
+
+
+def _k5_patch_grid(width: int, height: int) -> tuple[int, int]:
+    """(rows, columns) of 14x14 patches Kandinsky 5 I2I's vision tower sees for one source image."""
+    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import smart_resize  # no torchvision
+
+    h, w = smart_resize(height // 2, width // 2, factor=K5_VISION_PATCH * K5_VISION_MERGE)
+    return h // K5_VISION_PATCH, w // K5_VISION_PATCH
+
+
+def k5_image_tokens(width: int, height: int) -> tuple[int, int]:
+    """(vision-tower patches, language-model image tokens) Kandinsky 5 I2I's Qwen2.5-VL sees for one source image.
+
+    As the pipeline and the processor do it: halve the image, round each side to a multiple of 28 within the
+    processor's pixel bounds (``smart_resize``), one patch per 14x14, one token per 2x2 patches.
+    At 1024x1024: 512 -> 504 per side, 36 x 36 = 1296 patches, 324 tokens.
+    """
+    rows, cols = _k5_patch_grid(width, height)
+    return rows * cols, rows * cols // K5_VISION_MERGE**2
+
+
+def _qwen_vision_call(module: Any, batch: int, image_hw: tuple[int, int], dtype: torch.dtype) -> Callable[[], Any]:
+    """The vision tower on ``batch`` source images: its window and position indices come from the real grid."""
+    import torch
+    from transformers.vision_utils import (
+        get_vision_attention_seqlens,
+        get_vision_position_ids,
+        get_vision_window_index,
+    )
+
+    visual = module.model.visual
+    cfg = visual.config
+    rows, cols = _k5_patch_grid(image_hw[1], image_hw[0])
+    grid = torch.tensor([[1, rows, cols]] * batch)  # one frame (the image is repeated to the temporal patch of 2)
+    position_ids = get_vision_position_ids(grid, visual.spatial_merge_size, kwargs={})
+    cu_seqlens, _ = get_vision_attention_seqlens(grid, cfg, kwargs={})
+    window_index, cu_window_seqlens = get_vision_window_index(
+        grid,
+        spatial_merge_size=visual.spatial_merge_size,
+        window_size=visual.window_size,
+        patch_size=visual.patch_size,
+        kwargs={},
+    )
+    pixels = _meta(batch * rows * cols, cfg.in_channels * cfg.temporal_patch_size * cfg.patch_size**2, dtype=dtype)
+    return lambda: visual(
+        pixels,
+        grid_thw=grid,
+        position_ids=position_ids.to("meta"),
+        window_index=window_index.to("meta"),
+        cu_seqlens=cu_seqlens,
+        cu_window_seqlens=cu_window_seqlens,
+    )
+
+
 def _text_encoder_call(
-    module: Any, batch: int, dtype: torch.dtype, text_tokens: int | None
+    module: Any, batch: int, dtype: torch.dtype, text_tokens: int | None, image_hw: tuple[int, int] | None = None
 ) -> tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]:
-    """How each text encoder is called: token counts per encoder family (see the constants above)."""
+    """How each text encoder is called: token counts per encoder family (see the constants above).
+
+    ``image_hw`` (Kandinsky 5 I2I): Qwen2.5-VL also reads a source image of that (height, width): its vision
+    tower runs, then the language model on the template, the prompt, the image tokens and their markers.
+    """
     import torch
 
     cls = type(module).__name__
@@ -413,6 +482,17 @@ def _text_encoder_call(
     if cls == "MultilingualCLIP":  # XLM-R without a mask (a meta mask cannot be inspected); the pooling
         # and the 1024->768 projection after it are negligible
         return module.transformer, (), {"input_ids": _meta(batch, CLIP_TOKENS, dtype=long)}
+    if cls == "Qwen2_5_VLForConditionalGeneration" and image_hw is not None:
+        image_tokens = k5_image_tokens(image_hw[1], image_hw[0])[1]
+        tokens = K5_I2I_TEMPLATE_TOKENS + (text_tokens or K5_PROMPT_TOKENS) + image_tokens + K5_I2I_MARKER_TOKENS
+        vision = _qwen_vision_call(module, batch, image_hw, dtype)
+        ids = _meta(batch, tokens, dtype=long)
+
+        def vision_then_language() -> Any:
+            vision()  # the image features replace the <|image_pad|> embeddings: same language-model cost
+            return module(input_ids=ids, output_hidden_states=True)
+
+        return vision_then_language, (), {}
     if cls == "Qwen2_5_VLForConditionalGeneration":  # the whole model runs, LM head included, as in diffusers
         tokens = K5_TEMPLATE_TOKENS + (text_tokens or K5_PROMPT_TOKENS)
         return module, (), {"input_ids": _meta(batch, tokens, dtype=long), "output_hidden_states": True}
@@ -444,9 +524,11 @@ def _transformer_call(
         return module, (), kwargs
     if cls == "Kandinsky5Transformer3DModel":
         tokens = text_tokens or K5_PROMPT_TOKENS
+        channels = 2 * cfg.in_visual_dim + 1 if cfg.visual_cond else cfg.in_visual_dim
         visual_pos = [torch.arange(n, device="meta") for n in (1, lat_h // 2, lat_w // 2)]
         kwargs = {
-            "hidden_states": _meta(batch, 1, lat_h, lat_w, cfg.in_visual_dim, dtype=dtype),
+            # visual_cond (I2I): noise latent, source-image latent and a ones channel, concatenated
+            "hidden_states": _meta(batch, 1, lat_h, lat_w, channels, dtype=dtype),
             "encoder_hidden_states": _meta(batch, tokens, cfg.in_text_dim, dtype=dtype),
             "pooled_projections": _meta(batch, cfg.in_text_dim2, dtype=dtype),
             "timestep": t,
@@ -498,17 +580,25 @@ def _unet_call(
 
 
 def _component_call(
-    name: str, module: Any, batch: int, lat_h: int, lat_w: int, dtype: torch.dtype, text_tokens: int | None = None
+    name: str,
+    module: Any,
+    batch: int,
+    lat_h: int,
+    lat_w: int,
+    dtype: torch.dtype,
+    text_tokens: int | None = None,
+    image_hw: tuple[int, int] | None = None,
 ) -> tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]:
     """The callable and meta inputs that reproduce how the pipeline calls ``name``.
 
     ``text_tokens`` overrides the encoder family's default prompt length (FLUX's T5 length, Kandinsky 5's
-    prompt length); None keeps the defaults documented at the top of the module.
+    prompt length); None keeps the defaults documented at the top of the module. ``image_hw``: the source
+    image a Kandinsky 5 I2I text encoder also reads.
     """
     import torch
 
     if name in ("text_encoder", "text_encoder_2"):
-        return _text_encoder_call(module, batch, dtype, text_tokens)
+        return _text_encoder_call(module, batch, dtype, text_tokens, image_hw if name == "text_encoder" else None)
     if name == "image_encoder":
         size = module.config.image_size
         return module, (), {"pixel_values": _meta(batch, 3, size, size, dtype=dtype)}
@@ -546,6 +636,11 @@ def text_tokens_for(model_id: str, name: str) -> int | None:
     return None
 
 
+def encoder_reads_image(model_id: str, role: str) -> bool:
+    """Whether a role's text encoder also reads the source image (its tokenizer is a Qwen2-VL processor)."""
+    return any(c.class_name == "qwen2vl_processor" for c in get_model(model_id).roles[role].components)
+
+
 @functools.lru_cache(maxsize=256)
 def count_component(model_id: str, role: str, name: str, batch: int, lat_h: int, lat_w: int, dtype: str) -> OpCount:
     """Count one call of a full-size component at a batch and latent size (cached in-process and on disk)."""
@@ -556,7 +651,12 @@ def count_component(model_id: str, role: str, name: str, batch: int, lat_h: int,
     def count() -> OpCount:
         module = build_components(model_id, role, dtype)[name]
         tokens = text_tokens_for(model_id, name)
-        fn, args, kwargs = _component_call(name, module, batch, lat_h, lat_w, _torch_dtype(dtype), tokens)
+        image_hw = None
+        if encoder_reads_image(model_id, role):  # the source image's size: the latent's, times the VAE's 8
+            image_hw = (lat_h * VAE_SCALE, lat_w * VAE_SCALE)
+            if name == "transformer" and tokens is not None:  # its text context holds the image tokens too
+                tokens += k5_image_tokens(image_hw[1], image_hw[0])[1] + K5_I2I_MARKER_TOKENS
+        fn, args, kwargs = _component_call(name, module, batch, lat_h, lat_w, _torch_dtype(dtype), tokens, image_hw)
         with _quiet():
             return count_call(fn, *args, weight_bytes=module_weight_bytes(module), **kwargs)
 
@@ -625,9 +725,13 @@ def _parts_single_stage(w: Workload) -> Iterator[tuple[str, str, int, float, str
         yield "decode", "vae", images, 1, w.dtype
     elif family == "kandinsky5":
         # guidance > 1 encodes a negative prompt ("" by default) and runs the transformer twice per step,
-        # each pass at the image batch (not one pass at twice the batch)
-        yield "text_encode", "text_encoder", w.batch_size * cfg, 1, w.dtype
-        yield "text_encode", "text_encoder_2", w.batch_size * cfg, 1, w.dtype
+        # each pass at the image batch (not one pass at twice the batch). I2I runs one prompt per image (the
+        # workload repeats prompts: its pipeline pairs one source image with each prompt and each latent), and
+        # Qwen2.5-VL reads the source image with each prompt, the negative one included. Not counted: the VAE
+        # encode of the source image (as for every img2img model here).
+        te_batch = (images if w.task == "img2img" else w.batch_size) * cfg
+        yield "text_encode", "text_encoder", te_batch, 1, w.dtype
+        yield "text_encode", "text_encoder_2", te_batch, 1, w.dtype
         yield "denoise", "transformer", images, float(w.denoise_steps * cfg), w.dtype
         yield "decode", "vae", images, 1, w.dtype
     else:

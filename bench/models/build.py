@@ -28,6 +28,7 @@ _TRANSFORMERS_CONFIGS = {
     "T5EncoderModel": "T5Config",
 }
 _TOKENIZER_KINDS = ("clip", "xlmr", "t5", "qwen2")
+PIPE_KEYS = {"decoder": "decoder", "inpaint": "decoder", "edit": "main"}  # role -> key of the built pipeline
 
 
 def torch_dtype(name: str) -> Any:
@@ -84,6 +85,8 @@ def build_component(component: ComponentSpec, weights: WeightsKind, device: str,
         from bench.models.tokenizers import build_tokenizer
 
         return build_tokenizer(cls_name, int(config["vocab_size"]))
+    if cls_name == "qwen2vl_processor":
+        return build_qwen2vl_processor(config)
     if cls_name == "CLIPImageProcessor":
         from transformers import CLIPImageProcessorPil  # the PIL backend: no torchvision needed
 
@@ -95,6 +98,33 @@ def build_component(component: ComponentSpec, weights: WeightsKind, device: str,
         return getattr(diffusers, cls_name).from_config(_constructor_args(config))
     with materialise_on(device, dtype):
         return _build_model(cls_name, config)
+
+
+def build_qwen2vl_processor(text_encoder_config: dict[str, Any]) -> Any:
+    """The Qwen2-VL processor of Kandinsky 5 I2I: the offline ``qwen2`` tokenizer and the PIL image processor.
+
+    The image processor's patch, merge and temporal sizes follow the encoder's vision tower, so the number
+    of ``<|image_pad|>`` tokens it inserts is the number of merged patches the tower returns. The processor
+    is built without a video processor (the video one needs torchvision; the pipeline never passes videos).
+    """
+    from transformers import Qwen2VLImageProcessorPil, Qwen2VLProcessor
+
+    from bench.models.tokenizers import build_tokenizer
+
+    class ImageTextQwen2VLProcessor(Qwen2VLProcessor):
+        """Qwen2VLProcessor with image and text only: no video_processor attribute to type-check or save."""
+
+        def __init__(self, image_processor: Any = None, tokenizer: Any = None, chat_template: Any = None) -> None:
+            super().__init__(image_processor, tokenizer, None, chat_template=chat_template)
+
+    vision = text_encoder_config["vision_config"]
+    image_processor = Qwen2VLImageProcessorPil(
+        patch_size=int(vision["patch_size"]),
+        merge_size=int(vision["spatial_merge_size"]),
+        temporal_patch_size=int(vision["temporal_patch_size"]),
+    )
+    tokenizer = build_tokenizer("qwen2", int(text_encoder_config["vocab_size"]))
+    return ImageTextQwen2VLProcessor(image_processor=image_processor, tokenizer=tokenizer)
 
 
 def _build_model(cls_name: str, config: dict[str, Any]) -> Any:
@@ -162,7 +192,7 @@ def build_pipelines(
     pipes: dict[str, Any] = {}
     for role in model.task_roles[task]:
         cls = pipeline_class_for(model, role, task)
-        key = "decoder" if role in ("decoder", "inpaint") else role
+        key = PIPE_KEYS.get(role, role)
         if weights == "hub":
             pipes[key] = _from_pretrained(cls, hub_location(model, role, hub or {}), dtype, device)
         else:

@@ -54,6 +54,7 @@ class ModelSpec:
     call_options: dict[str, int] = field(default_factory=dict)  # extra pipeline-call arguments that change cost
     refiner_tasks: tuple[str, ...] = ()  # tasks that may add the optional ``refiner`` role after the main one
     refiner_start: float = 0.8  # fraction of the noise schedule the main pipeline runs before the refiner takes over
+    img2img_strength: bool = True  # img2img noises the input to ``strength``; False: the input conditions a full run
 
     def role_for(self, task: str) -> tuple[str, ...]:
         return self.task_roles[task]
@@ -191,6 +192,24 @@ _SRC_K5 = (
     "https://huggingface.co/Qwen/Qwen2.5-VL-7B-Instruct: Qwen2.5 is multilingual (29+ languages incl. "
     "Russian, Chinese, German)"
 )
+
+
+def _k5_role(role: str, pipeline_class: str, kind: str, tokenizer: str, transformer: str) -> PipelineRole:
+    """A Kandinsky 5 image pipeline: T2I (text tokenizer) or I2I (a Qwen2-VL processor that also reads the image)."""
+    return PipelineRole(
+        role=role,
+        pipeline_class=pipeline_class,
+        hub_id=f"kandinskylab/Kandinsky-5.0-{kind}-Lite-sft-Diffusers",
+        components=(
+            ComponentSpec("text_encoder", "Qwen2_5_VLForConditionalGeneration", "k5_t2i_text_encoder"),
+            ComponentSpec("tokenizer", tokenizer, "k5_t2i_text_encoder", tokenizer_for="text_encoder"),
+            ComponentSpec("text_encoder_2", "CLIPTextModel", "k5_t2i_text_encoder_2"),
+            ComponentSpec("tokenizer_2", "clip", "k5_t2i_text_encoder_2", tokenizer_for="text_encoder_2"),
+            ComponentSpec("transformer", "Kandinsky5Transformer3DModel", transformer),
+            ComponentSpec("scheduler", "FlowMatchEulerDiscreteScheduler", "k5_t2i_scheduler"),
+            ComponentSpec("vae", "AutoencoderKL", "k5_t2i_vae"),
+        ),
+    )
 
 
 MODELS: dict[str, ModelSpec] = {
@@ -352,37 +371,29 @@ MODELS: dict[str, ModelSpec] = {
         multilingual_source=_SRC_FLUX.replace("FLUX.1-dev", "FLUX.1-schnell"),
         call_options={"max_sequence_length": 256},
     ),
+    # Kandinsky 5 image editing is a separate checkpoint (I2I Lite): the source image is VAE-encoded and
+    # concatenated to the noise latent channel-wise (33 input channels), and Qwen2.5-VL reads it through
+    # its vision tower next to the prompt. Every step runs; there is no ``strength``.
     "kandinsky-5-lite": ModelSpec(
         id="kandinsky-5-lite",
         family="kandinsky5",
         display_name="Kandinsky 5.0 Image Lite",
-        tasks=("text2img",),
+        tasks=("text2img", "img2img"),
         default_resolution=(1024, 1024),
         default_steps=50,
         default_guidance=3.5,
         resolution_multiple=64,
         max_resolution=1408,
         roles={
-            "main": PipelineRole(
-                role="main",
-                pipeline_class="Kandinsky5T2IPipeline",
-                hub_id="kandinskylab/Kandinsky-5.0-T2I-Lite-sft-Diffusers",
-                components=(
-                    ComponentSpec("text_encoder", "Qwen2_5_VLForConditionalGeneration", "k5_t2i_text_encoder"),
-                    ComponentSpec("tokenizer", "qwen2", "k5_t2i_text_encoder", tokenizer_for="text_encoder"),
-                    ComponentSpec("text_encoder_2", "CLIPTextModel", "k5_t2i_text_encoder_2"),
-                    ComponentSpec("tokenizer_2", "clip", "k5_t2i_text_encoder_2", tokenizer_for="text_encoder_2"),
-                    ComponentSpec("transformer", "Kandinsky5Transformer3DModel", "k5_t2i_transformer"),
-                    ComponentSpec("scheduler", "FlowMatchEulerDiscreteScheduler", "k5_t2i_scheduler"),
-                    ComponentSpec("vae", "AutoencoderKL", "k5_t2i_vae"),
-                ),
-            )
+            "main": _k5_role("main", "Kandinsky5T2IPipeline", "T2I", "qwen2", "k5_t2i_transformer"),
+            "edit": _k5_role("edit", "Kandinsky5I2IPipeline", "I2I", "qwen2vl_processor", "k5_i2i_transformer"),
         },
-        task_roles={"text2img": ("main",)},
+        task_roles={"text2img": ("main",), "img2img": ("edit",)},
         task_pipeline_class={},
         multilingual={"en": True, "ru": True, "zh": True, "de": True},
         multilingual_source=_SRC_K5,
         call_options={"max_sequence_length": 512},
+        img2img_strength=False,
     ),
 }
 

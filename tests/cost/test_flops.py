@@ -13,6 +13,7 @@ from bench.cost.flops import (
     count_component,
     count_module,
     flops_table,
+    k5_image_tokens,
     profile_workload,
     refiner_split,
 )
@@ -177,3 +178,29 @@ def test_sdxl_refiner_parts():
     # shared text_encoder_2 and vae are held once; the refiner adds only its UNet
     off = profile_workload(w)
     assert set(on.weights_by_component) - set(off.weights_by_component) == {"refiner/unet"}
+
+
+def test_k5_image_tokens_follow_the_halving_and_28_pixel_rounding():
+    assert k5_image_tokens(1024, 1024) == (36 * 36, 18 * 18)  # 512 -> 504 = 18 x 28 per side
+    assert k5_image_tokens(1408, 640) == (50 * 22, 25 * 11)  # 704 -> 700, 320 -> 308
+
+
+def test_k5_image_editing_counts_the_source_image_in_encoder_and_transformer():
+    t2i = profile_workload(Workload(model="kandinsky-5-lite", task="text2img", width=1024, height=1024, steps=50))
+    i2i = profile_workload(t2i.workload.with_(task="img2img", strength=0.3))
+    parts = {p.component: p for p in i2i.parts}
+    assert {p.role for p in i2i.parts} == {"edit"}
+    assert (parts["transformer"].batch, parts["transformer"].repeats) == (1, 100.0)  # no strength: all 50 steps
+    # the I2I transformer reads 2 * 16 + 1 latent channels: 17 more input rows of the 2x2x2560 patch embedding
+    assert i2i.weights_by_component["edit/transformer"] - t2i.weights_by_component["main/transformer"] == 2 * (
+        17 * 4 * 2560
+    )
+    # Qwen2.5-VL: the vision tower on 1296 patches, then 54 + 32 + 324 + 3 = 413 tokens instead of 40 + 32 = 72
+    te_t2i = next(p for p in t2i.parts if p.component == "text_encoder").count.total_flops
+    te_i2i = parts["text_encoder"].count.total_flops
+    assert 413 / 72 < te_i2i / te_t2i < 413 / 72 + 2.5  # more than the token ratio: the vision tower on top
+    # the transformer's text context grows from 32 to 32 + 324 + 3 tokens
+    den_t2i = next(p for p in t2i.parts if p.component == "transformer").count.total_flops
+    assert parts["transformer"].count.total_flops > den_t2i
+    two = profile_workload(i2i.workload.with_(images_per_prompt=2))
+    assert next(p for p in two.parts if p.component == "text_encoder").batch == 4  # one prompt per image, x CFG

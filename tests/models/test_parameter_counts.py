@@ -45,6 +45,8 @@ EXPECTED = {
     # Kandinsky 5.0 Image Lite: "6B" DiT (diffusers kandinsky5_image docs); CLIP ViT-L text 123M.
     ("kandinsky-5-lite", "main", "transformer"): 6_022_080_576,
     ("kandinsky-5-lite", "main", "text_encoder_2"): 123_060_480,
+    # I2I Lite: the same DiT reading 2 * 16 + 1 input channels (17 x 2x2 x 2560 = 174,080 more weights)
+    ("kandinsky-5-lite", "edit", "transformer"): 6_022_254_656,
 }
 PUBLISHED_B = {  # coarse published sizes in billions, for a second, independent check
     ("kandinsky-2.2", "decoder", "unet"): 1.22,

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+from transformers import Qwen2VLProcessor
 
+from bench.cost.flops import k5_image_tokens
 from bench.errors import ModelError
 from bench.models.build import build_pipelines
 from bench.models.registry import MODELS, get_model
@@ -114,3 +116,25 @@ def test_sdxl_refiner_takes_over_the_last_fifth_of_the_schedule():
 def test_refiner_for_a_model_without_one_is_refused():
     with pytest.raises(ModelError, match="kandinsky-3 has no refiner"):
         build_pipelines("kandinsky-3", "text2img", "tiny", "cpu", "fp32", refiner=True)
+
+
+def test_k5_image_editing_reads_the_source_image_through_the_vision_tower():
+    spec = _spec("kandinsky-5-lite", "img2img", batch_size=2, images_per_prompt=2, guidance_scale=1.0)
+    pipes = build_pipelines("kandinsky-5-lite", "img2img", "tiny", "cpu", "fp32")
+    pipe = pipes["main"]
+    assert type(pipe).__name__ == "Kandinsky5I2IPipeline"
+    assert isinstance(pipe.tokenizer, Qwen2VLProcessor)
+    assert pipe.tokenizer.image_token_id == pipe.text_encoder.config.image_token_id == 591  # 1000 - 421 + 12
+    assert pipe.transformer.visual_embeddings.in_layer.in_features == (2 * 4 + 1) * 2 * 2  # noise, source, ones
+    seen: list[int] = []
+    vision = pipe.text_encoder.model.visual
+    handle = vision.register_forward_hook(lambda module, args, out: seen.append(args[0].shape[0]))
+    try:
+        images = run_workload(pipes, spec, torch.Generator().manual_seed(0), StageHooks())
+    finally:
+        handle.remove()
+    assert len(images) == 4 and images[0].size == (1024, 1024)  # two per prompt, snapped to 1024x1024
+    # 64x64 halved to 32x32, raised to the processor's 56x56 minimum (3,136 pixels): 4x4 patches per image,
+    # one image per prompt copy; the cost model counts the same patches
+    assert seen == [4 * 16]
+    assert k5_image_tokens(64, 64) == (16, 4)
