@@ -16,6 +16,7 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from bench.errors import ScenarioError
+from bench.models.registry import get_model
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -57,6 +58,11 @@ def prompts_for(spec: RunSpec) -> list[str]:
     """The first ``batch_size`` prompts of the set (cycling): every repeat does identical work."""
     prompts = load_prompt_set(spec.language, spec.prompt_set)
     return [prompts[i % len(prompts)] for i in range(spec.batch_size)]
+
+
+def prompts_per_image(prompts: list[str], images_per_prompt: int) -> list[str]:
+    """Each prompt repeated for each of its images, in the order pipelines emit them (p0, p0, p1, p1)."""
+    return [p for p in prompts for _ in range(images_per_prompt)]
 
 
 def synthetic_image(width: int, height: int, seed: int) -> Image.Image:
@@ -110,14 +116,12 @@ def _run_with_refiner(
     latents to the refiner, which runs the rest and decodes (the diffusers SDXL guide's recipe)."""
     import torch
 
-    from bench.models.registry import get_model
-
     split = get_model(spec.model).refiner_start
     latents = _run_single_stage(
         pipes["main"], spec, prompts, negative, generator, hooks, denoising_end=split, output_type="latent"
     )
     # the base orders its images prompt by prompt (p0, p0, p1, p1 for two per prompt): one prompt per latent
-    per_image = [p for p in prompts for _ in range(spec.images_per_prompt)]
+    per_image = prompts_per_image(prompts, spec.images_per_prompt)
     refiner = pipes["refiner"]
     out = refiner(
         prompt=per_image,
@@ -174,7 +178,7 @@ def _run_two_stage(
             generator=generator,
             guidance_scale=spec.guidance_scale,
         )
-        decoder_prompts = [p for p in prompts for _ in range(spec.images_per_prompt)]
+        decoder_prompts = prompts_per_image(prompts, spec.images_per_prompt)
     hooks.on_stage("prior", "end")
     kwargs: dict[str, Any] = {
         "image_embeds": out.image_embeds,
@@ -218,14 +222,14 @@ def _run_single_stage(
         "guidance_scale": spec.guidance_scale,
         "generator": generator,
         **_step_kwargs(pipe, hooks),
-        **_model_call_options(spec.model),
+        **get_model(spec.model).call_options,
         **extra,
     }
-    if spec.task == "img2img" and not _img2img_strength(spec.model):
+    if spec.task == "img2img" and not get_model(spec.model).img2img_strength:
         # Kandinsky 5 I2I: the source image conditions a full run (no strength). Its pipeline pairs one source
         # image with each prompt for Qwen2.5-VL and with each latent for the VAE, which only agree at one image
         # per prompt; so each prompt is repeated images_per_prompt times (same images, same order).
-        per_image = [p for p in prompts for _ in range(spec.images_per_prompt)]
+        per_image = prompts_per_image(prompts, spec.images_per_prompt)
         kwargs["prompt"] = per_image
         kwargs["negative_prompt"] = [negative] * len(per_image) if negative is not None else None
         kwargs["num_images_per_prompt"] = 1
@@ -244,22 +248,6 @@ def _run_single_stage(
             kwargs["mask_image"] = [_mask_image(spec.width, spec.height)] * len(prompts)
     out = pipe(**kwargs)
     return list(out.images if hasattr(out, "images") else out.image)  # Kandinsky 5 names the field ``image``
-
-
-def _model_call_options(model_id: str) -> dict[str, Any]:
-    """Registry call options that change cost (e.g. FLUX's T5 ``max_sequence_length``)."""
-    from bench.models.registry import MODELS
-
-    model = MODELS.get(model_id)
-    return dict(model.call_options) if model is not None else {}
-
-
-def _img2img_strength(model_id: str) -> bool:
-    """Whether the model's image-to-image noises its input to ``strength`` (False: the input conditions a full run)."""
-    from bench.models.registry import MODELS
-
-    model = MODELS.get(model_id)
-    return model.img2img_strength if model is not None else True
 
 
 def _sizes_default_to_model(pipe: Any) -> bool:
