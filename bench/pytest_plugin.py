@@ -30,7 +30,7 @@ import pytest
 
 if TYPE_CHECKING:
     from bench.results import RunRecord
-    from bench.scenario import RunSpec
+    from bench.spec import RunSpec
 
 USD_OPTION = "--kbench-usd-per-hour"
 EXTRA_PREFIX = "kbench_"

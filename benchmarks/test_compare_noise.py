@@ -13,9 +13,10 @@ import statistics
 
 import numpy as np
 
-from bench.compare import compare_records, detection_rate
+from bench.compare.calibration import detection_rate
+from bench.compare.engine import compare_records
+from bench.compare.thresholds import build_thresholds
 from bench.measure.runner import run_in_child
-from bench.thresholds import build_thresholds
 from tests.factories import tiny_spec
 
 RUNS = 6

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.scenario import RunSpec
+from bench.spec import RunSpec
 
 TINY_CPU: dict[str, Any] = {
     "scenario": "t",

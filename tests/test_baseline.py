@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bench.baseline import meta_path, save_baseline, show_baseline
+from bench.compare.baseline import meta_path, save_baseline, show_baseline
 from bench.errors import ResultsFormatError
 from bench.results import append_record, read_results
 from tests.conftest import run_kbench

@@ -6,22 +6,14 @@ import math
 import numpy as np
 import pytest
 
-from bench.compare import (
-    EnvironmentMismatch,
-    NothingToCompare,
-    compare_records,
-    compare_samples,
-    detection_rate,
-    false_alarm_rate,
-    lognormal_samples,
-    mann_whitney_p,
-    render_markdown,
-    report_to_dict,
-    smallest_detected_slowdown,
-)
+from bench.compare.calibration import detection_rate, false_alarm_rate, lognormal_samples, smallest_detected_slowdown
+from bench.compare.engine import EnvironmentMismatch, NothingToCompare, compare_records
+from bench.compare.stats import compare_samples, mann_whitney_p
+from bench.compare.thresholds import build_thresholds
+from bench.report.compare_render import render_compare_markdown as render_markdown
+from bench.report.compare_render import report_to_dict
 from bench.results import EnergyStats, ErrorInfo, MemoryStats, RunRecord, Timing, append_record
-from bench.scenario import RunSpec
-from bench.thresholds import build_thresholds
+from bench.spec import RunSpec
 from tests.conftest import run_kbench
 
 A100 = {"gpu_name": "NVIDIA A100-SXM4-80GB", "driver_version": "550.54.15", "torch_version": "2.5.1"}

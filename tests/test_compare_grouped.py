@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bench.compare import compare_samples
+from bench.compare.stats import compare_samples
 
 
 def _flat(groups: list[list[float]]) -> list[float]:

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import pytest
 
-from bench.compare import compare_records
+from bench.compare.engine import compare_records
+from bench.compare.thresholds import build_thresholds
 from bench.measure.runner import run_in_child
 from bench.results import RunRecord
-from bench.scenario import RunSpec
-from bench.thresholds import build_thresholds
+from bench.spec import RunSpec
 from tests.factories import tiny_spec
 
 pytestmark = pytest.mark.slow

@@ -3,7 +3,8 @@ from __future__ import annotations
 import pytest
 
 from bench.errors import ScenarioError
-from bench.scenario import load_scenario_file, load_scenarios, parse_resolution
+from bench.scenario import load_scenario_file, load_scenarios
+from bench.spec import parse_resolution
 from tests.conftest import run_kbench
 
 BASE = """\

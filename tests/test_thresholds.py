@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.thresholds import (
+from bench.compare.thresholds import (
     DEFAULT_THRESHOLDS,
     Threshold,
     ThresholdError,

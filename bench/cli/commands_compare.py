@@ -14,7 +14,7 @@ from rich.text import Text
 from bench.errors import RegressionFound, ResultsFormatError, located
 
 if TYPE_CHECKING:
-    from bench.compare import CompareReport
+    from bench.compare.engine import CompareReport
 
 _VERDICT_STYLE = {"regression": "bold red", "improvement": "green", "inconclusive": "yellow", "unchanged": "dim"}
 
@@ -40,7 +40,7 @@ def _write_output(path: Path, text: str) -> None:
 
 
 def _print_report(console: Console, report: CompareReport) -> None:
-    from bench.compare import format_seconds, format_time_cell, format_value_cell, summary_line
+    from bench.report.compare_render import format_seconds, format_time_cell, format_value_cell, summary_line
 
     if report.env_changes:
         console.print(Text("Environment differences:", style="bold"))
@@ -99,9 +99,10 @@ def compare(
     seed: int = typer.Option(0, "--seed", help="Bootstrap seed (results are deterministic for a given seed)."),
 ) -> None:
     """Compare CURRENT results against BASELINE; exit 1 on a regression, 2 on bad input."""
-    from bench.compare import compare_records, render_markdown, report_to_dict
+    from bench.compare.engine import compare_records
+    from bench.compare.thresholds import build_thresholds
+    from bench.report.compare_render import render_compare_markdown, report_to_dict
     from bench.results import read_results
-    from bench.thresholds import build_thresholds
 
     rules = build_thresholds(threshold, thresholds_file)
     base_records = read_results(_result_files(baseline))
@@ -111,7 +112,7 @@ def compare(
     )
     _print_report(Console(), report)
     if markdown is not None:
-        _write_output(markdown, render_markdown(report))
+        _write_output(markdown, render_compare_markdown(report))
     if json_out is not None:
         data = report_to_dict(report) | {"baseline": str(baseline), "current": str(current)}
         _write_output(json_out, json.dumps(data, indent=2) + "\n")
@@ -130,7 +131,7 @@ def baseline_save(
     ),
 ) -> None:
     """Store results as the baseline (plus a .meta.json file beside it)."""
-    from bench.baseline import meta_path, save_baseline
+    from bench.compare.baseline import meta_path, save_baseline
 
     files = [f for p in results for f in _result_files(p)]
     meta = save_baseline(files, to, merge=merge)
@@ -142,8 +143,8 @@ def baseline_show(
     path: Path = typer.Argument(Path("benchmarks/baseline.jsonl"), help="Baseline file."),
 ) -> None:
     """Show a baseline's metadata and one line per run."""
-    from bench.baseline import show_baseline
-    from bench.compare import format_seconds
+    from bench.compare.baseline import show_baseline
+    from bench.report.compare_render import format_seconds
 
     meta, rows = show_baseline(path)
     console = Console()

@@ -7,8 +7,8 @@ from pathlib import Path
 import typer
 
 from bench.cost.catalog import Catalog, load_catalog, parse_price_overrides
-from bench.cost.flops import Workload
 from bench.errors import KbenchError, ScenarioError
+from bench.spec import Workload
 
 _CATALOG = typer.Option(None, "--catalog", help="Your own GPU YAML, merged over the bundled catalog.")
 _PRICE = typer.Option([], "--price", help="Override a price: GPU_ID=USD_PER_HOUR (repeatable).")
@@ -136,7 +136,8 @@ def _workload(
     model: str, task: str, resolution: str, steps: int | None, batch: int, dtype: str, memory: str
 ) -> Workload:
     from bench.models.registry import get_model
-    from bench.scenario import check_resolution, parse_resolution
+    from bench.scenario import check_resolution
+    from bench.spec import parse_resolution
 
     spec = get_model(model)
     if task not in spec.tasks:
@@ -242,8 +243,11 @@ def flops_command(
     dtype: str = typer.Option("fp16", "--dtype"),
 ) -> None:
     """FLOPs and bytes per image by stage for the full-size models, counted on the meta device."""
-    from bench.cost.flops import K3_CONTEXT_TOKENS, K5_PROMPT_TOKENS, K5_TEMPLATE_TOKENS, METHOD, STAGES, flops_table
+    from bench.cost.counting.ops import METHOD
+    from bench.cost.counting.rows import flops_table
+    from bench.models.callplan import K3_CONTEXT_TOKENS, K5_PROMPT_TOKENS, K5_TEMPLATE_TOKENS
     from bench.models.registry import known_models
+    from bench.models.types import STAGES
 
     workloads: list[Workload] = []
     for m in model or known_models():
@@ -293,9 +297,10 @@ def compare_models_command(
     provider: list[str] = _PROVIDER,
 ) -> None:
     """Compare models: VRAM per memory option, s/image and $ per 1000 images per GPU, tasks, prompt languages."""
-    from bench.cost.model_comparison import compare_models, render_markdown_table, table_cells, table_notes
+    from bench.cost.model_comparison import compare_models
+    from bench.report.model_table import render_markdown_table, table_cells, table_notes
     from bench.results import read_results
-    from bench.scenario import parse_resolution
+    from bench.spec import parse_resolution
 
     try:
         size = parse_resolution(resolution) if resolution else None

@@ -28,7 +28,7 @@ def write_report(
 ) -> list[Path]:
     """Read results, build the report and write NAME.html, NAME.md and NAME.csv; return the paths written."""
     from bench.cost.catalog import load_catalog, parse_price_overrides
-    from bench.report import build_report
+    from bench.report.bundle import build_report
     from bench.results import read_results
 
     catalog = load_catalog(extra_yaml=catalog_file, overrides=parse_price_overrides(prices or []))

@@ -14,7 +14,8 @@ from rich.table import Table
 
 from bench.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_RUNS_FAILED, ScenarioError
 from bench.results import RunRecord
-from bench.scenario import RunSpec, load_scenarios
+from bench.scenario import load_scenarios
+from bench.spec import RunSpec
 
 DEFAULT_SCENARIO = "default.yaml"
 

@@ -1,8 +1,7 @@
 """Roofline projection of seconds per image on any catalog GPU, calibrated by measurements.
 
-Per stage, each component call costs ``max(FLOPs / (peak · e_compute), bytes / (bandwidth · e_memory))``
-(counts from :mod:`bench.cost.flops`), times the calls per image; CPU offload adds the weight transfers over
-the host link; fixed overheads come from calibration. The default efficiencies are fitted (least squares on
+Per stage, the roofline (:mod:`bench.cost.roofline`) times of each component call, times the calls per image;
+fixed overheads come from calibration. The default efficiencies are fitted (least squares on
 log time, grid search) to the published SD 1.5 timings listed under ``published_timings`` in the catalog
 (``use: fit``); :func:`fit_efficiency` reproduces them. A measurement of a model on one GPU replaces them for
 that model: per stage, the ratio of measured to projected time carries over to every other GPU, and the
@@ -16,73 +15,20 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
-import numpy as np
-
-from bench.cost.catalog import Catalog, GpuSpec, PublishedTiming
+from bench.cost.catalog import Catalog, GpuSpec
 from bench.cost.costs import usd_per_1k_images
-from bench.cost.flops import STAGES, OpCount, StagePart, Workload, WorkloadProfile, profile_workload
+from bench.cost.counting.profile import WorkloadProfile, profile_workload
+from bench.cost.roofline import (
+    DEFAULT_EFF_SOURCE,
+    Efficiency,
+    stage_times,
+)
 from bench.cost.vram import estimate_vram, measured_vram_gib
+from bench.models.types import STAGES
 from bench.results import RunRecord
-
-# Fitted to the diffusers torch 2.0 SD 1.5 table (RTX 4090, RTX 3090, T4; fp16, SDPA, not compiled) by
-# fit_efficiency(); tests/cost/test_projection.py re-fits and checks these values. Source of the timings:
-# https://github.com/huggingface/diffusers/blob/main/docs/source/en/optimization/torch2.0.mdx
-DEFAULT_COMPUTE_EFF = 0.55
-DEFAULT_MEMORY_EFF = 0.25
-DEFAULT_EFF_SOURCE = "default efficiencies fitted to diffusers' published SD 1.5 timings (docs/projection.md)"
-# Host-to-device copies under CPU offload: PCIe 4.0 x16, 16 GT/s per lane x 16 lanes with 128b/130b encoding
-# = 31.5 GB/s per direction (PCI-SIG). A theoretical ceiling, so offload projections are optimistic.
-HOST_TO_DEVICE_GBS = 31.5
-FIT_GRID = np.round(np.arange(0.05, 1.0001, 0.05), 2)
+from bench.spec import Workload
 
 Source = Literal["measured", "projected"]
-
-
-@dataclass(frozen=True)
-class Efficiency:
-    """Fractions of peak compute and bandwidth a stage achieves."""
-
-    compute: float = DEFAULT_COMPUTE_EFF
-    memory: float = DEFAULT_MEMORY_EFF
-
-
-def call_time_s(count: OpCount, gpu: GpuSpec, dtype: str, eff: Efficiency) -> float:
-    """Roofline time of one component call: the slower of its compute and its memory traffic."""
-    compute_s = count.total_flops / (gpu.peak_tflops(dtype) * 1e12 * eff.compute)
-    memory_s = count.total_bytes / (gpu.bandwidth_gbs * 1e9 * eff.memory)
-    return max(compute_s, memory_s)
-
-
-def _offload_bytes(part: StagePart, memory: str) -> float:
-    """Weight bytes copied to the GPU per pipeline call for this part under CPU offload."""
-    if memory == "model_cpu_offload":
-        return float(part.count.weight_bytes)  # moved once per pipeline call
-    if memory == "sequential_cpu_offload":
-        return float(part.count.weight_bytes) * part.repeats  # streamed on every call
-    return 0.0
-
-
-@dataclass(frozen=True)
-class StageTimes:
-    """Per-image seconds by stage: roofline compute and offload transfer, kept apart for calibration."""
-
-    roofline_s: dict[str, float]
-    offload_s: dict[str, float]
-
-    def total(self) -> float:
-        return sum(self.roofline_s.values()) + sum(self.offload_s.values())
-
-
-def stage_times(profile: WorkloadProfile, gpu: GpuSpec, eff: Efficiency | None = None) -> StageTimes:
-    """Default (uncalibrated) per-image stage times of a counted workload on ``gpu``."""
-    eff = eff or Efficiency()
-    w = profile.workload
-    roof = dict.fromkeys(STAGES, 0.0)
-    off = dict.fromkeys(STAGES, 0.0)
-    for part in profile.parts:
-        roof[part.stage] += part.repeats * call_time_s(part.count, gpu, w.dtype, eff) / w.images_per_call
-        off[part.stage] += _offload_bytes(part, w.memory) / (HOST_TO_DEVICE_GBS * 1e9) / w.images_per_call
-    return StageTimes(roofline_s=roof, offload_s=off)
 
 
 @dataclass(frozen=True)
@@ -138,7 +84,7 @@ def calibrate(record: RunRecord, gpu: GpuSpec, profile: WorkloadProfile, eff: Ef
         run_key=record.run_key,
         scale=scale,
         offload_scale=oscale,
-        overhead_s_per_call=(median - accounted) * profile.workload.images_per_call,
+        overhead_s_per_call=(median - accounted) * profile.images,
         by_stage=by_stage,
     )
 
@@ -164,39 +110,9 @@ def project(
     stage_s = {
         s: calibration.scale[s] * base.roofline_s[s] + calibration.offload_scale[s] * base.offload_s[s] for s in STAGES
     }
-    overhead = calibration.overhead_s_per_call / profile.workload.images_per_call
+    overhead = calibration.overhead_s_per_call / profile.images
     total = max(sum(stage_s.values()) + overhead, 0.0)
     return Projection(stage_s, overhead, total, calibration.label)
-
-
-# --- fitting the defaults ----------------------------------------------------------------------------
-
-
-def published_s_per_step(p: PublishedTiming) -> float:
-    """Seconds per denoising step of a published it/s figure."""
-    return 1.0 / p.value if p.unit == "it_per_s" else p.value / p.steps
-
-
-def fit_efficiency(points: list[tuple[OpCount, GpuSpec, str, float]]) -> tuple[Efficiency, float]:
-    """Grid-search (compute, memory) efficiencies minimising RMS log error of step times.
-
-    Args:
-        points: (counted step, GPU, dtype, published seconds per step).
-
-    Returns:
-        The best efficiencies and their RMS log error.
-    """
-    best: tuple[float, Efficiency] | None = None
-    for ec in FIT_GRID:
-        for em in FIT_GRID:
-            eff = Efficiency(float(ec), float(em))
-            errs = [np.log(call_time_s(c, g, d, eff) / t) for c, g, d, t in points]
-            rms = float(np.sqrt(np.mean(np.square(errs))))
-            if best is None or rms < best[0] - 1e-12:
-                best = (rms, eff)
-    if best is None:
-        raise ValueError("no points to fit")
-    return best[1], best[0]
 
 
 # --- estimates for the report and recommend ------------------------------------------------------------
@@ -280,7 +196,7 @@ def _pick_calibration(target: Workload, measured: Measured) -> tuple[RunRecord, 
     return record, gpu
 
 
-class _MeasuredIndex:
+class MeasuredIndex:
     """Measured records, also grouped by (GPU id, workload key) for constant-time lookups per estimate."""
 
     def __init__(self, items: Measured) -> None:
@@ -307,7 +223,7 @@ def estimate_workload(
     CPU records and tiny-weight records never measure or calibrate a GPU estimate (a CPU's efficiency says
     nothing about GPU kernels, and tiny models are other architectures); GPU records of the same model do.
     """
-    measured = records if isinstance(records, _MeasuredIndex) else _MeasuredIndex(measured_index(records, catalog))
+    measured = records if isinstance(records, MeasuredIndex) else MeasuredIndex(measured_index(records, catalog))
     profile = profile_workload(workload)
     pick = _pick_calibration(workload, measured.items)
     calibration = calibrate(pick[0], pick[1], profile_workload(Workload.from_spec(pick[0].spec))) if pick else None
@@ -379,7 +295,7 @@ def estimate_for_records(
         if workload_key(w) not in seen:
             seen[workload_key(w)] = record.run_key
             workloads.append(w)
-    index = _MeasuredIndex(measured_index(records, catalog))
+    index = MeasuredIndex(measured_index(records, catalog))
     out: list[Estimate] = []
     for w in workloads:
         out.extend(estimate_workload(w, catalog, index, gpu_ids, run_key=seen[workload_key(w)]))
@@ -387,22 +303,14 @@ def estimate_for_records(
 
 
 __all__ = [
-    "DEFAULT_COMPUTE_EFF",
-    "DEFAULT_EFF_SOURCE",
-    "DEFAULT_MEMORY_EFF",
-    "HOST_TO_DEVICE_GBS",
     "Calibration",
-    "Efficiency",
     "Estimate",
+    "MeasuredIndex",
     "Projection",
-    "StageTimes",
     "calibrate",
-    "call_time_s",
     "estimate_for_records",
     "estimate_workload",
-    "fit_efficiency",
+    "measured_index",
     "project",
-    "published_s_per_step",
-    "stage_times",
     "workload_key",
 ]

@@ -10,12 +10,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from bench.cost.catalog import Catalog, GuideVram
-from bench.cost.flops import Workload, profile_workload
+from bench.cost.counting.profile import profile_workload
 from bench.cost.projection import Estimate, estimate_workload
 from bench.cost.vram import estimate_vram
 from bench.errors import KbenchError
 from bench.results import RunRecord
-from bench.scenario import parse_resolution
+from bench.spec import Workload, parse_resolution
 
 MEMORY_OPTIONS = ("none", "model_cpu_offload", "sequential_cpu_offload")
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bench.cost.flops import WorkloadProfile
+from bench.cost.counting.profile import WorkloadProfile
 from bench.results import RunRecord
 
 GIB = float(2**30)

@@ -28,7 +28,7 @@ from bench.results import (
     Timing,
     utc_now_iso,
 )
-from bench.scenario import RunSpec
+from bench.spec import RunSpec
 
 OOM_MARKERS = ("out of memory", "can't allocate memory", "cannot allocate memory", "std::bad_alloc")
 TRACEBACK_LINES = 12

@@ -23,7 +23,7 @@ from bench.measure.samplers.base import MIB
 from bench.measure.samplers.nvml import load_nvml, open_gpu, shutdown_nvml
 
 if TYPE_CHECKING:
-    from bench.scenario import RunSpec
+    from bench.spec import RunSpec
 
 VERSIONED_PACKAGES = {
     "torch": "torch",

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from bench import __version__
 from bench.results import ErrorInfo, RunRecord, append_record, completed_keys, utc_now_iso
-from bench.scenario import RunSpec
+from bench.spec import RunSpec
 
 STDERR_TAIL_LINES = 12
 KILL_GRACE_S = 5.0

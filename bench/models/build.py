@@ -8,17 +8,15 @@ copy in host memory. ``device="meta"`` builds shapes only, for parameter and FLO
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import Iterator
-from functools import lru_cache
-from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from bench.errors import ModelError
-from bench.models.registry import ComponentSpec, ModelSpec, get_model
+from bench.models.configs import WeightsKind, load_config
+from bench.models.registry import get_model
+from bench.models.types import ComponentSpec, ModelSpec
 
-WeightsKind = Literal["random", "tiny"]
 DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
 _CONFIG_META_KEYS = ("_class_name", "_diffusers_version", "_name_or_path", "_note", "architectures", "model_type")
 _TRANSFORMERS_CONFIGS = {
@@ -36,27 +34,6 @@ def torch_dtype(name: str) -> Any:
     import torch
 
     return getattr(torch, DTYPES[name])
-
-
-@lru_cache(maxsize=256)
-def _config_text(weights: str, stem: str) -> str:
-    folder = "full" if weights == "random" else "tiny"
-    try:
-        return (
-            resources.files("bench.models")
-            .joinpath("configs")
-            .joinpath(folder)
-            .joinpath(f"{stem}.json")
-            .read_text(encoding="utf-8")
-        )
-    except FileNotFoundError:
-        raise ModelError(f"no {folder} config {stem}.json shipped for this component") from None
-
-
-def load_config(stem: str, weights: WeightsKind) -> dict[str, Any]:
-    """The shipped config of a component (full-size for ``random``, small for ``tiny``)."""
-    config: dict[str, Any] = json.loads(_config_text(weights, stem))
-    return config
 
 
 def _constructor_args(config: dict[str, Any]) -> dict[str, Any]:
@@ -205,9 +182,6 @@ def build_pipelines(
     return pipes
 
 
-_REFINER_SHARED = ("text_encoder_2", "tokenizer_2", "vae")
-
-
 def _build_refiner(
     model: ModelSpec, task: str, weights: str, device: str, dtype: Any, hub: dict[str, str], main: Any
 ) -> Any:
@@ -216,7 +190,7 @@ def _build_refiner(
         allowed = ", ".join(model.refiner_tasks) or "no task"
         raise ModelError(f"{model.id} has no refiner for {task!r} (refiner runs for: {allowed})")
     cls = pipeline_class_for(model, "refiner", task)
-    shared = {name: getattr(main, name) for name in _REFINER_SHARED}
+    shared = {name: getattr(main, name) for name in model.roles["refiner"].shares}
     # the refiner's published model_index.json: aesthetic-score conditioning, and an empty negative prompt
     # is encoded rather than zeroed
     flags = {"requires_aesthetics_score": True, "force_zeros_for_empty_prompt": False}

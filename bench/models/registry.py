@@ -1,67 +1,17 @@
-"""What each benchmarkable model is: family, tasks, defaults, and the pipelines it is built from.
+"""What each benchmarkable model is: family, tasks, defaults, the pipelines it is built from, and its call plan.
 
-The registry is pure data (no torch import), so scenario validation can consult it before
-anything heavy is loaded. Building pipelines from these entries lives in ``bench.models.build``.
+The registry is pure data (no torch import), so scenario validation can consult it before anything heavy is
+loaded. Building pipelines from these entries lives in :mod:`bench.models.build`; how each family's pipelines
+call their components in :mod:`bench.models.callplan`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from bench.models import callplan
+from bench.models.types import LANGUAGES, TASKS, CallPlan, ComponentSpec, ModelSpec, PipelineRole
+from bench.spec import Workload
 
-TASKS = ("text2img", "img2img", "inpaint", "mix")
-LANGUAGES = ("en", "ru", "zh", "de")
-
-
-@dataclass(frozen=True)
-class ComponentSpec:
-    """One component of a pipeline: its attribute name, the class that builds it, and its config stem."""
-
-    name: str
-    class_name: str
-    config: str  # stem of a JSON file under configs/full and configs/tiny
-    tokenizer_for: str | None = None  # for tokenizers: the text-encoder config whose vocab/ids it must match
-
-
-@dataclass(frozen=True)
-class PipelineRole:
-    """A diffusers pipeline the model is made of (e.g. the 2.x prior, the decoder)."""
-
-    role: str
-    pipeline_class: str
-    hub_id: str
-    components: tuple[ComponentSpec, ...]
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """A benchmarkable model version and the facts the harness needs about it."""
-
-    id: str
-    family: str
-    display_name: str
-    tasks: tuple[str, ...]
-    default_resolution: tuple[int, int]
-    default_steps: int
-    default_guidance: float
-    resolution_multiple: int
-    max_resolution: int
-    roles: dict[str, PipelineRole]
-    task_roles: dict[str, tuple[str, ...]]  # task -> roles it runs, in order
-    task_pipeline_class: dict[str, str]  # task -> class used for the final (decoder) call when it differs
-    prior_steps: int | None = None
-    multilingual: dict[str, bool] = field(default_factory=dict)
-    multilingual_source: str = ""
-    call_options: dict[str, int] = field(default_factory=dict)  # extra pipeline-call arguments that change cost
-    refiner_tasks: tuple[str, ...] = ()  # tasks that may add the optional ``refiner`` role after the main one
-    refiner_start: float = 0.8  # fraction of the noise schedule the main pipeline runs before the refiner takes over
-    img2img_strength: bool = True  # img2img noises the input to ``strength``; False: the input conditions a full run
-
-    def role_for(self, task: str) -> tuple[str, ...]:
-        return self.task_roles[task]
-
-    @property
-    def has_refiner(self) -> bool:
-        return "refiner" in self.roles
+__all__ = ["LANGUAGES", "MODELS", "TASKS", "call_plan", "get_model", "known_models", "refiner_models"]
 
 
 def refiner_models() -> list[str]:
@@ -164,6 +114,7 @@ def _sdxl_refiner() -> PipelineRole:
             ComponentSpec("scheduler", "EulerDiscreteScheduler", "sdxl_scheduler"),
             ComponentSpec("vae", "AutoencoderKL", "sdxl_vae"),
         ),
+        shares=("text_encoder_2", "tokenizer_2", "vae"),
     )
 
 
@@ -212,11 +163,21 @@ def _k5_role(role: str, pipeline_class: str, kind: str, tokenizer: str, transfor
     )
 
 
-MODELS: dict[str, ModelSpec] = {
-    "kandinsky-2.1": ModelSpec(
-        id="kandinsky-2.1",
+def _kandinsky2(
+    version: str,
+    prior: PipelineRole,
+    decoder: PipelineRole,
+    inpaint: PipelineRole,
+    img2img_class: str,
+    multilingual: dict[str, bool],
+    multilingual_source: str,
+) -> ModelSpec:
+    """Kandinsky 2.1 and 2.2: the same prior-then-decoder layout, tasks and defaults; their own components."""
+    return ModelSpec(
+        id=f"kandinsky-{version}",
         family="kandinsky2",
-        display_name="Kandinsky 2.1",
+        plan=callplan.KANDINSKY2,
+        display_name=f"Kandinsky {version}",
         tasks=("text2img", "img2img", "inpaint", "mix"),
         default_resolution=(512, 512),
         default_steps=100,
@@ -224,70 +185,58 @@ MODELS: dict[str, ModelSpec] = {
         resolution_multiple=64,
         max_resolution=2048,
         prior_steps=25,
-        roles={
-            "prior": _clip_prior("k21", "KandinskyPriorPipeline", "kandinsky-community/kandinsky-2-1-prior"),
-            "decoder": _k21_decoder(
-                "decoder", "KandinskyPipeline", "kandinsky-community/kandinsky-2-1", "k21_unet", "k21_scheduler"
-            ),
-            "inpaint": _k21_decoder(
-                "inpaint",
-                "KandinskyInpaintPipeline",
-                "kandinsky-community/kandinsky-2-1-inpaint",
-                "k21_inpaint_unet",
-                "k21_inpaint_scheduler",
-            ),
-        },
+        roles={"prior": prior, "decoder": decoder, "inpaint": inpaint},
         task_roles={
             "text2img": ("prior", "decoder"),
             "img2img": ("prior", "decoder"),
             "inpaint": ("prior", "inpaint"),
             "mix": ("prior", "decoder"),
         },
-        task_pipeline_class={"img2img": "KandinskyImg2ImgPipeline"},
+        task_pipeline_class={"img2img": img2img_class},
+        multilingual=multilingual,
+        multilingual_source=multilingual_source,
+    )
+
+
+MODELS: dict[str, ModelSpec] = {
+    "kandinsky-2.1": _kandinsky2(
+        version="2.1",
+        prior=_clip_prior("k21", "KandinskyPriorPipeline", "kandinsky-community/kandinsky-2-1-prior"),
+        decoder=_k21_decoder(
+            "decoder", "KandinskyPipeline", "kandinsky-community/kandinsky-2-1", "k21_unet", "k21_scheduler"
+        ),
+        inpaint=_k21_decoder(
+            "inpaint",
+            "KandinskyInpaintPipeline",
+            "kandinsky-community/kandinsky-2-1-inpaint",
+            "k21_inpaint_unet",
+            "k21_inpaint_scheduler",
+        ),
+        img2img_class="KandinskyImg2ImgPipeline",
         multilingual={"en": True, "ru": True, "zh": True, "de": True},
         multilingual_source=_SRC_K2 + "; decoder text encoder M-CLIP XLM-R large is multilingual",
     ),
-    "kandinsky-2.2": ModelSpec(
-        id="kandinsky-2.2",
-        family="kandinsky2",
-        display_name="Kandinsky 2.2",
-        tasks=("text2img", "img2img", "inpaint", "mix"),
-        default_resolution=(512, 512),
-        default_steps=100,
-        default_guidance=4.0,
-        resolution_multiple=64,
-        max_resolution=2048,
-        prior_steps=25,
-        roles={
-            "prior": _clip_prior("k22", "KandinskyV22PriorPipeline", "kandinsky-community/kandinsky-2-2-prior"),
-            "decoder": _k22_decoder(
-                "decoder",
-                "KandinskyV22Pipeline",
-                "kandinsky-community/kandinsky-2-2-decoder",
-                "k22_unet",
-                "k22_scheduler",
-            ),
-            "inpaint": _k22_decoder(
-                "inpaint",
-                "KandinskyV22InpaintPipeline",
-                "kandinsky-community/kandinsky-2-2-decoder-inpaint",
-                "k22_inpaint_unet",
-                "k22_inpaint_scheduler",
-            ),
-        },
-        task_roles={
-            "text2img": ("prior", "decoder"),
-            "img2img": ("prior", "decoder"),
-            "inpaint": ("prior", "inpaint"),
-            "mix": ("prior", "decoder"),
-        },
-        task_pipeline_class={"img2img": "KandinskyV22Img2ImgPipeline"},
+    "kandinsky-2.2": _kandinsky2(
+        version="2.2",
+        prior=_clip_prior("k22", "KandinskyV22PriorPipeline", "kandinsky-community/kandinsky-2-2-prior"),
+        decoder=_k22_decoder(
+            "decoder", "KandinskyV22Pipeline", "kandinsky-community/kandinsky-2-2-decoder", "k22_unet", "k22_scheduler"
+        ),
+        inpaint=_k22_decoder(
+            "inpaint",
+            "KandinskyV22InpaintPipeline",
+            "kandinsky-community/kandinsky-2-2-decoder-inpaint",
+            "k22_inpaint_unet",
+            "k22_inpaint_scheduler",
+        ),
+        img2img_class="KandinskyV22Img2ImgPipeline",
         multilingual={"en": True, "ru": False, "zh": False, "de": False},
         multilingual_source=_SRC_K2 + "; 2.2 conditions only through the CLIP ViT-bigG prior",
     ),
     "kandinsky-3": ModelSpec(
         id="kandinsky-3",
         family="kandinsky3",
+        plan=callplan.KANDINSKY3,
         display_name="Kandinsky 3",
         tasks=("text2img", "img2img"),
         default_resolution=(1024, 1024),
@@ -317,6 +266,7 @@ MODELS: dict[str, ModelSpec] = {
     "sdxl-base": ModelSpec(
         id="sdxl-base",
         family="sdxl",
+        plan=callplan.SDXL,
         display_name="Stable Diffusion XL base 1.0",
         tasks=("text2img", "img2img", "inpaint"),
         default_resolution=(1024, 1024),
@@ -327,6 +277,7 @@ MODELS: dict[str, ModelSpec] = {
         roles={"main": _sdxl_main(), "refiner": _sdxl_refiner()},
         task_roles={"text2img": ("main",), "img2img": ("main",), "inpaint": ("main",)},
         refiner_tasks=("text2img",),
+        inpaint_strength=0.9999,  # StableDiffusionXLInpaintPipeline's default
         task_pipeline_class={
             "img2img": "StableDiffusionXLImg2ImgPipeline",
             "inpaint": "StableDiffusionXLInpaintPipeline",
@@ -340,6 +291,7 @@ MODELS: dict[str, ModelSpec] = {
     "flux.1-dev": ModelSpec(
         id="flux.1-dev",
         family="flux1",
+        plan=callplan.FLUX1,
         display_name="FLUX.1 [dev]",
         tasks=("text2img", "img2img", "inpaint"),
         default_resolution=(1024, 1024),
@@ -350,6 +302,7 @@ MODELS: dict[str, ModelSpec] = {
         roles={"main": _flux_main("dev")},
         task_roles={"text2img": ("main",), "img2img": ("main",), "inpaint": ("main",)},
         task_pipeline_class=dict(_FLUX_TASKS),
+        inpaint_strength=0.6,  # FluxInpaintPipeline's default
         multilingual={"en": True, "ru": False, "zh": False, "de": False},
         multilingual_source=_SRC_FLUX,
         call_options={"max_sequence_length": 512},
@@ -357,6 +310,7 @@ MODELS: dict[str, ModelSpec] = {
     "flux.1-schnell": ModelSpec(
         id="flux.1-schnell",
         family="flux1",
+        plan=callplan.FLUX1,
         display_name="FLUX.1 [schnell]",
         tasks=("text2img", "img2img", "inpaint"),
         default_resolution=(1024, 1024),
@@ -367,6 +321,7 @@ MODELS: dict[str, ModelSpec] = {
         roles={"main": _flux_main("schnell")},
         task_roles={"text2img": ("main",), "img2img": ("main",), "inpaint": ("main",)},
         task_pipeline_class=dict(_FLUX_TASKS),
+        inpaint_strength=0.6,  # FluxInpaintPipeline's default
         multilingual={"en": True, "ru": False, "zh": False, "de": False},
         multilingual_source=_SRC_FLUX.replace("FLUX.1-dev", "FLUX.1-schnell"),
         call_options={"max_sequence_length": 256},
@@ -377,6 +332,7 @@ MODELS: dict[str, ModelSpec] = {
     "kandinsky-5-lite": ModelSpec(
         id="kandinsky-5-lite",
         family="kandinsky5",
+        plan=callplan.KANDINSKY5,
         display_name="Kandinsky 5.0 Image Lite",
         tasks=("text2img", "img2img"),
         default_resolution=(1024, 1024),
@@ -394,6 +350,8 @@ MODELS: dict[str, ModelSpec] = {
         multilingual_source=_SRC_K5,
         call_options={"max_sequence_length": 512},
         img2img_strength=False,
+        # Kandinsky5T2IPipeline.resolutions: other sizes run at the trained size of the nearest aspect ratio
+        trained_sizes=((1024, 1024), (640, 1408), (1408, 640), (768, 1280), (1280, 768), (896, 1152), (1152, 896)),
     ),
 }
 
@@ -410,3 +368,8 @@ def get_model(model_id: str) -> ModelSpec:
         return MODELS[model_id]
     except KeyError:
         raise ModelError(f"unknown model {model_id!r}; known: {', '.join(known_models())}") from None
+
+
+def call_plan(w: Workload) -> CallPlan:
+    """The component calls one pipeline call of ``w`` makes (see :mod:`bench.models.callplan`)."""
+    return get_model(w.model).call_plan(w)

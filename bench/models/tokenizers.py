@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal
 
-from bench.workloads import prompt_corpus
+from bench.prompts import prompt_corpus
 
 TokenizerKind = Literal["clip", "xlmr", "t5", "qwen2"]
 MAX_TRAINED_VOCAB = 8000

@@ -6,7 +6,7 @@ import csv
 import io
 from collections.abc import Sequence
 
-from bench.report.tables import SUMMARY_COLUMNS, SummaryRow
+from bench.report.rows import SUMMARY_COLUMNS, SummaryRow
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 """Leading characters a spreadsheet would evaluate as a formula (OWASP "CSV injection")."""

@@ -21,9 +21,12 @@ import matplotlib
 matplotlib.use("Agg")
 
 from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.transforms import Bbox
 
-from bench.report.tables import CostPoint, SummaryRow, pareto_front
+from bench.report.points import CostPoint, pareto_front
+from bench.report.rows import SummaryRow
 from bench.results import STAGES, RunRecord
 
 SVG_RC: dict[Any, Any] = {  # keys are matplotlib rcParams names
@@ -221,7 +224,7 @@ def cost_by_gpu(points: Sequence[CostPoint]) -> FigureSvg:
     title = "$ per 1000 images by GPU"
     caption = (
         "Cheapest catalog price per GPU. Solid bars were measured; hatched, lighter bars are projections. "
-        "Each model is shown at its largest measured workload: "
+        "Each model is shown at its largest workload in the guide tables: "
     )
     if not points:
         return FigureSvg("cost_gpu", title, caption, "", "no GPU with a price fits any workload")
@@ -260,18 +263,63 @@ def cost_by_gpu(points: Sequence[CostPoint]) -> FigureSvg:
     return FigureSvg("cost_gpu", title, caption + "; ".join(workloads) + ".", to_svg(fig, "cost_gpu"))
 
 
+LABEL_OFFSETS_PT = ((4, 4), (4, -4), (-4, 4), (-4, -4), (0, 8), (0, -8))
+"""Where a point's label may go, tried in order: up-right, down-right, up-left, down-left, above, below."""
+MARKER_RADIUS_PX = 4.0  # half the box a scatter marker of size 28 covers, with a little air
+
+
+def place_labels(fig: Figure, ax: Axes, items: Sequence[tuple[str, float, float]]) -> list[Bbox | None]:
+    """Annotate each (text, x, y) point where the label overlaps no other label, marker or the axes' edge.
+
+    The layout is fixed first (constrained layout runs once, then is switched off) so the boxes checked here
+    are the boxes saved. A label that fits nowhere is left off (``None``); the caller says so in words.
+    """
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    fig.set_layout_engine("none")
+    renderer = canvas.get_renderer()
+    to_px = ax.transData.transform
+    area = ax.get_window_extent(renderer)
+    taken = [
+        Bbox.from_extents(px - MARKER_RADIUS_PX, py - MARKER_RADIUS_PX, px + MARKER_RADIUS_PX, py + MARKER_RADIUS_PX)
+        for px, py in (to_px((x, y)) for _, x, y in items)
+    ]
+    placed: list[Bbox | None] = []
+    for index, (text, x, y) in enumerate(items):
+        box: Bbox | None = None
+        for dx, dy in LABEL_OFFSETS_PT:
+            ha = "left" if dx > 0 else "right" if dx < 0 else "center"
+            va = "bottom" if dy > 0 else "top"
+            ann = ax.annotate(text, (x, y), xytext=(dx, dy), textcoords="offset points", fontsize=6, ha=ha, va=va)
+            extent = ann.get_window_extent(renderer).padded(1.0)
+            inside = area.containsx(extent.x0) and area.containsx(extent.x1)
+            inside = inside and area.containsy(extent.y0) and area.containsy(extent.y1)
+            clear = not any(extent.overlaps(t) for i, t in enumerate(taken) if i != index)  # its own marker aside
+            if inside and clear:
+                box = extent
+                break
+            ann.remove()
+        if box is not None:
+            taken.append(box)
+        placed.append(box)
+    return placed
+
+
 @_styled
 def cost_vs_latency(points: Sequence[CostPoint]) -> FigureSvg:
-    """Each GPU as a point of (s/image, $/1000 images) per headline workload, with each workload's Pareto front."""
+    """Each GPU as a point of (s/image, $/1000 images) per headline workload; only Pareto-front GPUs are named."""
     title = "Cost vs latency"
     caption = (
-        "Lower-left is better. Filled markers were measured, hollow ones projected; the line joins the GPUs no other "
-        "GPU beats on both speed and cost (the Pareto front) for that workload."
+        "Lower-left is better (both axes logarithmic). Filled markers were measured, hollow ones projected; the "
+        "line joins the GPUs no other GPU beats on both speed and cost (the Pareto front) for that workload, and "
+        "only those GPUs are named."
     )
     if not points:
         return FigureSvg("pareto", title, caption, "", "no GPU with a price fits any workload")
-    fig = _new_figure()
+    fig = _new_figure(4.4)
     ax = _axes(fig)
+    labels: list[tuple[str, float, float]] = []
+    fronts: list[str] = []
     for w_index, workload in enumerate(sorted({p.workload for p in points})):
         colour = MODEL_COLOURS[w_index % len(MODEL_COLOURS)]
         group = [p for p in points if p.workload == workload]
@@ -288,13 +336,19 @@ def cost_vs_latency(points: Sequence[CostPoint]) -> FigureSvg:
                 )
         front = [group[i] for i in pareto_front([(p.s_per_image, p.usd_per_1k_images) for p in group])]
         ax.plot([p.s_per_image for p in front], [p.usd_per_1k_images for p in front], color=colour, linewidth=1)
-        for p in front:
-            ax.annotate(
-                p.gpu_name, (p.s_per_image, p.usd_per_1k_images), fontsize=6, xytext=(3, 3), textcoords="offset points"
-            )
+        labels += [(p.gpu_name, p.s_per_image, p.usd_per_1k_images) for p in front]
+        fronts.append(f"{workload}: {', '.join(p.gpu_name for p in front)}")
+    if all(p.s_per_image > 0 and p.usd_per_1k_images > 0 for p in points):
+        ax.set_xscale("log")
+        ax.set_yscale("log")
     ax.set_xlabel("s / image")
     ax.set_ylabel("$ / 1000 images")
-    ax.legend(fontsize=6)
+    fig.legend(loc="outside lower center", ncols=2, fontsize=6)  # outside the axes: it covers no point or label
+    ax.margins(0.12)  # room for the labels of the outermost points
+    dropped = sum(box is None for box in place_labels(fig, ax, labels))
+    caption += " Pareto front, fastest first: " + "; ".join(fronts) + "."
+    if dropped:
+        caption += f" {dropped} front label{'s' * (dropped != 1)} left off where it would overlap another."
     return FigureSvg("pareto", title, caption, to_svg(fig, "pareto"))
 
 
@@ -319,6 +373,7 @@ __all__ = [
     "latency_vs_resolution",
     "memory_timeline",
     "pick_timeline_record",
+    "place_labels",
     "stage_breakdown",
     "to_svg",
 ]

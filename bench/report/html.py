@@ -16,8 +16,10 @@ from collections.abc import Sequence
 import jinja2
 from markupsafe import Markup
 
+from bench.report.data import ReportData
 from bench.report.figures import FigureSvg
-from bench.report.tables import WORKLOAD_HEADERS, ReportData, fmt_num
+from bench.report.format import fmt_num
+from bench.report.guide import WORKLOAD_HEADERS
 
 TEMPLATE = "report.html.j2"
 SORT_FILTER_SCRIPT = """
@@ -102,9 +104,7 @@ def render_html(data: ReportData, figures: Sequence[FigureSvg]) -> str:
         .get_template(TEMPLATE)
         .render(
             data=data,
-            figures=[
-                (f, Markup(f.svg)) for f in figures
-            ],  # SVG made by bench.report.figures, not user text  # SVG made by bench.report.figures, not user text
+            figures=[(f, Markup(f.svg)) for f in figures],  # SVG made by bench.report.figures, not user text
             workload_headers=WORKLOAD_HEADERS,
             script=Markup(SORT_FILTER_SCRIPT),
             script_hash=Markup(csp_hash(SORT_FILTER_SCRIPT)),  # base64 and quotes: safe in the attribute

@@ -9,39 +9,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from bench.report.tables import WORKLOAD_HEADERS, ReportData, SummaryRow, fmt_num
+from bench.report.data import ReportData
+from bench.report.format import fmt_num, markdown_table, md_escape
+from bench.report.guide import WORKLOAD_HEADERS
+from bench.report.rows import SummaryRow
 
 MAX_SUMMARY_ROWS = 60
 MAX_FAILED_ROWS = 40
 MAX_BEST_ROWS = 30
-_MD_ESCAPES = str.maketrans(
-    {
-        "&": "&amp;",
-        "<": "&lt;",
-        ">": "&gt;",
-        "|": "\\|",
-        "\\": "\\\\",
-        "`": "\\`",
-        "*": "\\*",
-        "_": "\\_",
-        "[": "\\[",
-        "]": "\\]",
-        "#": "\\#",
-        "\n": " ",
-        "\r": " ",
-    }
-)
-
-
-def md_escape(text: object) -> str:
-    """Escape markdown and HTML syntax so user text renders literally inside a table cell."""
-    return str(text).translate(_MD_ESCAPES)
 
 
 def _table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
-    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return lines
+    return markdown_table(headers, rows).splitlines()
 
 
 def _memory(row: SummaryRow) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bench.results import EnergyStats, MemoryStats, RunRecord, Summary, Timing
-from bench.scenario import RunSpec
+from bench.spec import RunSpec
 
 
 def make_record(

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from bench.cost import flops
-from bench.cost.count_cache import cache_dir
+from bench.cost.counting import profile as flops
+from bench.cost.counting.cache import cache_dir
 
 
 def _count():

@@ -6,17 +6,13 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from bench.cost.flops import (
-    STAGES,
-    Workload,
-    count_call,
-    count_component,
-    count_module,
-    flops_table,
-    k5_image_tokens,
-    profile_workload,
-    refiner_split,
-)
+from bench.cost.counting.ops import count_call, count_module
+from bench.cost.counting.profile import count_component, profile_workload
+from bench.cost.counting.rows import flops_table
+from bench.models.callplan import k5_image_tokens, refiner_split
+from bench.models.registry import get_model
+from bench.models.types import STAGES
+from bench.spec import Workload
 
 
 def test_linear_counts_match_the_analytic_count():
@@ -71,10 +67,11 @@ def test_kandinsky22_unet_step_on_meta_grows_with_pixels():
 
 
 def test_unet_count_agrees_with_pytorch_flop_counter():
-    from bench.cost.flops import _component_call, build_components
+    from bench.cost.counting.inputs import component_call
+    from bench.cost.counting.meta import build_components
 
     unet = build_components("kandinsky-2.2", "decoder", "fp16")["unet"]
-    fn, args, kwargs = _component_call("unet", unet, 2, 64, 64, torch.float16)
+    fn, args, kwargs = component_call("unet", unet, 2, 64, 64, torch.float16)
     with torch.no_grad(), FlopCounterMode(display=False) as ref:
         fn(*args, **kwargs)
     ours = count_component("kandinsky-2.2", "decoder", "unet", 2, 64, 64, "fp16").total_flops
@@ -125,8 +122,9 @@ def test_new_models_count_cfg_text_length_and_decode_as_their_pipelines():
     flux = profile_workload(Workload(model="flux.1-dev", task="text2img", width=1024, height=1024, steps=28))
     den = next(p for p in flux.parts if p.component == "transformer")
     assert (den.batch, den.repeats) == (1, 28.0)  # guidance-distilled: one pass per step despite guidance 3.5
-    schnell = count_component("flux.1-schnell", "main", "text_encoder_2", 1, 128, 128, "fp16")
-    dev = count_component("flux.1-dev", "main", "text_encoder_2", 1, 128, 128, "fp16")
+    schnell_w = Workload(model="flux.1-schnell", task="text2img", width=1024, height=1024, steps=4)
+    schnell = next(p.count for p in profile_workload(schnell_w).parts if p.component == "text_encoder_2")
+    dev = next(p.count for p in flux.parts if p.component == "text_encoder_2")
     assert dev.total_flops == pytest.approx(2 * schnell.total_flops, rel=0.05)  # T5 at 512 vs 256 tokens
     k5 = profile_workload(Workload(model="kandinsky-5-lite", task="text2img", width=1024, height=1024, steps=50))
     den = next(p for p in k5.parts if p.component == "transformer")
@@ -145,20 +143,36 @@ def test_new_models_count_cfg_text_length_and_decode_as_their_pipelines():
     assert row.denoiser_calls_per_step == 2 and row.method == "counted on meta"
 
 
+# (smaller, larger): Kandinsky 5 generates only at its trained sizes, so both are trained sizes
+SIZES = {"kandinsky-5-lite": ((1280, 768), (1024, 1024))}
+
+
 @pytest.mark.parametrize("model", ["sdxl-base", "flux.1-schnell", "kandinsky-5-lite"])
 def test_more_pixels_or_steps_never_count_fewer_flops(model):
-    base = Workload(model=model, task="text2img", width=768, height=768, steps=4)
+    (w0, h0), (w1, h1) = SIZES.get(model, ((768, 768), (1024, 1024)))
+    base = Workload(model=model, task="text2img", width=w0, height=h0, steps=4)
     small = profile_workload(base).flops_per_image()
-    assert profile_workload(base.with_(width=1024, height=1024)).flops_per_image() > small
+    assert profile_workload(base.with_(width=w1, height=h1)).flops_per_image() > small
     assert profile_workload(base.with_(steps=8)).flops_per_image() > small
-    assert profile_workload(base.with_(width=1024)).bytes_per_image() > profile_workload(base).bytes_per_image()
+    assert (
+        profile_workload(base.with_(width=w1, height=h1)).bytes_per_image() > profile_workload(base).bytes_per_image()
+    )
+
+
+def test_kandinsky_5_counts_the_trained_size_it_generates():
+    """Kandinsky5T2IPipeline snaps other sizes to the trained size of the nearest aspect ratio (768x768: 1024x1024)."""
+    square = Workload(model="kandinsky-5-lite", task="text2img", width=768, height=768, steps=4)
+    assert (
+        profile_workload(square).flops_per_image()
+        == profile_workload(square.with_(width=1024, height=1024)).flops_per_image()
+    )
 
 
 def test_refiner_split_matches_the_diffusers_cutoff():
     # cut-off timestep round(1000 - 0.8 * 1000) = 200; leading spacing with offset 1
-    assert refiner_split("sdxl-base", 50) == (40, 10)  # 981 ... 201 on the base, 181 ... 1 on the refiner
-    assert refiner_split("sdxl-base", 30) == (23, 7)  # step 33: 958 ... 232 (23), 199 ... 1 (7)
-    assert refiner_split("sdxl-base", 5) == (4, 1)
+    assert refiner_split(get_model("sdxl-base"), 50) == (40, 10)  # 981 ... 201 on the base, 181 ... 1 on the refiner
+    assert refiner_split(get_model("sdxl-base"), 30) == (23, 7)  # step 33: 958 ... 232 (23), 199 ... 1 (7)
+    assert refiner_split(get_model("sdxl-base"), 5) == (4, 1)
 
 
 def test_sdxl_refiner_parts():
@@ -169,7 +183,7 @@ def test_sdxl_refiner_parts():
         ("text_encode", "main", "text_encoder", 1, 1),
         ("text_encode", "main", "text_encoder_2", 1, 1),
         ("denoise", "main", "unet", 4, 40.0),
-        ("text_encode", "refiner", "text_encoder_2", 4, 1),  # one prompt per image, empty negative encoded
+        ("text_encode", "refiner", "text_encoder_2", 2, 2),  # one prompt per image, then the empty negative
         ("denoise", "refiner", "unet", 4, 10.0),
         ("decode", "refiner", "vae", 2, 1),
     ]
@@ -203,4 +217,5 @@ def test_k5_image_editing_counts_the_source_image_in_encoder_and_transformer():
     den_t2i = next(p for p in t2i.parts if p.component == "transformer").count.total_flops
     assert parts["transformer"].count.total_flops > den_t2i
     two = profile_workload(i2i.workload.with_(images_per_prompt=2))
-    assert next(p for p in two.parts if p.component == "text_encoder").batch == 4  # one prompt per image, x CFG
+    encoder = next(p for p in two.parts if p.component == "text_encoder")
+    assert (encoder.batch, encoder.repeats) == (2, 2)  # one prompt per image, then the negatives

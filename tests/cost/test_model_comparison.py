@@ -9,8 +9,9 @@ import pytest
 
 from bench.cli import main
 from bench.cost.catalog import load_catalog
-from bench.cost.model_comparison import compare_models, render_markdown_table, table_cells
+from bench.cost.model_comparison import compare_models
 from bench.errors import KbenchError, ScenarioError
+from bench.report.model_table import render_markdown_table, table_cells
 from bench.results import append_record
 
 from . import make_record

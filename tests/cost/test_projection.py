@@ -6,21 +6,20 @@ import numpy as np
 import pytest
 
 from bench.cost.catalog import load_catalog
-from bench.cost.flops import OpCount, StagePart, Workload, WorkloadProfile, count_sd15_unet_step, profile_workload
-from bench.cost.projection import (
+from bench.cost.counting.ops import OpCount
+from bench.cost.counting.profile import StagePart, WorkloadProfile, profile_workload
+from bench.cost.counting.reference import count_sd15_unet_step
+from bench.cost.projection import calibrate, estimate_for_records, estimate_workload, project
+from bench.cost.roofline import (
     DEFAULT_COMPUTE_EFF,
     DEFAULT_EFF_SOURCE,
     DEFAULT_MEMORY_EFF,
     Efficiency,
-    calibrate,
     call_time_s,
-    estimate_for_records,
-    estimate_workload,
     fit_efficiency,
-    project,
     published_s_per_step,
 )
-from bench.scenario import parse_resolution
+from bench.spec import Workload, parse_resolution
 
 from . import make_record
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 
 from bench.cost.catalog import load_catalog
-from bench.cost.flops import Workload, profile_workload
+from bench.cost.counting.profile import profile_workload
 from bench.cost.recommend import Constraints, NoGpuFits, check_guide_vram, recommend
 from bench.cost.vram import GIB, estimate_vram
 from bench.errors import EXIT_USAGE
+from bench.spec import Workload
 
 CAT = load_catalog()
 K22 = Workload(model="kandinsky-2.2", task="text2img", width=512, height=512, steps=50)

@@ -13,7 +13,7 @@ import pytest
 import bench
 from bench.measure.env import ENV_KEYS, SPEC_KEYS, capture_environment, file_sha256, gpu_name_for
 from bench.measure.samplers.fake_pynvml import FakeDevice, FakeNvml, NVMLError_LibraryNotFound
-from bench.scenario import RunSpec
+from bench.spec import RunSpec
 
 GIB = 1024**3
 

@@ -18,7 +18,7 @@ import pytest
 
 from bench.measure.runner import run_sweep
 from bench.results import read_results
-from bench.scenario import RunSpec
+from bench.spec import RunSpec
 from tests.conftest import REPO
 from tests.factories import tiny_spec
 

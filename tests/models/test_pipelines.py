@@ -6,11 +6,11 @@ import pytest
 import torch
 from transformers import Qwen2VLProcessor
 
-from bench.cost.flops import k5_image_tokens
 from bench.errors import ModelError
 from bench.models.build import build_pipelines
+from bench.models.callplan import k5_image_tokens
 from bench.models.registry import MODELS, get_model
-from bench.scenario import RunSpec
+from bench.spec import RunSpec
 from bench.workloads import StageHooks, run_workload
 from tests.factories import tiny_spec
 

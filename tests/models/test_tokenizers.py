@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from bench.models.tokenizers import build_tokenizer, layout_for
-from bench.workloads import load_prompt_set
+from bench.prompts import load_prompt_set
 
 
 @pytest.mark.parametrize(("kind", "vocab"), [("clip", 49408), ("xlmr", 250002), ("t5", 32128), ("clip", 1000)])

@@ -9,7 +9,7 @@ import pytest
 
 from bench.cost.catalog import Catalog, load_catalog
 from bench.results import EnergyStats, MemoryStats, RunRecord, StageSpan, Summary, Timeline, Timing, append_record
-from bench.scenario import RunSpec
+from bench.spec import RunSpec
 
 XSS_SCENARIO = "<script>window.__xss = 1</script>smoke"
 XSS_NEGATIVE = '<img src=x onerror="window.__xss = 2">blurry'

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.report import build_report
+from bench.report.bundle import build_report
 from bench.results import read_results
 from tests.report.conftest import XSS_NEGATIVE, XSS_SCENARIO
 

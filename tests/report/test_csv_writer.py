@@ -6,7 +6,7 @@ import csv
 import io
 
 from bench.report.csv_writer import render_csv
-from bench.report.tables import SUMMARY_COLUMNS, summary_rows
+from bench.report.rows import SUMMARY_COLUMNS, summary_rows
 from tests.report.conftest import CATALOG, all_records, make_record, make_spec
 
 

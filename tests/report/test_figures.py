@@ -15,7 +15,8 @@ from bench.report.figures import (
     stage_breakdown,
     to_svg,
 )
-from bench.report.tables import CostPoint, summary_rows
+from bench.report.points import CostPoint
+from bench.report.rows import summary_rows
 from tests.report.conftest import CATALOG, all_records
 
 
@@ -83,3 +84,44 @@ def test_cost_figures_tell_measured_from_projected():
     scatter = cost_vs_latency(points)
     # The Pareto front (RTX 4090 and A100) is annotated; the dominated T4 is not.
     assert "RTX 4090" in scatter.svg and "A100" in scatter.svg and "T4" not in scatter.svg
+
+
+def _svg_texts(svg: str) -> list[str]:
+    return re.findall(r"<text[^>]*>([^<]*)</text>", svg)
+
+
+def test_only_pareto_points_are_labelled():
+    gpus = {  # GPU: (s/image, $/1000 images) for workload "a"; workload "b" is twice as slow and costly
+        "H100": (1.0, 0.9),
+        "A100": (1.5, 0.6),
+        "RTX 4090": (2.0, 0.2),
+        "L4": (6.0, 0.3),  # beaten by the RTX 4090 on both
+        "T4": (9.0, 0.5),  # beaten by the RTX 4090 on both
+        "A10G": (3.0, 0.65),  # beaten by the RTX 4090 on both
+    }
+    points = [
+        CostPoint(w, "k", name.lower(), name, s * f, usd * f, "projected")
+        for w, f in (("a", 1.0), ("b", 2.0))
+        for name, (s, usd) in gpus.items()
+    ]
+    fig = cost_vs_latency(points)
+    texts = _svg_texts(fig.svg)
+    named = [t for t in texts if t in gpus]
+    assert sorted(named) == sorted(["H100", "A100", "RTX 4090"] * 2)  # each workload's front, nothing else
+    assert "a: H100, A100, RTX 4090" in fig.caption
+
+
+def test_labels_never_overlap():
+    import matplotlib
+
+    from bench.report.figures import SVG_RC, place_labels
+
+    with matplotlib.rc_context(SVG_RC):
+        fig = Figure(figsize=(7.2, 3.6), layout="constrained")
+        ax = fig.add_subplot()
+        items = [(f"GPU number {i}", 1.0 + i * 0.01, 1.0 - i * 0.01) for i in range(12)]  # a tight cluster
+        ax.scatter([x for _, x, _ in items], [y for _, _, y in items])
+        boxes = place_labels(fig, ax, items)
+    placed = [b for b in boxes if b is not None]
+    assert placed and len(placed) < len(items)  # some fit, the rest are left off rather than overlap
+    assert not any(a.overlaps(b) for i, a in enumerate(placed) for b in placed[i + 1 :])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from bench.report import build_report
+from bench.report.bundle import build_report
 from bench.report.html import SORT_FILTER_SCRIPT, csp_hash
 from bench.results import read_results
 
@@ -72,3 +72,11 @@ def test_model_comparison_section_marks_measured_and_projected_cells(results_fil
     assert vram == [("n", "measured"), ("n p", "projected"), ("n p", "projected")]  # none / model / sequential
     assert k22.endswith("<td>text2img, img2img, inpaint, mix</td><td>no</td><td>no</td><td>no</td>")
     assert "<li>languages kandinsky-3: https://huggingface.co/kandinsky-community/kandinsky-3" in html
+
+
+def test_every_table_scrolls_inside_its_own_box(results_file, catalog):
+    html = _html(results_file, catalog)
+    tables = re.findall(r'(.{0,20})<table id="([\w-]+)">', html, re.S)
+    assert len(tables) == 8
+    assert all(before.endswith('<div class="wrap">\n') for before, _ in tables), tables
+    assert ".wrap{overflow-x:auto" in html

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from bench.report.data import build_report_data
 from bench.report.markdown import MAX_SUMMARY_ROWS, md_escape, render_markdown
-from bench.report.tables import build_report_data
 from tests.report.conftest import all_records, make_record, make_spec
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.cost.projection import estimate_for_records
-from bench.report import build_report
+from bench.report.bundle import build_report
+from bench.report.guide_workloads import guide_estimates
 from bench.results import dump_record, read_results
 from tests.report.conftest import OK_RUNS, ok_record
 
@@ -51,7 +51,7 @@ def thousand_runs(path: Path) -> Path:
 @pytest.fixture(scope="module")
 def big(tmp_path_factory, catalog_module):
     records = read_results([thousand_runs(tmp_path_factory.mktemp("bench") / "big.jsonl")])
-    return records, estimate_for_records(records, catalog_module)
+    return records, guide_estimates(records, catalog_module)
 
 
 @pytest.fixture(scope="module")

@@ -6,18 +6,11 @@ import math
 
 import pytest
 
-from bench.report.tables import (
-    NO_COST_CPU,
-    NO_COST_FAILED,
-    NO_COST_NOT_IN_CATALOG,
-    environment_blocks,
-    fmt_num,
-    pareto_front,
-    peak_memory,
-    rental_rows,
-    summary_rows,
-    weight_notes,
-)
+from bench.report.context import environment_blocks, weight_notes
+from bench.report.format import fmt_num
+from bench.report.guide import rental_rows
+from bench.report.points import pareto_front
+from bench.report.rows import NO_COST_CPU, NO_COST_FAILED, NO_COST_NOT_IN_CATALOG, peak_memory, summary_rows
 from bench.results import ErrorInfo, MemoryStats
 from tests.report.conftest import all_records, make_record, make_spec
 
@@ -112,10 +105,11 @@ def test_rental_rows_use_the_cheapest_price(catalog):
 
 
 def test_model_comparison_uses_default_gpus_when_no_record_ran_on_a_catalog_gpu(catalog):
-    from bench.report.tables import COMPARISON_DEFAULT_GPUS, model_comparison
+    from bench.report.guide import COMPARISON_DEFAULT_GPUS, model_comparison
 
     cpu_only = [r for r in all_records() if r.spec.device == "cpu"]
     (row,) = model_comparison(cpu_only, catalog)
     assert tuple(s.gpu_id for s in row.speed) == COMPARISON_DEFAULT_GPUS == ("rtx4090", "a100-80gb-sxm")
-    assert (row.model, row.resolution, row.steps, row.dtype) == ("kandinsky-2.2", "256x256", 4, "fp32")
+    # no full-size GPU run of the model: its registry defaults in fp16, not the tiny CPU run's 256x256/4/fp32
+    assert (row.model, row.resolution, row.steps, row.dtype) == ("kandinsky-2.2", "512x512", 100, "fp16")
     assert all(s.source == "projected" for s in row.speed)  # a tiny CPU run measures no GPU cell

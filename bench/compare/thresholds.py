@@ -5,7 +5,7 @@ and may be scoped to some runs with a glob in front: ``kandinsky-3|*:median:8%``
 ``smoke:vram:off`` matches a scenario name. Later rules override earlier ones, so put general rules first.
 The same rules can come from a YAML file (see :func:`load_thresholds_file`).
 
-Parsing happens once, at the CLI boundary; :mod:`bench.compare` only sees :class:`ThresholdSet`.
+Parsing happens once, at the CLI boundary; :mod:`bench.compare.engine` only sees :class:`ThresholdSet`.
 """
 
 from __future__ import annotations

@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from bench.cost.flops import OpCount
+    from bench.cost.counting.ops import OpCount
 
-COUNT_METHOD_VERSION = 1  # bump when the counting rules in flops.py change
+COUNT_METHOD_VERSION = 1  # bump when the counting rules in bench.cost.counting change
 _LIBRARIES = ("torch", "diffusers", "transformers", "kandinsky-bench")
 
 
@@ -55,7 +55,7 @@ def entry_key(*parts: object) -> str:
 
 def cached_count(parts: tuple[object, ...], count: Callable[[], OpCount]) -> OpCount:
     """Return the stored count for ``parts`` or compute, store and return it."""
-    from bench.cost.flops import OpCount
+    from bench.cost.counting.ops import OpCount
 
     directory = cache_dir()
     if directory is None:

@@ -1,25 +1,19 @@
-"""The versioned result schema and the append-only JSONL store.
+"""The versioned result schema: one :class:`RunRecord` per run, and how it is serialised and migrated.
 
-One line per run. A line is written with a single ``os.write`` on an ``O_APPEND`` descriptor and
-fsynced, so a record is either wholly in the file or, if the writer was killed mid-write, a torn
-last line that :func:`read_results` detects and skips with a warning. Files from many machines
-merge by concatenation.
+Bump :data:`SCHEMA_VERSION` on any incompatible change and teach :func:`_migrate` to read the old form.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import warnings
-from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from bench.errors import ResultsFormatError
-from bench.scenario import RunSpec
+from bench.spec import RunSpec
 
 SCHEMA_VERSION = 1
 Status = Literal["ok", "oom", "error", "timeout", "skipped"]
@@ -143,33 +137,6 @@ def dump_record(record: RunRecord) -> str:
     return json.dumps(record.model_dump(mode="json"), separators=(",", ":"), ensure_ascii=False)
 
 
-def append_record(path: str | Path, record: RunRecord) -> None:
-    """Append one record atomically: one ``write`` on an O_APPEND descriptor, then fsync."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    data = (dump_record(record) + "\n").encode("utf-8")
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        _repair_torn_tail(fd, path)
-        written = os.write(fd, data)
-        if written != len(data):  # a short write would leave a torn line; fail loudly instead
-            raise OSError(f"short write to {path}: {written} of {len(data)} bytes")
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _repair_torn_tail(fd: int, path: Path) -> None:
-    """If a killed writer left a last line without a newline, end it so the new record starts clean."""
-    size = os.fstat(fd).st_size
-    if size == 0:
-        return
-    with open(path, "rb") as fh:
-        fh.seek(size - 1)
-        if fh.read(1) != b"\n":
-            os.write(fd, b"\n")
-
-
 def _migrate(data: dict[str, Any], path: Path, lineno: int) -> dict[str, Any]:
     version = data.get("schema_version")
     if not isinstance(version, int):
@@ -186,53 +153,6 @@ def _migrate(data: dict[str, Any], path: Path, lineno: int) -> dict[str, Any]:
     return data
 
 
-def iter_results(path: str | Path) -> Iterator[RunRecord]:
-    """Yield the records of one file. A torn final line is skipped with a warning; any other bad line is an error."""
-    path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise ResultsFormatError(f"{path}: cannot read results file ({exc.strerror})") from None
-    lines = raw.split(b"\n")
-    for lineno, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            data = json.loads(line)
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            # A torn line is what a killed writer leaves: the unterminated last line, or a record prefix
-            # that a later append closed with a newline. Anything else is corruption.
-            if lineno == len(lines) or line.lstrip().startswith(b'{"schema_version"'):
-                warnings.warn(f"{path}:{lineno}: ignoring a torn line (a writer was interrupted)", stacklevel=2)
-                continue
-            raise ResultsFormatError(f"{path}:{lineno}: not a JSON results line") from None
-        if not isinstance(data, dict):
-            raise ResultsFormatError(f"{path}:{lineno}: a results line must be a JSON object")
-        data = _migrate(data, path, lineno)
-        try:
-            yield RunRecord.model_validate(data)
-        except ValidationError as err:
-            e = err.errors()[0]
-            field = ".".join(str(p) for p in e["loc"])
-            raise ResultsFormatError(f"{path}:{lineno}: {field}: {e['msg']}") from None
-
-
-def read_results(paths: Iterable[str | Path]) -> list[RunRecord]:
-    """Read and concatenate result files; raise :class:`ResultsFormatError` naming file and line on corruption."""
-    records: list[RunRecord] = []
-    for p in paths:
-        records.extend(iter_results(p))
-    return records
-
-
-def completed_keys(path: str | Path) -> set[str]:
-    """Run keys already recorded in ``path`` (any status), for ``--resume``."""
-    path = Path(path)
-    if not path.exists():
-        return set()
-    return {r.run_key for r in iter_results(path)}
-
-
 __all__ = [
     "FAILED_STATUSES",
     "SCHEMA_VERSION",
@@ -246,10 +166,6 @@ __all__ = [
     "Summary",
     "Timeline",
     "Timing",
-    "append_record",
-    "completed_keys",
     "dump_record",
-    "iter_results",
-    "read_results",
     "utc_now_iso",
 ]

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import __version__
-from bench.compare import ENV_FIELDS, env_value
+from bench.compare.pairing import ENV_FIELDS, env_value
 from bench.errors import ResultsFormatError, located
 from bench.results import RunRecord, dump_record, read_results
 from bench.stats import percentile

@@ -1,0 +1,43 @@
+"""Prompt sets: the bundled ones per language (``bench/data/prompts``) or a user's text file.
+
+A leaf module: the offline tokenizers (models) train on the bundled corpus and the workloads draw a run's
+prompts from it, so neither room imports the other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from functools import cache
+from importlib import resources
+
+from bench.errors import ScenarioError
+
+PROMPT_LANGUAGES = ("en", "ru", "zh", "de")
+NEGATIVE_DEFAULT = "low quality, blurry"
+
+
+@cache
+def load_prompt_set(language: str, prompt_set: str = "default") -> tuple[str, ...]:
+    """Prompts of a bundled set (``default``) or of a text file path given as ``prompt_set``."""
+    if prompt_set == "default":
+        if language not in PROMPT_LANGUAGES:
+            raise ScenarioError(f"languages: {language!r} has no bundled prompts; known: {', '.join(PROMPT_LANGUAGES)}")
+        text = resources.files("bench.data").joinpath("prompts").joinpath(f"{language}.txt").read_text(encoding="utf-8")
+    else:
+        try:
+            with open(prompt_set, encoding="utf-8") as fh:
+                text = fh.read()
+        except OSError as exc:
+            raise ScenarioError(
+                f"prompt_set: cannot read {prompt_set!r} ({exc.strerror}); use 'default' or a file path"
+            ) from None
+    prompts = tuple(line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#"))
+    if not prompts:
+        raise ScenarioError(f"prompt_set: {prompt_set!r} holds no prompts")
+    return prompts
+
+
+def prompt_corpus() -> Iterator[str]:
+    """Every bundled prompt in every language (the training text of the offline tokenizers)."""
+    for language in PROMPT_LANGUAGES:
+        yield from load_prompt_set(language)

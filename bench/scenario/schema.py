@@ -1,0 +1,200 @@
+"""The scenario schema: pydantic models for a scenario file and one scenario entry, with every
+per-field and cross-field rule, so a mistake is caught before any model load or GPU time."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pydantic import BaseModel, Field, field_validator, model_validator
+
+from bench.models.registry import MODELS, get_model, known_models, refiner_models
+from bench.spec import STRICT, Dtype, Language, MemoryOption, Task, WeightSource, parse_resolution
+
+MIN_SIDE = 64
+EXCLUDE_KEYS = (
+    "model",
+    "task",
+    "resolution",
+    "steps",
+    "batch_size",
+    "images_per_prompt",
+    "dtype",
+    "memory",
+    "language",
+    "refiner",
+)
+_STRICT = STRICT
+
+
+class ScenarioSpec(BaseModel):
+    """One scenario entry of a file; list-valued fields expand as a matrix."""
+
+    model_config = _STRICT
+
+    name: str = Field(min_length=1)
+    models: list[str] = Field(min_length=1)
+    tasks: list[Task] = Field(default_factory=lambda: list[Task](["text2img"]), min_length=1)
+    weights: WeightSource
+    hub: dict[str, str] = Field(default_factory=dict)
+    resolutions: list[tuple[int, int]] | None = None
+    steps: list[int] | None = None
+    prior_steps: int | None = Field(default=None, ge=1, le=1000)
+    batch_sizes: list[int] = Field(default_factory=lambda: [1], min_length=1)
+    images_per_prompt: list[int] = Field(default_factory=lambda: [1], min_length=1)
+    guidance_scale: float | None = Field(default=None, ge=0.0, le=50.0)
+    strength: float = Field(default=0.75, gt=0.0, le=1.0)
+    mix_weights: list[float] = Field(default_factory=lambda: [0.5, 0.5], min_length=2)
+    dtypes: list[Dtype] = Field(default_factory=lambda: list[Dtype](["fp16"]), min_length=1)
+    device: str = "cuda"
+    memory: list[MemoryOption] = Field(default_factory=lambda: list[MemoryOption](["none"]), min_length=1)
+    languages: list[Language] = Field(default_factory=lambda: list[Language](["en"]), min_length=1)
+    prompt_set: str = "default"
+    negative_prompt: str | None = None
+    seed: int = Field(default=0, ge=0, le=2**63 - 1)
+    warmup: int = Field(default=1, ge=0, le=100)
+    repeats: int = Field(default=5, ge=1, le=1000)
+    max_repeats: int | None = Field(default=None, ge=1, le=10000)
+    target_ci: float = Field(default=0.02, gt=0.0, le=1.0)
+    max_time_s: float = Field(default=600.0, gt=0.0)
+    timeout_s: float = Field(default=1800.0, gt=0.0, le=7 * 24 * 3600)
+    memory_limit_mb: int | None = Field(default=None, ge=64)
+    cpu_threads: int | None = Field(default=None, ge=1, le=1024)
+    refiner: list[bool] = Field(default_factory=lambda: [False], min_length=1)
+    exclude: list[dict[str, Any]] = Field(default_factory=list)
+
+    @field_validator(
+        "models", "tasks", "batch_sizes", "images_per_prompt", "dtypes", "memory", "languages", mode="before"
+    )
+    @classmethod
+    def _scalar_to_list(cls, value: object) -> object:
+        return [value] if isinstance(value, (str, int)) and not isinstance(value, bool) else value
+
+    @field_validator("refiner", mode="before")
+    @classmethod
+    def _refiner_list(cls, value: object) -> object:
+        return [value] if isinstance(value, bool) else value
+
+    @field_validator("resolutions", mode="before")
+    @classmethod
+    def _parse_resolutions(cls, value: object) -> object:
+        if value is None:
+            return None
+        items = value if isinstance(value, list) else [value]
+        if not items:
+            raise ValueError("needs at least one resolution like 768x768")
+        return [parse_resolution(v) for v in items]
+
+    @field_validator("steps", mode="before")
+    @classmethod
+    def _steps_list(cls, value: object) -> object:
+        return [value] if isinstance(value, int) and not isinstance(value, bool) else value
+
+    @field_validator("steps")
+    @classmethod
+    def _check_steps(cls, value: list[int] | None) -> list[int] | None:
+        for s in value or []:
+            if not 1 <= s <= 1000:
+                raise ValueError(f"steps must be between 1 and 1000, got {s}")
+        return value
+
+    @field_validator("batch_sizes", "images_per_prompt")
+    @classmethod
+    def _check_batch(cls, value: list[int]) -> list[int]:
+        for b in value:
+            if not 1 <= b <= 256:
+                raise ValueError(f"must be between 1 and 256, got {b}")
+        return value
+
+    @field_validator("mix_weights")
+    @classmethod
+    def _check_mix(cls, value: list[float]) -> list[float]:
+        if any(w < 0 for w in value) or sum(value) <= 0:
+            raise ValueError(f"mix weights must be >= 0 with a positive sum, got {value}")
+        return value
+
+    @field_validator("device")
+    @classmethod
+    def _check_device(cls, value: str) -> str:
+        if not re.fullmatch(r"cpu|cuda(:\d+)?", value):
+            raise ValueError(f"device must be cpu, cuda or cuda:N, got {value!r}")
+        return value
+
+    @field_validator("hub")
+    @classmethod
+    def _check_hub(cls, value: dict[str, str]) -> dict[str, str]:
+        for role in value:
+            if role not in ("prior", "decoder", "inpaint", "main", "refiner"):
+                raise ValueError(f"hub keys are pipeline roles (prior, decoder, inpaint, main, refiner), got {role!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _check_models(self) -> ScenarioSpec:
+        for model_id in self.models:
+            if model_id not in MODELS:
+                raise ValueError(f"models: unknown model {model_id!r}; known: {', '.join(known_models())}")
+        for model_id in self.models:
+            spec = get_model(model_id)
+            for task in self.tasks:
+                if task not in spec.tasks and not self._excluded_pair(model_id, task):
+                    raise ValueError(
+                        f"tasks: {model_id} does not support {task!r}; it supports {', '.join(spec.tasks)}"
+                        " (use exclude: to drop the pair)"
+                    )
+            for w, h in self.resolutions or []:
+                check_resolution(model_id, w, h)
+        if True in self.refiner:
+            self._check_refiner()
+        for i, entry in enumerate(self.exclude):
+            unknown = sorted(set(entry) - set(EXCLUDE_KEYS))
+            if unknown or not entry:
+                raise ValueError(f"exclude[{i}]: keys must be among {', '.join(EXCLUDE_KEYS)}; got {unknown or 'none'}")
+        if self.max_repeats is not None and self.max_repeats < self.repeats:
+            raise ValueError(f"max_repeats ({self.max_repeats}) must be >= repeats ({self.repeats})")
+        return self
+
+    def _check_refiner(self) -> None:
+        """``refiner: true`` needs a model with a refiner role and a task the refiner runs for."""
+        allowed = refiner_models()
+        for model_id in self.models:
+            spec = get_model(model_id)
+            if not spec.has_refiner:
+                raise ValueError(
+                    f"refiner: {model_id} has no refiner; true is allowed only for {', '.join(allowed) or 'no model'}"
+                )
+            for task in self.tasks:
+                if task in spec.tasks and task not in spec.refiner_tasks:
+                    raise ValueError(
+                        f"refiner: {model_id} runs its refiner only for {', '.join(spec.refiner_tasks)}, not {task!r}"
+                    )
+        if any(s < 2 for s in self.steps or []):
+            raise ValueError("refiner: needs steps >= 2 (the base and the refiner each run part of the schedule)")
+
+    def _excluded_pair(self, model_id: str, task: str) -> bool:
+        return any(
+            set(e) <= {"model", "task"} and e.get("model", model_id) == model_id and e.get("task", task) == task
+            for e in self.exclude
+        )
+
+
+def check_resolution(model_id: str, width: int, height: int) -> None:
+    """Raise ``ValueError`` (naming the ``resolutions`` rule) for a size the model cannot render exactly."""
+    spec = get_model(model_id)
+    m = spec.resolution_multiple
+    for side in (width, height):
+        if side % m or not MIN_SIDE <= side <= spec.max_resolution:
+            raise ValueError(
+                f"resolutions: {width}x{height} is not possible for {model_id}; width and height must be multiples of "
+                f"{m} between {MIN_SIDE} and {spec.max_resolution}"
+            )
+
+
+class ScenarioFile(BaseModel):
+    """A whole file: optional shared defaults plus a list of scenarios."""
+
+    model_config = _STRICT
+
+    name: str | None = None
+    description: str | None = None
+    defaults: dict[str, Any] = Field(default_factory=dict)
+    scenarios: list[dict[str, Any]] = Field(min_length=1)

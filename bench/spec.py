@@ -1,0 +1,164 @@
+"""RunSpec: the one value every stage passes on, from scenario loading to the child process and results.
+
+A leaf module (pydantic only), so results, cost and measurement code can name a run without importing the
+scenario loader or the model registry.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+WeightSource = Literal["hub", "random", "tiny"]
+Dtype = Literal["fp32", "fp16", "bf16"]
+MemoryOption = Literal["none", "model_cpu_offload", "sequential_cpu_offload", "attention_slicing"]
+Task = Literal["text2img", "img2img", "inpaint", "mix"]
+Language = Literal["en", "ru", "zh", "de"]
+
+_RESOLUTION_RE = re.compile(r"^\s*(\d+)\s*[xX×]\s*(\d+)\s*$")
+STRICT = ConfigDict(extra="forbid", frozen=True)
+
+
+def parse_resolution(value: object) -> tuple[int, int]:
+    """Accept ``"768x512"`` (width x height), ``768`` or ``[768, 512]``; return (width, height)."""
+    if isinstance(value, bool):
+        raise ValueError(f"resolution must be WIDTHxHEIGHT like 768x768, got {value!r}")
+    if isinstance(value, int):
+        return value, value
+    if isinstance(value, (list, tuple)) and len(value) == 2 and all(isinstance(v, int) for v in value):
+        return int(value[0]), int(value[1])
+    if isinstance(value, str) and (m := _RESOLUTION_RE.match(value)):
+        return int(m.group(1)), int(m.group(2))
+    raise ValueError(f"resolution must be WIDTHxHEIGHT like 768x768, got {value!r}")
+
+
+def format_resolution(width: int, height: int) -> str:
+    return f"{width}x{height}"
+
+
+class RunSpec(BaseModel):
+    """One fully specified run: everything the child process needs to build and call the pipeline."""
+
+    model_config = STRICT
+
+    scenario: str
+    scenario_file: str | None = None
+    scenario_sha256: str | None = None
+    model: str
+    task: Task
+    weights: WeightSource
+    hub: dict[str, str] = Field(default_factory=dict)
+    width: int
+    height: int
+    steps: int
+    prior_steps: int | None = None
+    batch_size: int = 1
+    images_per_prompt: int = 1
+    guidance_scale: float
+    strength: float = 0.75
+    mix_weights: tuple[float, ...] = (0.5, 0.5)
+    dtype: Dtype
+    device: str
+    memory: MemoryOption = "none"
+    language: Language = "en"
+    prompt_set: str = "default"
+    negative_prompt: str | None = None
+    seed: int = 0
+    warmup: int = 1
+    repeats: int = 5
+    max_repeats: int = 5
+    target_ci: float = 0.02
+    max_time_s: float = 600.0
+    timeout_s: float = 1800.0
+    memory_limit_mb: int | None = None
+    cpu_threads: int | None = None
+    refiner: bool = False
+
+    @property
+    def resolution(self) -> str:
+        return format_resolution(self.width, self.height)
+
+    @property
+    def images_per_call(self) -> int:
+        return self.batch_size * self.images_per_prompt
+
+    @property
+    def run_key(self) -> str:
+        """Identity of a run across result files: what must match for two runs to be comparable."""
+        parts = [
+            self.model,
+            self.task,
+            self.resolution,
+            f"s{self.steps}",
+            f"b{self.batch_size}x{self.images_per_prompt}",
+            self.dtype,
+            self.memory,
+            self.weights,
+            self.device.split(":")[0],
+            self.language,
+        ]
+        if self.cpu_threads:  # only when pinned, so keys of ordinary runs stay stable
+            parts.append(f"t{self.cpu_threads}")
+        if self.refiner:  # only when on, so keys of runs without a refiner stay stable
+            parts.append("refiner")
+        return "|".join(parts)
+
+
+@dataclass(frozen=True)
+class Workload:
+    """What a pipeline call computes: the part of a run that sets FLOPs, bytes and memory.
+
+    Weights, device and prompt language do not change the work, so runs that differ only there share one
+    workload. How a model's pipeline turns a workload into component calls is its call plan
+    (:mod:`bench.models.callplan`).
+    """
+
+    model: str
+    task: str
+    width: int
+    height: int
+    steps: int
+    batch_size: int = 1
+    images_per_prompt: int = 1
+    dtype: str = "fp16"
+    memory: str = "none"
+    guidance_scale: float | None = None
+    prior_steps: int | None = None
+    strength: float = 0.75
+    negative_prompt: bool = False
+    refiner: bool = False
+    mix_items: int = 2  # image mixing: the prompts and images blended (a prompt, an image, then prompts)
+
+    @classmethod
+    def from_spec(cls, spec: RunSpec) -> Workload:
+        return cls(
+            model=spec.model,
+            task=spec.task,
+            width=spec.width,
+            height=spec.height,
+            steps=spec.steps,
+            batch_size=spec.batch_size,
+            images_per_prompt=spec.images_per_prompt,
+            dtype=spec.dtype,
+            memory=spec.memory,
+            guidance_scale=spec.guidance_scale,
+            prior_steps=spec.prior_steps,
+            strength=spec.strength,
+            negative_prompt=bool(spec.negative_prompt),
+            refiner=spec.refiner,
+            mix_items=len(spec.mix_weights) if spec.task == "mix" else 2,
+        )
+
+    @property
+    def resolution(self) -> str:
+        return format_resolution(self.width, self.height)
+
+    @property
+    def images_per_call(self) -> int:
+        return self.batch_size * self.images_per_prompt
+
+    def with_(self, **changes: Any) -> Workload:
+        return replace(self, **changes)
