@@ -1,4 +1,5 @@
-"""Developer sessions: ``nox -s lint tests`` before a commit, ``nox -s bench`` for performance targets."""
+"""Developer sessions: ``nox -s lint tests`` before a commit, ``nox -s bench`` for performance targets,
+``nox -s full`` for full-size models on the CPU, ``nox -s gpu`` for the GPU acceptance checks."""
 
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ def tests(session: nox.Session) -> None:
 
 @nox.session(python="3.11")
 def bench(session: nox.Session) -> None:
-    """Speed and memory targets: the harness overhead, stage sums, report size, compare's noise floor."""
+    """Speed and memory targets: harness overhead, stage sums, report size, compare's noise floor, projection error."""
     _install(session)
     session.run(
         "pytest",
@@ -42,4 +43,26 @@ def bench(session: nox.Session) -> None:
         "tests",
         "benchmarks",
         *session.posargs,
+    )
+
+
+@nox.session(python="3.11")
+def full(session: nox.Session) -> None:
+    """Full-size random models end to end on the CPU (about 10 GB of RAM, a few minutes)."""
+    _install(session)
+    session.run("pytest", "-m", "full", "-s", "tests/full", *session.posargs)
+
+
+@nox.session(python="3.11")
+def gpu(session: nox.Session) -> None:
+    """The GPU acceptance checks (needs a CUDA build of torch: install it into the session first), then the
+    harness-overhead benchmark on the GPU."""
+    session.install("-e", ".[dev]")
+    session.run("python", "-m", "bench.acceptance", *session.posargs)
+    session.run(
+        "pytest",
+        "--benchmark-enable",
+        "--benchmark-only",
+        "benchmarks/test_harness.py",
+        env={"KBENCH_BENCH_DEVICE": "cuda"},
     )

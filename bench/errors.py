@@ -6,6 +6,7 @@ so a user mistake never shows a traceback.
 
 from __future__ import annotations
 
+import reprlib
 from pathlib import Path
 
 EXIT_OK = 0
@@ -13,6 +14,11 @@ EXIT_REGRESSION = 1
 EXIT_USAGE = 2
 EXIT_RUNS_FAILED = 3
 EXIT_INTERRUPTED = 130
+SHOWN_CHARS = 200  # the most characters of a user's value an error message shows
+
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxstring, _REPR.maxother = 3, SHOWN_CHARS, 80
+_REPR.maxdict = _REPR.maxlist = _REPR.maxtuple = _REPR.maxset = 6
 
 
 class KbenchError(Exception):
@@ -25,6 +31,21 @@ def located(message: str, *, file: str | Path | None = None, field: str | None =
     """Format ``file: field: message``, leaving out the parts that are unknown."""
     parts = [str(p) for p in (file, field) if p not in (None, "")]
     return ": ".join([*parts, message])
+
+
+def clip(value: object, limit: int = SHOWN_CHARS) -> str:
+    """A user's value as an error message shows it: its repr, cut to about ``limit`` characters with the length.
+
+    The repr is built with :mod:`reprlib`, so a huge (or alias-expanded) value costs no more than its first items.
+    """
+    if isinstance(value, str):
+        text = repr(value[: limit + 1])
+        return text if len(value) <= limit else f"{text[: limit + 1]}...' ({len(value):,} chars)"
+    text = _REPR.repr(value)
+    text = text if len(text) <= limit else text[:limit] + "..."
+    if isinstance(value, (list, tuple, dict, set)) and len(value) > _REPR.maxlist:
+        text += f" ({len(value):,} items)"
+    return text
 
 
 class ScenarioError(KbenchError):
@@ -45,6 +66,20 @@ class CatalogError(KbenchError):
 
 class RunError(KbenchError):
     """A run could not be executed for a reason that is not the run's own failure."""
+
+
+class InputFileError(KbenchError):
+    """A file argument that is not a readable regular text file within its size cap."""
+
+
+class OutputError(KbenchError):
+    """An output path that cannot be written, or that names one of the command's own inputs."""
+
+
+class ResultsWriteError(KbenchError):
+    """A record could not be appended to the results file (disk full, folder removed, another writer)."""
+
+    exit_code = EXIT_RUNS_FAILED
 
 
 class RegressionFound(KbenchError):

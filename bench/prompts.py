@@ -10,10 +10,12 @@ from collections.abc import Iterator
 from functools import cache
 from importlib import resources
 
-from bench.errors import ScenarioError
+from bench.errors import ScenarioError, clip
+from bench.files import MAX_TEXT_BYTES, read_text_capped
 
 PROMPT_LANGUAGES = ("en", "ru", "zh", "de")
 NEGATIVE_DEFAULT = "low quality, blurry"
+MAX_PROMPT_BYTES = MAX_TEXT_BYTES
 
 
 @cache
@@ -25,15 +27,12 @@ def load_prompt_set(language: str, prompt_set: str = "default") -> tuple[str, ..
         text = resources.files("bench.data").joinpath("prompts").joinpath(f"{language}.txt").read_text(encoding="utf-8")
     else:
         try:
-            with open(prompt_set, encoding="utf-8") as fh:
-                text = fh.read()
-        except OSError as exc:
-            raise ScenarioError(
-                f"prompt_set: cannot read {prompt_set!r} ({exc.strerror}); use 'default' or a file path"
-            ) from None
+            text = read_text_capped(prompt_set, "prompt set", ScenarioError, MAX_PROMPT_BYTES)
+        except ScenarioError as exc:
+            raise ScenarioError(f"prompt_set: {exc}; use 'default' or a UTF-8 text file, one prompt a line") from None
     prompts = tuple(line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#"))
     if not prompts:
-        raise ScenarioError(f"prompt_set: {prompt_set!r} holds no prompts")
+        raise ScenarioError(f"prompt_set: {clip(prompt_set)} holds no prompts (one a line; '#' starts a comment)")
     return prompts
 
 

@@ -3,6 +3,8 @@
 * harness overhead (stage hooks + a 50 ms sampler thread) under 1% of wall time,
 * stage times summing to the wall time within 2%,
 * run-to-run coefficient of variation of the tiny CPU run (reported).
+
+``KBENCH_BENCH_DEVICE=cuda`` runs the same interleaved comparison on a GPU (CUDA-event stage timing).
 """
 
 from __future__ import annotations
@@ -21,13 +23,14 @@ from bench.workloads import StageHooks, run_workload
 from tests.factories import tiny_spec
 
 CALLS = 20
-SPEC = tiny_spec(scenario="bench", steps=10, prior_steps=3)
+DEVICE = os.environ.get("KBENCH_BENCH_DEVICE", "cpu")
+SPEC = tiny_spec(scenario="bench", steps=10, prior_steps=3, device=DEVICE)
 
 
 @pytest.fixture(scope="module")
 def pipes():
     torch.set_num_threads(1)  # one core for the pipeline, one for the sampler: less scheduler noise
-    built = build_pipelines(SPEC.model, SPEC.task, SPEC.weights, "cpu", SPEC.dtype)
+    built = build_pipelines(SPEC.model, SPEC.task, SPEC.weights, DEVICE, SPEC.dtype)
     for _ in range(3):
         run_workload(built, SPEC, torch.Generator().manual_seed(0), StageHooks())
     return built
@@ -36,13 +39,15 @@ def pipes():
 def _plain_call(pipes) -> float:
     start = time.perf_counter()
     run_workload(pipes, SPEC, torch.Generator().manual_seed(0), StageHooks())
+    if DEVICE.startswith("cuda"):
+        torch.cuda.synchronize()  # the instrumented call ends synchronised too
     return time.perf_counter() - start
 
 
 def _interleaved(pipes) -> tuple[list[float], list[float], list[float], list[float]]:
     """Alternate plain and instrumented calls so drifts in machine load hit both equally."""
-    recorder = StageRecorder(Clock("cpu"))
-    samplers, _ = open_samplers("cpu", os.getpid())
+    recorder = StageRecorder(Clock(DEVICE))
+    samplers, _ = open_samplers(DEVICE, os.getpid())
     thread = SamplerThread(samplers, interval_s=DEFAULT_INTERVAL_S)
     plain, instrumented, stage_sums = [], [], []
     for _ in range(CALLS):

@@ -84,7 +84,8 @@ def test_the_leaf_modules_import_no_other_room():
     graph = _graph()
     assert graph["bench.spec"] == set()
     results = {t for m in MODULES if m.startswith("bench.results") for t in graph[m]}
-    assert {_room(t) for t in results} <= {"results", "spec", "errors"}
+    assert {_room(t) for t in results} <= {"results", "spec", "errors", "files"}
+    assert graph["bench.files"] == {"bench.errors"}  # input-file checks: a leaf every reader may use
 
 
 def test_the_checker_sees_a_cycle():

@@ -5,7 +5,15 @@ import json
 import pytest
 
 from bench.errors import ResultsFormatError
-from bench.results import SCHEMA_VERSION, RunRecord, append_record, completed_keys, dump_record, read_results
+from bench.results import (
+    SCHEMA_VERSION,
+    RunRecord,
+    Timing,
+    append_record,
+    completed_keys,
+    dump_record,
+    read_results,
+)
 from tests.factories import tiny_spec
 
 
@@ -15,6 +23,7 @@ def _record(key_model: str = "kandinsky-2.2", status: str = "ok") -> RunRecord:
         run_key=spec.run_key,
         spec=spec,
         status=status,
+        timing=Timing(load_s=1.0, first_image_s=1.5, call_s=[0.5], per_image_s=[0.5]) if status == "ok" else None,
         started_at="2026-01-01T00:00:00+00:00",
         finished_at="2026-01-01T00:00:01+00:00",
         kbench_version="test",
@@ -74,3 +83,62 @@ def test_corrupt_files(tmp_path, content, needle):
 def test_missing_file(tmp_path):
     with pytest.raises(ResultsFormatError, match="cannot read results file"):
         read_results([tmp_path / "none.jsonl"])
+
+
+SHORT_WRITE = """
+import resource, signal, sys
+from pathlib import Path
+
+from bench.errors import ResultsWriteError
+from bench.results import append_record
+from tests.test_results import _record
+
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit comes back short, then fails
+path = Path(sys.argv[1])
+resource.setrlimit(resource.RLIMIT_FSIZE, (path.stat().st_size + 100, resource.RLIM_INFINITY))
+try:
+    append_record(path, _record("kandinsky-3"))
+except ResultsWriteError as exc:
+    print(exc)
+"""
+
+
+def test_a_short_write_is_truncated_back_and_reported(tmp_path):
+    """A record that does not fit (a full disk, here a file-size limit) leaves the file exactly as it was."""
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    path = tmp_path / "r.jsonl"
+    append_record(path, _record())
+    before = path.read_bytes()
+    proc = subprocess.run(
+        [sys.executable, "-c", SHORT_WRITE, str(path)], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    size = len(dump_record(_record("kandinsky-3"))) + 1
+    assert (
+        proc.stdout.strip() == f"{path}: cannot write a record (short write, 100 of {size:,} bytes; is the disk full?)"
+    )
+    assert path.read_bytes() == before  # the 100 bytes that did fit were cut off again
+    assert [r.spec.model for r in read_results([path])] == ["kandinsky-2.2"]
+
+
+def test_appending_to_a_removed_folder_is_one_error(tmp_path):
+    from bench.errors import ResultsWriteError
+
+    folder = tmp_path / "gone"
+    folder.mkdir()
+    (tmp_path / "gone").rmdir()
+    (tmp_path / "gone").write_text("now a file")  # the results folder was replaced by a file mid-sweep
+    with pytest.raises(ResultsWriteError, match=r"gone/r.jsonl: cannot write a record \("):
+        append_record(folder / "r.jsonl", _record())
+
+
+def test_interrupted_runs_are_not_completed_and_give_way_to_their_retry(tmp_path):
+    path = tmp_path / "r.jsonl"
+    append_record(path, _record("kandinsky-3", "interrupted"))
+    assert completed_keys(path) == set()  # --resume runs it again
+    append_record(path, _record("kandinsky-3"))
+    assert [r.status for r in read_results([path])] == ["ok"]

@@ -92,7 +92,8 @@ def test_defaults_from_registry(write_yaml):
     ],
 )
 def test_bad_input_is_one_clear_line(write_yaml, extra, needle):
-    text = BASE.replace("    models: [kandinsky-2.2]\n", "") if "models:" in extra else BASE
+    given = {line.split(":")[0] for line in extra.splitlines()}  # a key given twice is itself an error
+    text = "".join(line for line in BASE.splitlines(keepends=True) if line.split(":")[0] not in given)
     path = write_yaml(text + extra)
     with pytest.raises(ScenarioError) as err:
         load_scenario_file(path)
@@ -197,3 +198,17 @@ def test_strength_is_recorded_as_applied(write_yaml):
     strengths = {r.model: r.strength for r in load_scenario_file(path)}
     # Kandinsky 5's image-editing pipeline takes no strength: it always runs every step
     assert strengths == {"kandinsky-3": 0.6, "kandinsky-5-lite": 1.0}
+
+
+def test_memory_limit_is_refused_for_cuda_runs(write_yaml):
+    path = write_yaml(
+        """
+        name: limited
+        models: [kandinsky-2.2]
+        weights: tiny
+        device: cuda
+        memory_limit_mb: 4096
+        """
+    )
+    with pytest.raises(ScenarioError, match=r"memory_limit_mb: applies to CPU runs only"):
+        load_scenario_file(path)

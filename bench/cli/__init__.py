@@ -1,7 +1,8 @@
 """The ``kbench`` command line. Thin: each command parses options, calls one library function,
 and maps :class:`~bench.errors.KbenchError` to one line on stderr and an exit code.
 
-Exit codes: 0 ok, 1 regression found, 2 usage/config/input error, 3 runs failed, 130 interrupted.
+Exit codes: 0 ok, 1 regression found, 2 usage/config/input error, 3 runs failed, 130 interrupted (143 on
+SIGTERM, 129 on SIGHUP), 70 a bug in kbench.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ app = typer.Typer(
     name="kbench",
     help=(
         "Benchmark and cost Kandinsky text-to-image pipelines.\n\n"
-        "Exit codes: 0 ok, 1 regression found, 2 bad input, 3 some runs failed, 130 interrupted."
+        "Exit codes: 0 ok, 1 regression found, 2 bad input, 3 some runs failed, 130 interrupted "
+        "(143 SIGTERM, 129 SIGHUP), 70 internal error."
     ),
     no_args_is_help=True,
     add_completion=False,
@@ -25,21 +27,40 @@ app = typer.Typer(
 )
 
 
-@app.callback()
-def _root(
-    debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors."),
-    version: bool = typer.Option(False, "--version", help="Print the version and exit."),
-) -> None:
-    _common.STATE.debug = debug
-    if version:
+def _print_version(value: bool) -> None:
+    if value:
         typer.echo(f"kbench {__version__}")
         raise typer.Exit(0)
 
 
-def _register() -> None:
-    from bench.cli import commands_compare, commands_cost, commands_report, commands_run
+@app.callback()
+def _root(
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors."),
+    version: bool = typer.Option(
+        False, "--version", help="Print the version and exit.", is_eager=True, callback=_print_version
+    ),
+) -> None:
+    _common.STATE.debug = debug
 
-    for module in (commands_run, commands_report, commands_compare, commands_cost):
+
+def _register() -> None:
+    from bench.cli import (
+        commands_compare,
+        commands_cost,
+        commands_prices,
+        commands_projection,
+        commands_report,
+        commands_run,
+    )
+
+    for module in (
+        commands_run,
+        commands_report,
+        commands_compare,
+        commands_cost,
+        commands_prices,
+        commands_projection,
+    ):
         module.register(app)
 
 

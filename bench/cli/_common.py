@@ -1,14 +1,21 @@
-"""Shared CLI plumbing: error mapping and the --debug flag."""
+"""Shared CLI plumbing: error mapping, one-line messages and warnings, finite numbers, and the --debug flag."""
 
 from __future__ import annotations
 
+import contextlib
+import math
 import sys
 import traceback
+import warnings
 from dataclasses import dataclass
+from typing import Any, TextIO
 
 import typer
 
 from bench.errors import EXIT_INTERRUPTED, EXIT_USAGE, KbenchError
+
+MAX_MESSAGE_CHARS = 1000  # an error or warning line is cut here, whatever value it quotes
+EXIT_INTERNAL = 70  # a bug in kbench (sysexits EX_SOFTWARE): never 1, which means "regression found"
 
 
 @dataclass
@@ -19,33 +26,91 @@ class CliState:
 STATE = CliState()
 
 
+def one_line(message: object, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """A message as one bounded line: line breaks shown as ``\\n``, the middle cut past ``limit`` characters."""
+    text = str(message).replace("\r", "\\r").replace("\n", "\\n")
+    if len(text) <= limit:
+        return text
+    return f"{text[: limit - 60]} ... [{len(text) - limit + 60:,} more chars] ... {text[-40:]}"
+
+
 def fail(message: str, code: int = EXIT_USAGE) -> None:
     """Print one line to stderr and exit with ``code``."""
-    typer.echo(f"kbench: error: {message}", err=True)
+    typer.echo(f"kbench: error: {one_line(message)}", err=True)
     raise typer.Exit(code)
+
+
+def _finite(check: Any) -> Any:
+    """A parameter callback that refuses ``nan``/``inf`` (range checks let NaN through), then runs ``check``."""
+
+    def callback(ctx: Any, param: Any, value: Any) -> Any:
+        values = value if isinstance(value, (list, tuple)) else [value]
+        for item in values:
+            if isinstance(item, float) and not math.isfinite(item):
+                raise typer.BadParameter(f"{item!r} is not a finite number", ctx=ctx, param=param)
+        return check(ctx, param, value) if check is not None else value
+
+    return callback
+
+
+def _finite_floats(command: Any) -> None:
+    """Give every option and argument of every command (and subcommand) the finite-number check."""
+    for param in command.params:
+        param.callback = _finite(param.callback)
+    for sub in getattr(command, "commands", {}).values():
+        _finite_floats(sub)
+
+
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: TextIO | None = None,
+    line: str | None = None,
+) -> None:
+    """Warnings of kbench's own readers as one ``kbench: warning:`` line each, without source lines."""
+    with contextlib.suppress(OSError, ValueError):  # no terminal left to warn on
+        typer.echo(f"kbench: warning: {one_line(message)}", err=True)
 
 
 def run_app(app: typer.Typer, argv: list[str]) -> int:
     """Invoke the app in standalone-off mode so errors map to exit codes here, in one place."""
     STATE.debug = "--debug" in argv
-    try:
-        result = app(args=argv, standalone_mode=False)
-        return int(result or 0)
-    except KbenchError as exc:
-        if STATE.debug:
-            traceback.print_exc()
-        typer.echo(f"kbench: error: {exc}", err=True)
-        return exc.exit_code
-    except typer.Exit as exc:
-        return int(exc.exit_code)
-    except (typer.Abort, KeyboardInterrupt):
-        typer.echo("kbench: interrupted", err=True)
-        return EXIT_INTERRUPTED
-    except typer.TyperException as exc:  # usage errors: unknown option, bad value, missing argument
-        typer.echo(f"kbench: error: {_usage_message(exc)}", err=True)
-        return EXIT_USAGE
-    finally:
-        sys.stdout.flush()
+    with warnings.catch_warnings():
+        warnings.showwarning = _show_warning
+        try:
+            command = typer.main.get_command(app)
+            _finite_floats(command)
+            result = command(args=argv, standalone_mode=False)
+            return int(result or 0)
+        except KbenchError as exc:
+            if STATE.debug:
+                traceback.print_exc()
+            typer.echo(f"kbench: error: {one_line(exc)}", err=True)
+            return exc.exit_code
+        except typer.Exit as exc:
+            return int(exc.exit_code)
+        except (typer.Abort, KeyboardInterrupt):
+            typer.echo("kbench: interrupted", err=True)
+            return EXIT_INTERRUPTED
+        except typer.TyperException as exc:  # usage errors: unknown option, bad value, missing argument
+            typer.echo(f"kbench: error: {one_line(_usage_message(exc))}", err=True)
+            return EXIT_USAGE
+        except BrokenPipeError:  # `kbench ... | head`: the reader left; nothing more to say
+            return 0
+        except Exception as exc:  # a bug, not the user's input: say so on one line, keep exit 1 for regressions
+            if STATE.debug:
+                traceback.print_exc()
+            typer.echo(
+                f"kbench: internal error: {one_line(f'{type(exc).__name__}: {exc}', 300)} "
+                "(a bug in kbench; rerun with --debug for the traceback)",
+                err=True,
+            )
+            return EXIT_INTERNAL
+        finally:
+            with contextlib.suppress(OSError, ValueError):
+                sys.stdout.flush()
 
 
 def _usage_message(exc: Exception) -> str:

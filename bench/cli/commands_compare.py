@@ -11,7 +11,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from bench.errors import RegressionFound, ResultsFormatError, located
+from bench.cli.outputs import Output, check_outputs
+from bench.errors import OutputError, RegressionFound, ResultsFormatError, located
 
 if TYPE_CHECKING:
     from bench.compare.engine import CompareReport
@@ -24,7 +25,10 @@ baseline_app = typer.Typer(help="Save or show the baseline file kept in the repo
 def _result_files(path: Path) -> list[Path]:
     """A results file, or every ``*.jsonl`` file directly inside a folder."""
     if path.is_dir():
-        files = sorted(path.glob("*.jsonl"))
+        try:
+            files = sorted(p for p in path.glob("*.jsonl") if p.is_file())
+        except OSError as exc:
+            raise ResultsFormatError(located(f"cannot list the folder ({exc.strerror or exc})", file=path)) from None
         if not files:
             raise ResultsFormatError(located("folder holds no *.jsonl results files", file=path))
         return files
@@ -32,11 +36,15 @@ def _result_files(path: Path) -> list[Path]:
 
 
 def _write_output(path: Path, text: str) -> None:
+    """Write atomically (a temporary file renamed over the target), so a failure leaves no half file."""
+    tmp = path.with_name(f".{path.name}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
     except OSError as exc:
-        raise ResultsFormatError(located(f"cannot write ({exc.strerror})", file=path)) from None
+        tmp.unlink(missing_ok=True)
+        raise OutputError(located(f"cannot write ({exc.strerror or exc})", file=path)) from None
 
 
 def _print_report(console: Console, report: CompareReport) -> None:
@@ -104,9 +112,12 @@ def compare(
     from bench.report.compare_render import render_compare_markdown, report_to_dict
     from bench.results import read_results
 
+    base_files, cur_files = _result_files(baseline), _result_files(current)
+    outputs = [Output(o, p) for o, p in (("--markdown", markdown), ("--json", json_out)) if p is not None]
+    check_outputs(outputs, [*base_files, *cur_files, *thresholds_file])
     rules = build_thresholds(threshold, thresholds_file)
-    base_records = read_results(_result_files(baseline))
-    cur_records = read_results(_result_files(current))
+    base_records = read_results(base_files)
+    cur_records = read_results(cur_files)
     report = compare_records(
         base_records, cur_records, rules, allow_env_mismatch=allow_env_mismatch, confidence=confidence, seed=seed
     )
@@ -134,6 +145,7 @@ def baseline_save(
     from bench.compare.baseline import meta_path, save_baseline
 
     files = [f for p in results for f in _result_files(p)]
+    check_outputs([Output("--to", to), Output("--to", meta_path(to))], files)
     meta = save_baseline(files, to, merge=merge)
     typer.echo(f"saved {meta.records} run(s), {meta.run_keys} run key(s) to {to} (metadata: {meta_path(to)})")
 

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from bench.cli import pricing
+from bench.cli.tables import format_table
 from bench.cost.catalog import Catalog, load_catalog, parse_price_overrides
 from bench.errors import KbenchError, ScenarioError
 from bench.spec import Workload
@@ -19,117 +21,72 @@ def _catalog(catalog: Path | None, price: list[str]) -> Catalog:
     return load_catalog(catalog, parse_price_overrides(price))
 
 
-def format_table(headers: list[str], rows: list[list[str]]) -> str:
-    """Plain-text table with right-aligned numbers; no terminal width games, so it pipes cleanly."""
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
-
-    def line(cells: list[str]) -> str:
-        out = []
-        for cell, width in zip(cells, widths, strict=True):
-            numeric = cell[:1].isdigit() or (cell[:1] in "$-.+" and cell[1:2].isdigit())
-            out.append(cell.rjust(width) if numeric else cell.ljust(width))
-        return "  ".join(out).rstrip()
-
-    return "\n".join([line(headers), line(["-" * w for w in widths]), *(line(r) for r in rows)])
-
-
-def _money(value: float | None, digits: int = 4) -> str:
-    return "-" if value is None else f"${value:.{digits}f}"
-
-
-def _num(value: float | None, fmt: str = ".2f") -> str:
-    return "-" if value is None else format(value, fmt)
-
-
 def gpus_command(
     catalog: Path | None = _CATALOG,
     price: list[str] = _PRICE,
     provider: list[str] = _PROVIDER,
     prices: bool = typer.Option(True, "--prices/--no-prices", help="List every price with its date and source."),
+    tier: str | None = pricing.TIER,
+    price_stat: str | None = pricing.PRICE_STAT,
+    max_price_age: float = pricing.MAX_PRICE_AGE,
+    json_out: bool = pricing.JSON,
+    markdown: bool = pricing.MARKDOWN,
 ) -> None:
-    """List the GPU catalog: specs, the cheapest price, and every price with its date and source."""
-    cat = _catalog(catalog, price)
-    rows = []
-    for gpu in cat.gpus.values():
-        p = gpu.cheapest_price(provider or None)
-        rows.append(
-            [
-                gpu.id,
-                gpu.name,
-                gpu.arch,
-                _num(gpu.vram_gb, "g"),
-                _num(gpu.bandwidth_gbs, "g"),
-                _num(gpu.fp16_tensor_tflops, "g"),
-                _num(gpu.fp32_tflops, "g"),
-                _num(gpu.tdp_w, "g"),
-                _money(p.usd_per_hour, 3) if p else "-",
-                p.label() if p else "-",
-                p.date if p else "-",
-            ]
-        )
-    headers = ["id", "name", "arch", "VRAM GB", "BW GB/s", "FP16 TF", "FP32 TF", "TDP W", "$/h", "provider", "date"]
-    typer.echo(format_table(headers, rows))
-    if prices:
-        price_rows = [
-            [gpu.id, p.label(), _money(p.usd_per_hour, 3), p.date, p.source]
-            for gpu in cat.gpus.values()
-            for p in sorted(gpu.prices, key=lambda q: q.usd_per_hour)
-        ]
-        typer.echo("\nPrices (USD per GPU-hour; date published or observed; source):")
-        typer.echo(format_table(["gpu", "provider", "$/h", "date", "source"], price_rows))
-    typer.echo(f"\n{len(cat.gpus)} GPUs from {', '.join(cat.files)}")
+    """List the GPU catalog: specs, the price the policy uses, and every listed price with its date and source."""
+    from bench.cli.cost_views import gpus_json, gpus_text
+
+    chosen = pricing.load_prices(catalog, price, pricing.make_policy(tier, price_stat, max_price_age, provider))
+    typer.echo(
+        gpus_json(chosen) if json_out else gpus_text(chosen, listed=prices, as_markdown=markdown), nl=not json_out
+    )
 
 
 def cost_command(
     results: list[Path] = typer.Argument(..., help="Result JSONL files."),
     gpu: str | None = typer.Option(None, "--gpu", help="Price every result on this catalog GPU."),
-    amortise_images: int = typer.Option(1000, "--amortise-images", min=1, help="Spread model load over N images."),
+    session_images: int = typer.Option(
+        1000, "--session-images", "--amortise-images", min=1, help="Session of N images: load, warmup, billing."
+    ),
+    session_hours: float | None = pricing.SESSION_HOURS,
     usd_per_kwh: float | None = typer.Option(None, "--usd-per-kwh", min=0.0, help="Electricity price for energy."),
     catalog: Path | None = _CATALOG,
     price: list[str] = _PRICE,
     provider: list[str] = _PROVIDER,
+    tier: str | None = pricing.TIER,
+    price_stat: str | None = pricing.PRICE_STAT,
+    max_price_age: float = pricing.MAX_PRICE_AGE,
+    json_out: bool = pricing.JSON,
+    markdown: bool = pricing.MARKDOWN,
 ) -> None:
-    """$ per image, per 1000 images, images per $, energy and the hour/day/4-hour table for each result."""
+    """$ per image, per 1000 images, images per $, a session's full cost, energy and the hour/day/4-hour table."""
+    from bench.cli.cost_views import cost_json, cost_text
     from bench.cost.costs import cost_rows
+    from bench.cost.prices.providers import billing_for
     from bench.results import read_results
 
-    cat = _catalog(catalog, price)
+    session = pricing.make_session(None if session_hours else session_images, session_hours)
+    chosen = pricing.load_prices(catalog, price, pricing.make_policy(tier, price_stat, max_price_age, provider))
     rows = cost_rows(
         read_results(results),
-        cat,
+        chosen.priced,
         gpu_id=gpu,
-        providers=provider or None,
-        images_amortised=amortise_images,
         usd_per_kwh=usd_per_kwh,
+        session=session,
+        billing_for=lambda p: billing_for(p.provider),
     )
     if not rows:
         raise KbenchError("no ok results to cost in " + ", ".join(map(str, results)))
-    table = []
-    for r in rows:
-        table.append(
-            [
-                r.run_key,
-                r.gpu_id or r.gpu_name,
-                _num(r.s_per_image, ".3f"),
-                _money(r.price.usd_per_hour, 3) if r.price else "-",
-                _money(r.usd_per_image, 5),
-                _money(r.usd_per_1k_images, 3),
-                _num(r.images_per_usd, ".0f"),
-                _money(r.usd_per_1k_images_amortised, 3),
-                _num(r.energy_wh_per_image, ".3f"),
-                _money(r.energy_usd_per_1k_images, 3),
-                _money(r.rental["day"], 2) if r.rental else "-",
-                _money(r.rental["session_4h"], 2) if r.rental else "-",
-            ]
-        )
-    headers = ["run", "gpu", "s/img", "$/h", "$/img", "$/1k", "img/$", f"$/1k +load/{amortise_images}", "Wh/img",
-               "energy $/1k", "$/day", "$/4h"]  # fmt: skip
-    typer.echo(format_table(headers, table))
-    for r in rows:
-        if r.price:
-            typer.echo(f"price for {r.run_key}: {r.price.label()} {r.price.date} {r.price.source}")
-    if any(r.price is None for r in rows):
-        typer.echo("results without a catalog GPU (e.g. CPU runs) have no price; use --gpu ID to price them")
+    label = pricing.session_label(session)
+    if json_out:
+        query = {
+            "results": [str(r) for r in results],
+            "gpu": gpu,
+            "session": label,
+            "price_policy": chosen.policy.describe(),
+        }
+        typer.echo(cost_json(rows, query, [chosen.note()]))
+        return
+    typer.echo(cost_text(rows, label, markdown, [chosen.note()]), nl=False)
 
 
 def _workload(
@@ -172,7 +129,12 @@ def recommend_command(
     steps: int | None = typer.Option(None, "--steps", min=1, max=1000),
     batch: int = typer.Option(1, "--batch", min=1, max=256),
     dtype: str = typer.Option("fp16", "--dtype"),
-    memory: str = typer.Option("none", "--memory"),
+    memory: str = typer.Option(
+        "auto",
+        "--memory",
+        help="auto (the fastest option that fits each GPU), none, model_cpu_offload, "
+        "sequential_cpu_offload or attention_slicing.",
+    ),
     max_s_per_image: float | None = typer.Option(None, "--max-s-per-image", min=0.0),
     max_usd_per_hour: float | None = typer.Option(None, "--max-usd-per-hour", min=0.0),
     min_headroom_gb: float = typer.Option(0.0, "--min-headroom-gb", min=0.0),
@@ -184,55 +146,61 @@ def recommend_command(
     catalog: Path | None = _CATALOG,
     price: list[str] = _PRICE,
     provider: list[str] = _PROVIDER,
+    tier: str | None = pricing.TIER,
+    price_stat: str | None = pricing.PRICE_STAT,
+    max_price_age: float = pricing.MAX_PRICE_AGE,
+    session_images: int | None = pricing.SESSION_IMAGES,
+    session_hours: float | None = pricing.SESSION_HOURS,
+    json_out: bool = pricing.JSON,
+    markdown: bool = pricing.MARKDOWN,
 ) -> None:
     """Rank GPUs for a workload by $ per 1000 images, with VRAM fit, seconds per image and price source."""
+    from bench.cli import recommend_view as view
+    from bench.cli.json_doc import document
+    from bench.cost.projection import MeasuredIndex, measured_index
     from bench.cost.recommend import Constraints, check_guide_vram, recommend
+    from bench.cost.rental import rental_rows
     from bench.results import read_results
 
-    cat = _catalog(catalog, price)
+    session = pricing.make_session(session_images, session_hours)
+    prices = pricing.load_prices(catalog, price, pricing.make_policy(tier, price_stat, max_price_age, provider))
+    cat = prices.priced
     for gpu_id in gpu:
         cat.get(gpu_id)
-    work = _workload(model, task, resolution, steps, batch, dtype, memory)
+    auto = memory == "auto"
+    work = _workload(model, task, resolution, steps, batch, dtype, "none" if auto else memory)
     constraints = Constraints(
         max_s_per_image=max_s_per_image,
         max_usd_per_hour=max_usd_per_hour,
         min_headroom_gb=min_headroom_gb,
-        providers=provider or None,
         require_price=not include_unpriced,
+        price_policy=prices.policy.describe(),
     )
-    ranked = recommend(work, cat, constraints, read_results(results) if results else (), gpu or None)
-    rows = [
-        [
-            str(i),
-            e.gpu_id,
-            f"{e.vram_needed_gb:.1f}/{e.vram_gpu_gb:g}",
-            f"{e.headroom_gb:+.1f}",
-            f"{e.s_per_image:.2f}",
-            e.source,
-            _money(e.usd_per_hour, 3),
-            _money(e.usd_per_1k_images, 3),
-            f"{e.price_provider} {e.price_date}" if e.price_provider else "-",
-            e.price_source or "-",
-        ]
-        for i, e in enumerate(ranked[: top or None], start=1)
+    records = read_results(results) if results else []
+    ranked = recommend(work, cat, constraints, records, gpu or None, memory_auto=auto)
+    index = MeasuredIndex(measured_index(records, cat))
+    rows = rental_rows(ranked, work, prices.choices, prices.spot, session=session, index=index)[: top or None]
+    label = pricing.session_label(session)
+    notes = [prices.note()]
+    notes += [
+        f"projected: {c}" for c in sorted({r.estimate.calibration for r in rows if r.estimate.source == "projected"})
     ]
-    typer.echo(
-        f"{work.model} {work.task} {work.resolution}, {work.steps} steps, batch {work.images_per_call}, "
-        f"{work.dtype}, memory={work.memory}"
-    )
-    headers = ["#", "gpu", "VRAM GB need/have", "headroom", "s/img", "source", "$/h", "$/1k img", "price", "source"]
-    typer.echo(format_table(headers, rows))
-    labels = sorted({e.calibration for e in ranked if e.source == "projected"})
-    for label in labels:
-        typer.echo(f"projected: {label}")
+    if session is not None:
+        notes += sorted({f"session overhead {r.estimate.gpu_id}: {r.overhead.basis}" for r in rows})
     if guide_vram:
-        checks = [c for c in check_guide_vram(cat) if c.row.model == work.model]
-        if checks:
-            typer.echo("\nThe deployment guide's VRAM table beside kbench's estimates (GB = GiB of device memory):")
-            for c in checks:
-                est = ", ".join(f"{d}+{m} {v:.1f}" for (d, m), v in c.estimates_gib.items())
-                typer.echo(f"  {c.row.label} ({c.row.resolution}): guide {c.row.vram_gb:g} GB -> {c.verdict}")
-                typer.echo(f"    estimates: {est}")
+        for c in (c for c in check_guide_vram(cat) if c.row.model == work.model):
+            est = ", ".join(f"{d}+{m} {v:.1f}" for (d, m), v in c.estimates_gib.items())
+            notes.append(f"guide VRAM {c.row.label} ({c.row.resolution}): guide {c.row.vram_gb:g} GB -> {c.verdict}")
+            notes.append(f"  estimates (GiB): {est}")
+    if json_out:
+        typer.echo(
+            document("recommend", view.query(work, auto, prices.policy.describe(), label), view.json_rows(rows), notes)
+        )
+        return
+    text = view.render_text(
+        rows, view.title(work, auto, label), notes, session=session is not None, as_markdown=markdown
+    )
+    typer.echo(text, nl=False)
 
 
 def flops_command(
@@ -241,6 +209,8 @@ def flops_command(
     steps: int | None = typer.Option(None, "--steps", min=1, max=1000),
     batch: int = typer.Option(1, "--batch", min=1, max=256),
     dtype: str = typer.Option("fp16", "--dtype"),
+    json_out: bool = pricing.JSON,
+    markdown: bool = pricing.MARKDOWN,
 ) -> None:
     """FLOPs and bytes per image by stage for the full-size models, counted on the meta device."""
     from bench.cost.counting.ops import METHOD
@@ -248,13 +218,25 @@ def flops_command(
     from bench.models.callplan import K3_CONTEXT_TOKENS, K5_PROMPT_TOKENS, K5_TEMPLATE_TOKENS
     from bench.models.registry import known_models
     from bench.models.types import STAGES
+    from bench.report.format import markdown_table
 
     workloads: list[Workload] = []
     for m in model or known_models():
         for res in resolution or [""]:
             workloads.append(_workload(m, "text2img", res, steps, batch, dtype, "none"))
+    counted = flops_table(workloads)
+    method = (
+        f"Method: {METHOD} for every component. Prompt-length assumptions: FLUX.1 T5 at max_sequence_length "
+        f"(dev 512, schnell 256); Kandinsky 5 {K5_PROMPT_TOKENS} prompt tokens (+{K5_TEMPLATE_TOKENS} template "
+        f"tokens in Qwen2.5-VL); Kandinsky 3 {K3_CONTEXT_TOKENS} context tokens; CLIP encoders 77."
+    )
+    if json_out:
+        from bench.cli.cost_views import flops_json
+
+        typer.echo(flops_json(counted, [method]))
+        return
     rows = []
-    for r in flops_table(workloads):
+    for r in counted:
         w = r.workload
         rows.append(
             [
@@ -276,12 +258,8 @@ def flops_command(
         "Per image, classifier-free guidance included (denoiser call = one UNet/transformer call as the pipeline "
         "makes it: 2x batch under CFG, or 'x2' calls per step for Kandinsky 5; FLUX.1 has no CFG pass):"
     )
-    typer.echo(format_table(headers, rows))
-    typer.echo(
-        f"Method: {METHOD} for every component. Prompt-length assumptions: FLUX.1 T5 at max_sequence_length "
-        f"(dev 512, schnell 256); Kandinsky 5 {K5_PROMPT_TOKENS} prompt tokens (+{K5_TEMPLATE_TOKENS} template "
-        f"tokens in Qwen2.5-VL); Kandinsky 3 {K3_CONTEXT_TOKENS} context tokens; CLIP encoders 77."
-    )
+    typer.echo(markdown_table(headers, rows) if markdown else format_table(headers, rows))
+    typer.echo(method)
 
 
 def compare_models_command(
@@ -295,6 +273,10 @@ def compare_models_command(
     catalog: Path | None = _CATALOG,
     price: list[str] = _PRICE,
     provider: list[str] = _PROVIDER,
+    tier: str | None = pricing.TIER,
+    price_stat: str | None = pricing.PRICE_STAT,
+    max_price_age: float = pricing.MAX_PRICE_AGE,
+    json_out: bool = pricing.JSON,
 ) -> None:
     """Compare models: VRAM per memory option, s/image and $ per 1000 images per GPU, tasks, prompt languages."""
     from bench.cost.model_comparison import compare_models
@@ -306,22 +288,29 @@ def compare_models_command(
         size = parse_resolution(resolution) if resolution else None
     except ValueError as exc:
         raise ScenarioError(f"--resolution: {exc}") from None
+    chosen = pricing.load_prices(catalog, price, pricing.make_policy(tier, price_stat, max_price_age, provider))
     rows = compare_models(
-        _catalog(catalog, price),
+        chosen.priced,
         gpu,
         models=model or None,
         resolution=size,
         steps=steps,
         dtype=dtype,
         records=read_results(results) if results else (),
-        providers=provider or None,
     )
+    if json_out:
+        from bench.cli.cost_views import compare_models_json
+
+        query = {"gpus": gpu, "models": model, "resolution": resolution or None, "steps": steps, "dtype": dtype}
+        query["price_policy"] = chosen.policy.describe()
+        typer.echo(compare_models_json(rows, chosen, query, [*table_notes(rows), chosen.note()]))
+        return
     if markdown:
         typer.echo(render_markdown_table(rows), nl=False)
         return
     headers, body = table_cells(rows)
     typer.echo(format_table(headers, body))
-    for note in table_notes(rows):
+    for note in [*table_notes(rows), chosen.note()]:
         typer.echo(f"  {note}")
 
 

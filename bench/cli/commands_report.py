@@ -6,7 +6,8 @@ from pathlib import Path
 
 import typer
 
-from bench.errors import CatalogError, ResultsFormatError
+from bench.cli.outputs import Output, check_outputs
+from bench.errors import CatalogError, OutputError, ResultsFormatError, located
 
 DEFAULT_DIR = Path("reports")
 SUFFIXES = (".html", ".md", ".csv")
@@ -19,19 +20,28 @@ def output_stem(output: Path | None, results: list[Path]) -> Path:
     return output.with_suffix("") if output.suffix in SUFFIXES else output
 
 
+def report_paths(stem: Path) -> list[Path]:
+    """The three files a report of ``stem`` consists of: NAME.html, NAME.md and NAME.csv."""
+    return [stem.with_name(stem.name + suffix) for suffix in SUFFIXES]
+
+
 def write_report(
     results: list[Path],
     output: Path | None = None,
     prices: list[str] | None = None,
     gpu_ids: list[str] | None = None,
     catalog_file: Path | None = None,
+    providers: list[str] | None = None,
 ) -> list[Path]:
     """Read results, build the report and write NAME.html, NAME.md and NAME.csv; return the paths written."""
-    from bench.cost.catalog import load_catalog, parse_price_overrides
+    from bench.cli.pricing import load_prices, make_policy
+    from bench.cost.prices.policy import DEFAULT_MAX_AGE_DAYS
     from bench.report.bundle import build_report
     from bench.results import read_results
 
-    catalog = load_catalog(extra_yaml=catalog_file, overrides=parse_price_overrides(prices or []))
+    # the price policy's price per GPU (live offers of the price cache when present, else catalog prices)
+    policy = make_policy(None, None, DEFAULT_MAX_AGE_DAYS, list(providers or []))
+    catalog = load_prices(catalog_file, prices or [], policy).priced
     for gpu in gpu_ids or []:
         catalog.get(gpu)  # unknown ids fail here, naming the known ones
     records = read_results(results)
@@ -41,15 +51,18 @@ def write_report(
     bundle = build_report(
         records, catalog, gpu_ids=gpu_ids or None, title=f"kandinsky-bench: {stem.name}", html_name=stem.name + ".html"
     )
-    stem.parent.mkdir(parents=True, exist_ok=True)
     written = []
-    for suffix, text in ((".html", bundle.html), (".md", bundle.markdown), (".csv", bundle.csv)):
-        path = stem.with_name(stem.name + suffix)
+    for path, text in zip(report_paths(stem), (bundle.html, bundle.markdown, bundle.csv), strict=True):
         tmp = path.with_name(path.name + ".tmp")
-        newline = "" if suffix == ".csv" else None  # the CSV carries its own \r\n line ends
-        with open(tmp, "w", encoding="utf-8", newline=newline) as fh:
-            fh.write(text)
-        tmp.replace(path)  # a reader never sees half a report
+        newline = "" if path.suffix == ".csv" else None  # the CSV carries its own \r\n line ends
+        try:
+            stem.parent.mkdir(parents=True, exist_ok=True)
+            with open(tmp, "w", encoding="utf-8", newline=newline) as fh:
+                fh.write(text)
+            tmp.replace(path)  # a reader never sees half a report
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise OutputError(located(f"cannot write the report ({exc.strerror or exc})", file=path)) from None
         written.append(path)
     return written
 
@@ -78,12 +91,23 @@ def register(app: typer.Typer) -> None:
         catalog: Path | None = typer.Option(
             None, "--catalog", help="Extra GPU catalog YAML merged over the bundled one."
         ),
+        provider: list[str] = typer.Option(
+            [], "--provider", help="Only prices from providers containing this, e.g. clore.ai (repeatable)."
+        ),
     ) -> None:
         """Write an HTML report, a markdown summary and a CSV of the summary table."""
+        from bench.cost.catalog import bundled_catalog_path
+        from bench.files import check_input_file
+
         for path in results:
-            if not path.is_file():
+            if not path.exists():
                 raise ResultsFormatError(f"{path}: results file not found")
-        if catalog is not None and not catalog.is_file():
-            raise CatalogError(f"{catalog}: --catalog file not found")
-        for path in write_report(results, output, price, gpu, catalog):
+            check_input_file(path, "results", ResultsFormatError)
+        if catalog is not None:
+            if not catalog.exists():
+                raise CatalogError(f"{catalog}: --catalog file not found")
+            check_input_file(catalog, "GPU catalog", CatalogError)
+        inputs = [*results, *([catalog] if catalog else []), bundled_catalog_path()]
+        check_outputs([Output("-o", p) for p in report_paths(output_stem(output, results))], inputs)
+        for path in write_report(results, output, price, gpu, catalog, provider):
             typer.echo(str(path))

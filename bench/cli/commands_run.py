@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import TaskID
 from rich.table import Table
+from rich.text import Text
 
-from bench.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_RUNS_FAILED, ScenarioError
+from bench.cli.outputs import Output, check_results_output
+from bench.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_RUNS_FAILED, KbenchError, ResultsWriteError, ScenarioError
 from bench.results import RunRecord
 from bench.scenario import load_scenarios
+from bench.scenario.expand import DEFAULT_MAX_RUNS
 from bench.spec import RunSpec
 
 DEFAULT_SCENARIO = "default.yaml"
@@ -56,13 +62,13 @@ class _RichProgress:
     def __call__(self, event: str, index: int, total: int, spec: RunSpec, record: RunRecord | None) -> None:
         if self.task is None:
             self.progress.start()
-            self.task = self.progress.add_task(spec.run_key, total=total)
+            self.task = self.progress.add_task(escape(spec.run_key), total=total)
         if event == "start":
-            self.progress.update(self.task, description=spec.run_key)
+            self.progress.update(self.task, description=escape(spec.run_key))
         else:
             self.progress.update(self.task, advance=1)
-            if record is not None and record.status != "ok":
-                self.progress.console.print(f"  {record.status}: {spec.run_key}: {(record.reason or '')[:160]}")
+            if record is not None and record.status != "ok":  # reasons are text, never rich markup
+                self.progress.console.print(Text(f"  {record.status}: {spec.run_key}: {(record.reason or '')[:160]}"))
 
     def stop(self) -> None:
         if self.task is not None:
@@ -118,7 +124,7 @@ def summary_table(records: list[RunRecord]) -> Table:
             ]
         else:
             numbers = ["—", "—", "—", (r.reason or "")[:60]]
-        table.add_row(*workload, *numbers)
+        table.add_row(*(Text(cell) for cell in (*workload, *numbers)))  # Text: a "[/]" in a reason is not markup
     return table
 
 
@@ -145,10 +151,13 @@ def run_command(
     allow_failures: bool = typer.Option(
         False, "--allow-failures", help="Exit 0 even if some runs failed (probing limits)."
     ),
+    max_runs: int = typer.Option(
+        DEFAULT_MAX_RUNS, "--max-runs", min=1, help="Refuse scenarios that expand to more runs than this."
+    ),
 ) -> None:
     """Run scenarios: one child process per run, results appended as each run finishes."""
     paths = _resolve(scenarios)
-    specs = load_scenarios(paths)
+    specs = load_scenarios(paths, max_runs=max_runs)
     if dry_run:
         for spec in specs:
             typer.echo(spec.run_key)
@@ -161,6 +170,7 @@ def run_command(
         if out is None:
             raise ScenarioError("--resume: no results/kbench-*.jsonl to resume; pass --out FILE")
     results_path = out or default_results_path()
+    _check_outputs(paths, specs, results_path, save_images, report_dir if report else None)
     interactive = sys.stdout.isatty()
     console = Console() if interactive else Console(width=200)  # CI logs: no wrapping of the table
     progress = _RichProgress(console) if interactive else None
@@ -179,35 +189,67 @@ def run_command(
             progress.stop()
     elapsed = time.perf_counter() - started
     if outcome.records:
-        console.print(summary_table(outcome.records))
+        _emit(lambda: console.print(summary_table(outcome.records)))
     if outcome.resumed_skips:
-        typer.echo(f"resume: {outcome.resumed_skips} run(s) already in {results_path} were skipped")
-    typer.echo(f"results: {results_path} ({len(outcome.records)} run(s) in {elapsed:.1f} s)")
-    if report and results_path.exists():
+        _emit(lambda: typer.echo(f"resume: {outcome.resumed_skips} run(s) already in {results_path} were skipped"))
+    _emit(lambda: typer.echo(f"results: {results_path} ({len(outcome.records)} run(s) in {elapsed:.1f} s)"))
+    resume_hint = f"kbench run {' '.join(map(str, paths))} --out {results_path} --resume"
+    if outcome.write_error is not None:
+        raise ResultsWriteError(
+            f"{outcome.write_error}; the sweep stopped with {len(outcome.records)} run(s) recorded this time. "
+            f"Make room, then: {resume_hint}"
+        )
+    terminated = outcome.interrupted and outcome.exit_code != EXIT_INTERRUPTED  # SIGTERM/SIGHUP: exit promptly
+    if report and not terminated and (outcome.records or outcome.resumed_skips) and results_path.exists():
         _write_report(results_path, report_dir)
     if outcome.interrupted:
-        typer.echo(
-            f"interrupted: resume with  kbench run {' '.join(map(str, paths))} --out {results_path} --resume", err=True
-        )
-        raise typer.Exit(EXIT_INTERRUPTED)
+        _emit(lambda: typer.echo(f"interrupted: resume with  {resume_hint}", err=True))
+        raise typer.Exit(outcome.exit_code or EXIT_INTERRUPTED)
     if outcome.failed and not allow_failures:
         typer.echo(f"{len(outcome.failed)} run(s) failed (oom/error/timeout); see {results_path}", err=True)
         raise typer.Exit(EXIT_RUNS_FAILED)
     raise typer.Exit(EXIT_OK)
 
 
+def _emit(show: Callable[[], object]) -> None:
+    """Print after a sweep; a terminal closed under us (SIGHUP) must not turn kept results into a crash."""
+    with contextlib.suppress(OSError):
+        show()
+
+
+def _check_outputs(
+    paths: list[Path], specs: list[RunSpec], results: Path, images: Path | None, report_dir: Path | None
+) -> None:
+    """Every path the sweep will write is writable and none is an input, before the first run starts."""
+    from bench.cli.commands_report import SUFFIXES
+
+    inputs = [*paths, *{Path(s.prompt_set) for s in specs if s.prompt_set != "default"}]
+    extra = [Output("--save-images", images, "dir")] if images is not None else []
+    if report_dir is not None:
+        stem = report_dir / results.stem
+        extra.append(Output("--report-dir", report_dir, "dir"))
+        extra.extend(Output("--report-dir", stem.with_name(stem.name + suffix)) for suffix in SUFFIXES)
+    check_results_output(results, inputs, extra)
+
+
 def _write_report(results_path: Path, report_dir: Path) -> None:
     from bench.cli.commands_report import write_report
 
-    written = write_report([results_path], report_dir / results_path.stem)
-    typer.echo(f"report: {written[0]}")
+    try:
+        written = write_report([results_path], report_dir / results_path.stem)
+    except KbenchError as exc:
+        raise type(exc)(f"{exc} (the results are safe in {results_path}; kbench report writes the report)") from None
+    _emit(lambda: typer.echo(f"report: {written[0]}"))
 
 
 def validate_command(
     scenarios: list[Path] = typer.Argument(..., help="Scenario YAML files to check."),
+    max_runs: int = typer.Option(
+        DEFAULT_MAX_RUNS, "--max-runs", min=1, help="Refuse scenarios that expand to more runs than this."
+    ),
 ) -> None:
     """Check scenario files without running anything (exit 2 with one line on the first error)."""
-    specs = load_scenarios(scenarios)
+    specs = load_scenarios(scenarios, max_runs=max_runs)
     typer.echo(f"ok: {len(scenarios)} file(s), {len(specs)} run(s)")
 
 
@@ -221,15 +263,8 @@ def models_command() -> None:
     for spec in MODELS.values():
         langs = ", ".join(k for k, v in spec.multilingual.items() if v)
         w, h = spec.default_resolution
-        table.add_row(
-            spec.id,
-            ", ".join(spec.tasks),
-            f"{w}x{h}",
-            str(spec.default_steps),
-            str(spec.default_guidance),
-            str(spec.resolution_multiple),
-            langs,
-        )
+        cells = (spec.id, ", ".join(spec.tasks), f"{w}x{h}", str(spec.default_steps), str(spec.default_guidance))
+        table.add_row(*(Text(c) for c in (*cells, str(spec.resolution_multiple), langs)))
     Console().print(table)
 
 

@@ -18,7 +18,8 @@ from typing import Any
 
 from bench import __version__
 from bench.compare.pairing import ENV_FIELDS, env_value
-from bench.errors import ResultsFormatError, located
+from bench.errors import OutputError, ResultsFormatError, located
+from bench.files import read_text_capped
 from bench.results import RunRecord, dump_record, read_results
 from bench.stats import percentile
 
@@ -89,16 +90,21 @@ def build_meta(
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    except OSError as exc:
+        raise OutputError(located(f"cannot write the baseline ({exc.strerror or exc})", file=path)) from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise OutputError(located(f"cannot write the baseline ({exc.strerror or exc})", file=path)) from None
         raise
 
 
@@ -148,8 +154,8 @@ def _read_meta(path: Path) -> BaselineMeta | None:
     if not mpath.exists():
         return None
     try:
-        data: Any = json.loads(mpath.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        data: Any = json.loads(read_text_capped(mpath, "baseline metadata", ResultsFormatError))
+    except (json.JSONDecodeError, RecursionError) as exc:
         raise ResultsFormatError(located(f"cannot read baseline metadata ({exc})", file=mpath)) from None
     if not isinstance(data, dict) or data.get("schema") != META_SCHEMA:
         raise ResultsFormatError(located(f"not a baseline metadata file (schema must be {META_SCHEMA})", file=mpath))

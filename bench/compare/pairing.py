@@ -25,6 +25,9 @@ ENV_FIELDS: dict[str, tuple[str, ...]] = {
     "transformers": ("transformers_version", "versions.transformers"),
     "python": ("python",),
     "CPU": ("cpu_model",),
+    "power limit (W)": ("power_limit_w",),
+    "PCIe link": ("pcie_link",),
+    "commit": ("git_commit",),
 }
 # Differences in these refuse the comparison unless allowed: the numbers would not measure the same thing.
 BLOCKING_FIELDS = ("GPU", "weights")

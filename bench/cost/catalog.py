@@ -9,6 +9,7 @@ date and a source, never a constant in code.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 from dataclasses import dataclass, field
 from importlib import resources
@@ -17,21 +18,27 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from bench.errors import CatalogError, located
+from bench.errors import CatalogError, clip, located
 from bench.yaml_files import read_yaml
 
 CATALOG_SCHEMA_VERSION = 1
 USER_PROVIDER = "user"
 _DATE_RE = re.compile(r"^\d{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?)?$")
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9.-]*$")
-_STRICT = ConfigDict(extra="forbid", frozen=True)
+_STRICT = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)  # .nan/.inf specs and prices are typos
+PriceKind = Literal["on-demand", "spot", "marketplace", "managed", "reserved"]
 
 
 def _parse_date(value: object) -> str:
     if isinstance(value, (dt.date, int)) and not isinstance(value, bool):  # YAML reads 2024-05-01 as a date
         value = str(value)
     if not isinstance(value, str) or not _DATE_RE.match(value):
-        raise ValueError(f"must be YYYY, YYYY-MM or YYYY-MM-DD, got {value!r}")
+        raise ValueError(f"must be YYYY, YYYY-MM or YYYY-MM-DD, got {clip(value)}")
+    if value.count("-") == 2:  # the pattern allows 2024-02-30; the calendar does not
+        try:
+            dt.date.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"{value} is not a date on the calendar") from None
     return value
 
 
@@ -42,6 +49,7 @@ class Price(BaseModel):
 
     provider: str = Field(min_length=1)
     usd_per_hour: float = Field(gt=0)
+    kind: PriceKind = "on-demand"  # how it is sold, for the price policy; ``tier`` is the provider's own words
     tier: str | None = None
     date: str
     source: str = Field(min_length=1)
@@ -77,6 +85,7 @@ class GpuSpec(BaseModel):
     fp16_tensor_tflops: float = Field(gt=0)  # dense, FP32-accumulate rate on GeForce cards
     fp32_tflops: float = Field(gt=0)  # non-tensor
     tdp_w: float = Field(gt=0)
+    pcie_gen: int | None = Field(default=None, ge=1, le=6)  # host link: PCIe generation of its x16 slot
     bf16: bool = True
     nvml_names: list[str] = Field(min_length=1)
     spec_source: str = Field(min_length=1)
@@ -281,7 +290,7 @@ def parse_price_overrides(items: list[str]) -> dict[str, float]:
             usd = float(value) if sep else float("nan")
         except ValueError:
             usd = float("nan")
-        if not gpu_id.strip() or usd != usd:
+        if not gpu_id.strip() or not math.isfinite(usd):
             raise CatalogError(f"--price: expected GPU_ID=USD_PER_HOUR like rtx4090=0.35, got {item!r}")
         out[gpu_id.strip()] = usd
     return out
@@ -333,6 +342,7 @@ __all__ = [
     "GpuSpec",
     "GuideVram",
     "Price",
+    "PriceKind",
     "PublishedTiming",
     "bundled_catalog_path",
     "load_catalog",

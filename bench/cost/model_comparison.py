@@ -18,6 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from bench.cost.catalog import Catalog
+from bench.cost.costs import usd_per_1k_images
 from bench.cost.counting.profile import profile_workload
 from bench.cost.projection import Estimate, Source, estimate_workload, workload_key
 from bench.cost.vram import estimate_vram, measured_vram_gib
@@ -54,6 +55,15 @@ class SpeedCell:
     source: Source | None
     calibration: str
     price_label: str | None  # provider, date and source of the price used
+    s_per_image_interval: tuple[float, float] | None = None  # a projection's low-high; None where measured
+    usd_per_1k_interval: tuple[float, float] | None = None  # $ per 1000 images over that interval
+
+    @property
+    def usd_low_high(self) -> tuple[float, float] | None:
+        """The $ interval, or the point figure twice where there is no interval (measured), or None."""
+        if self.usd_per_1k_interval is not None:
+            return self.usd_per_1k_interval
+        return None if self.usd_per_1k_images is None else (self.usd_per_1k_images, self.usd_per_1k_images)
 
 
 @dataclass(frozen=True)
@@ -135,6 +145,15 @@ def _speed_cell(by_memory: dict[str, Estimate]) -> SpeedCell:
         source=e.source,
         calibration=e.calibration,
         price_label=price,
+        s_per_image_interval=e.s_per_image_interval,
+        usd_per_1k_interval=(
+            (
+                usd_per_1k_images(e.s_per_image_interval[0], e.usd_per_hour),
+                usd_per_1k_images(e.s_per_image_interval[1], e.usd_per_hour),
+            )
+            if e.s_per_image_interval and e.usd_per_hour
+            else None
+        ),
     )
 
 

@@ -1,15 +1,17 @@
-"""Roofline projection of seconds per image on any catalog GPU, calibrated by measurements.
+"""Projection of seconds per image on any catalog GPU, with an interval, calibrated by measurements.
 
-Per stage, the roofline (:mod:`bench.cost.roofline`) times of each component call, times the calls per image;
-fixed overheads come from calibration. The default efficiencies are fitted (least squares on
-log time, grid search) to the published SD 1.5 timings listed under ``published_timings`` in the catalog
-(``use: fit``); :func:`fit_efficiency` reproduces them. A measurement of a model on one GPU replaces them for
-that model: per stage, the ratio of measured to projected time carries over to every other GPU, and the
-unaccounted remainder carries over as a fixed per-call overhead. Measured figures always win over projections.
+Per stage, the op-level model (:mod:`bench.cost.roofline`) times each component call, times the calls per image,
+plus the offload transfers and a fixed per-call overhead. Its constants are fitted to published timings
+(:mod:`bench.cost.fit`, ``bench/data/published_timings.yaml``) and every projected figure carries an interval from
+the cross-validated residuals of that fit (:mod:`bench.cost.intervals`). A measurement of a model on one GPU
+corrects the model for it: per stage, the ratio of measured to projected time carries over to every other GPU, and
+the unaccounted remainder carries over as a fixed per-call overhead; calibrated figures carry the narrower interval
+of a transferred ratio, widened by the measurement's own spread. Measured figures always win over projections.
 """
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -18,11 +20,8 @@ from typing import Literal
 from bench.cost.catalog import Catalog, GpuSpec
 from bench.cost.costs import usd_per_1k_images
 from bench.cost.counting.profile import WorkloadProfile, profile_workload
-from bench.cost.roofline import (
-    DEFAULT_EFF_SOURCE,
-    Efficiency,
-    stage_times,
-)
+from bench.cost.intervals import Band, apply, shipped_intervals, widen
+from bench.cost.roofline import DEFAULT_EFF_SOURCE, ModelConstants, denoiser_kind, family, stage_times
 from bench.cost.vram import estimate_vram, measured_vram_gib
 from bench.models.types import STAGES
 from bench.results import RunRecord
@@ -42,6 +41,7 @@ class Calibration:
     offload_scale: dict[str, float]  # stage -> factor on offload time
     overhead_s_per_call: float  # measured time the stages do not account for
     by_stage: bool
+    spread: float = 0.0  # half-width of the measurement's 95% CI, in log units
 
     @property
     def label(self) -> str:
@@ -49,11 +49,13 @@ class Calibration:
         return f"calibrated on {self.gpu_id} by {self.run_key} ({how})"
 
 
-def calibrate(record: RunRecord, gpu: GpuSpec, profile: WorkloadProfile, eff: Efficiency | None = None) -> Calibration:
+def calibrate(
+    record: RunRecord, gpu: GpuSpec, profile: WorkloadProfile, constants: ModelConstants | None = None
+) -> Calibration:
     """Learn per-stage corrections so that projecting ``record``'s workload onto ``gpu`` gives its median."""
     if record.summary is None:
         raise ValueError(f"record {record.run_key} has no summary")
-    base = stage_times(profile, gpu, eff)
+    base = stage_times(profile, gpu, constants)
     median = record.summary.median_s_per_image
     measured = {s: v for s, v in record.summary.stage_s_per_image.items() if s in STAGES and v > 0}
     scale = dict.fromkeys(STAGES, 1.0)
@@ -73,11 +75,13 @@ def calibrate(record: RunRecord, gpu: GpuSpec, profile: WorkloadProfile, eff: Ef
         unprojected = [s for s in STAGES if s not in measured and base.roofline_s[s] + base.offload_s[s] > 0]
         for stage in unprojected:  # projected but not measured: keep default, count it as accounted
             accounted += base.roofline_s[stage] + base.offload_s[stage]
-    else:
+    else:  # one factor on everything the model projects, its fixed overhead included
         factor = median / base.total() if base.total() > 0 else 1.0
         scale = dict.fromkeys(STAGES, factor)
         oscale = dict.fromkeys(STAGES, factor)
-        accounted = median
+        accounted = median - factor * base.overhead_s
+    low, high = record.summary.ci95_low_s_per_image, record.summary.ci95_high_s_per_image
+    spread = 0.5 * math.log(high / low) if 0 < low <= high else 0.0
     return Calibration(
         model=profile.workload.model,
         gpu_id=gpu.id,
@@ -86,6 +90,7 @@ def calibrate(record: RunRecord, gpu: GpuSpec, profile: WorkloadProfile, eff: Ef
         offload_scale=oscale,
         overhead_s_per_call=(median - accounted) * profile.images,
         by_stage=by_stage,
+        spread=spread,
     )
 
 
@@ -100,13 +105,17 @@ class Projection:
 
 
 def project(
-    profile: WorkloadProfile, gpu: GpuSpec, calibration: Calibration | None = None, eff: Efficiency | None = None
+    profile: WorkloadProfile,
+    gpu: GpuSpec,
+    calibration: Calibration | None = None,
+    constants: ModelConstants | None = None,
 ) -> Projection:
-    """Seconds per image of ``profile`` on ``gpu``: default roofline, or corrected by ``calibration``."""
-    base = stage_times(profile, gpu, eff)
+    """Seconds per image of ``profile`` on ``gpu``: the fitted model, or corrected by ``calibration``."""
+    base = stage_times(profile, gpu, constants)
     if calibration is None:
         stage_s = {s: base.roofline_s[s] + base.offload_s[s] for s in STAGES}
-        return Projection(stage_s, 0.0, sum(stage_s.values()), DEFAULT_EFF_SOURCE)
+        label = constants.source if constants is not None else DEFAULT_EFF_SOURCE
+        return Projection(stage_s, base.overhead_s, sum(stage_s.values()) + base.overhead_s, label)
     stage_s = {
         s: calibration.scale[s] * base.roofline_s[s] + calibration.offload_scale[s] * base.offload_s[s] for s in STAGES
     }
@@ -146,6 +155,7 @@ class Estimate:
     vram_gpu_gb: float = 0.0
     price_tier: str | None = None
     stage_s_per_image: dict[str, float] = field(default_factory=dict)
+    s_per_image_interval: tuple[float, float] | None = None  # None where measured (docs/projection.md)
 
     @property
     def headroom_gb(self) -> float:
@@ -247,6 +257,7 @@ def estimate_workload(
             proj = project(profile, gpu, calibration)
             s, source, label, stages = proj.s_per_image, "projected", proj.calibration, proj.stage_s
         price = gpu.cheapest_price(providers)
+        interval = None if source == "measured" else apply(s, projection_band(profile, gpu, calibration))
         out.append(
             Estimate(
                 gpu_id=gpu.id,
@@ -273,9 +284,18 @@ def estimate_workload(
                 vram_gpu_gb=gpu.vram_gb,
                 price_tier=price.tier if price else None,
                 stage_s_per_image=stages,
+                s_per_image_interval=interval,
             )
         )
     return out
+
+
+def projection_band(profile: WorkloadProfile, gpu: GpuSpec, calibration: Calibration | None) -> Band:
+    """The log-residual band of a projection: by what the fit had not seen, or of a calibrated transfer."""
+    table = shipped_intervals()
+    if calibration is not None:
+        return widen(table.calibrated_band(gpu.id, calibration.gpu_id), calibration.spread)
+    return table.band(gpu.id, family(gpu), profile.workload.model, denoiser_kind(profile))
 
 
 def estimate_for_records(
@@ -312,5 +332,6 @@ __all__ = [
     "estimate_workload",
     "measured_index",
     "project",
+    "projection_band",
     "workload_key",
 ]

@@ -6,12 +6,12 @@ not from the guide, whether a card fits.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from bench.cost.catalog import Catalog, GuideVram
 from bench.cost.counting.profile import profile_workload
-from bench.cost.projection import Estimate, estimate_workload
+from bench.cost.projection import Estimate, MeasuredIndex, estimate_workload, measured_index
 from bench.cost.vram import estimate_vram
 from bench.errors import KbenchError
 from bench.results import RunRecord
@@ -33,6 +33,7 @@ class Constraints:
     min_headroom_gb: float = 0.0
     providers: list[str] | None = None
     require_price: bool = True
+    price_policy: str | None = None  # how prices were chosen, for the message when none passes
 
 
 def _describe(c: Constraints) -> dict[str, str]:
@@ -40,8 +41,21 @@ def _describe(c: Constraints) -> dict[str, str]:
         "vram": f"do not fit in VRAM with {c.min_headroom_gb:g} GB headroom",
         "speed": f"are slower than {c.max_s_per_image:g} s per image" if c.max_s_per_image is not None else "",
         "price": f"cost more than ${c.max_usd_per_hour:g}/h" if c.max_usd_per_hour is not None else "",
-        "unpriced": "have no price" + (f" from {', '.join(c.providers)}" if c.providers else ""),
+        "unpriced": "have no price"
+        + (f" from {', '.join(c.providers)}" if c.providers else "")
+        + (f" under the price policy ({c.price_policy})" if c.price_policy else ""),
     }
+
+
+def fastest_fitting(options: Sequence[Estimate], min_headroom_gb: float = 0.0) -> Estimate:
+    """Of one GPU's estimates under several memory options, the fastest that fits with the headroom asked.
+
+    When none fits, the one needing the least memory is returned (it is then excluded for VRAM).
+    """
+    fitting = [e for e in options if e.headroom_gb >= min_headroom_gb]
+    if fitting:
+        return min(fitting, key=lambda e: e.s_per_image)
+    return min(options, key=lambda e: e.vram_needed_gb)
 
 
 def recommend(
@@ -50,14 +64,24 @@ def recommend(
     constraints: Constraints | None = None,
     records: Iterable[RunRecord] = (),
     gpu_ids: list[str] | None = None,
+    *,
+    memory_auto: bool = False,
 ) -> list[Estimate]:
     """GPUs meeting ``constraints`` for ``workload``, cheapest per 1000 images first.
+
+    With ``memory_auto`` each GPU runs the fastest memory option that fits it (``none``, model offload or
+    sequential offload; the estimate names the one chosen) instead of ``workload.memory``.
 
     Raises:
         NoGpuFits: when every GPU is excluded; the message counts the GPUs each constraint excluded.
     """
     c = constraints or Constraints()
-    estimates = estimate_workload(workload, catalog, list(records), gpu_ids, providers=c.providers)
+    index = MeasuredIndex(measured_index(records, catalog))
+    options = MEMORY_OPTIONS if memory_auto else (workload.memory,)
+    per_option = [
+        estimate_workload(workload.with_(memory=m), catalog, index, gpu_ids, providers=c.providers) for m in options
+    ]
+    estimates = [fastest_fitting(same_gpu, c.min_headroom_gb) for same_gpu in zip(*per_option, strict=True)]
     excluded = dict.fromkeys(("vram", "speed", "price", "unpriced"), 0)
     kept: list[Estimate] = []
     for e in estimates:
@@ -79,9 +103,10 @@ def recommend(
         parts = [f"{n} {words[k]}" for k, n in excluded.items() if n]
         raise NoGpuFits(
             f"no GPU meets the constraints for {workload.model} {workload.task} {workload.resolution} "
-            f"{workload.steps} steps batch {workload.images_per_call} {workload.dtype} memory={workload.memory}: "
-            f"of {len(estimates)} GPUs, {'; '.join(parts)}. Relax a constraint, or try --memory model_cpu_offload "
-            "or another --dtype"
+            f"{workload.steps} steps batch {workload.images_per_call} {workload.dtype} "
+            f"memory={'auto (fastest that fits)' if memory_auto else workload.memory}: "
+            f"of {len(estimates)} GPUs, {'; '.join(parts)}. Relax a constraint"
+            + (", or try another --dtype" if memory_auto else ", or try --memory auto or another --dtype")
         )
     return sorted(kept, key=lambda e: (e.usd_per_1k_images is None, e.usd_per_1k_images or 0.0, e.s_per_image))
 
@@ -123,4 +148,12 @@ def check_guide_vram(catalog: Catalog) -> list[GuideVramCheck]:
     return out
 
 
-__all__ = ["MEMORY_OPTIONS", "Constraints", "GuideVramCheck", "NoGpuFits", "check_guide_vram", "recommend"]
+__all__ = [
+    "MEMORY_OPTIONS",
+    "Constraints",
+    "GuideVramCheck",
+    "NoGpuFits",
+    "check_guide_vram",
+    "fastest_fitting",
+    "recommend",
+]

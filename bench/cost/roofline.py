@@ -1,105 +1,258 @@
-"""The roofline: seconds of one component call on a GPU, per-stage times of a counted workload, and the fit
-of the default efficiencies to published timings.
+"""The op-level performance model: seconds of one component call on a GPU, and per-stage times of a workload.
 
-Each component call costs ``max(FLOPs / (peak · e_compute), bytes / (bandwidth · e_memory))`` (counts from
-:mod:`bench.cost.counting`); CPU offload adds the weight transfers over the host link.
+Every kernel the counter saw (:mod:`bench.cost.counting.ops`) belongs to an op class. A kernel of a compute
+class (GEMM, convolution, fused attention) takes ``max(FLOPs / (peak · e_class), bytes / (bandwidth · m_class))``
+at its own arithmetic intensity, where the peak is the rate of its math (fp16/bf16 tensor, TF32 for fp32
+convolutions on Ampere and later, else fp32); a memory class (element-wise, normalisation/reduction, copy) moves
+its bytes at ``bandwidth · m_class``. Each kernel also pays a fixed floor (launch and tail). A call is bounded
+below by its host: eager PyTorch dispatches every op from Python, ``kernels x dispatch cost``; the two overlap, so
+the call takes the smooth maximum (a p-norm) of device and host time. Efficiencies are per op class; memory
+efficiencies are scaled per architecture family (Turing .. Blackwell, Ampere the reference: the 72 MB L2 of Ada
+shows as a multiplier above 1), compute efficiencies are shared, because per-family compute multipliers made the
+leave-one-GPU-out error worse (docs/projection.md). Weights are read once per call, activations per image: both are
+in the bytes the counter saw at the call's batch.
+
+CPU offload adds transfers over the host link (the GPU's PCIe generation, x16, per direction): model offload moves
+each component's weights once per pipeline call, sequential offload moves each leaf module on every call and pays a
+fixed latency per module. A pipeline call also pays a fixed overhead (scheduler setup, image post-processing).
+
+The constants are fitted to published timings (:mod:`bench.cost.fit`) and shipped as data with the date and the
+inputs of the fit (``bench/data/projection_constants.json``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import functools
+import json
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from bench.cost.catalog import GpuSpec, PublishedTiming
-from bench.cost.counting.ops import OpCount
-from bench.cost.counting.profile import StagePart, WorkloadProfile
+from bench.cost.catalog import GpuSpec
+from bench.cost.counting.ops import ATTENTION, CONV, COPY, ELEMENTWISE, GEMM, NORM, OP_CLASSES, OpCount
+from bench.cost.counting.profile import WorkloadProfile
 from bench.models.types import STAGES
 
-# Fitted to the diffusers torch 2.0 SD 1.5 table (RTX 4090, RTX 3090, T4; fp16, SDPA, not compiled) by
-# fit_efficiency(); tests/cost/test_projection.py re-fits and checks these values. Source of the timings:
-# https://github.com/huggingface/diffusers/blob/main/docs/source/en/optimization/torch2.0.mdx
-DEFAULT_COMPUTE_EFF = 0.55
-DEFAULT_MEMORY_EFF = 0.25
-DEFAULT_EFF_SOURCE = "default efficiencies fitted to diffusers' published SD 1.5 timings (docs/projection.md)"
-# Host-to-device copies under CPU offload: PCIe 4.0 x16, 16 GT/s per lane x 16 lanes with 128b/130b encoding
-# = 31.5 GB/s per direction (PCI-SIG). A theoretical ceiling, so offload projections are optimistic.
-HOST_TO_DEVICE_GBS = 31.5
-FIT_GRID = np.round(np.arange(0.05, 1.0001, 0.05), 2)
+FAMILIES = ("Turing", "Volta", "Ampere", "Ada", "Hopper", "Blackwell")
+REFERENCE_FAMILY = "Ampere"  # multipliers are relative to it
+COMPUTE_CLASSES = ("gemm", "conv", "attention")
+MEMORY_GROUPS = ("matmul", "elementwise", "norm", "copy")  # gemm/conv/attention share the "matmul" bandwidth
+SMOOTH_MAX_P = 4.0  # device/host overlap: (gpu^p + host^p)^(1/p); p -> inf is a hard max
+# Per-direction x16 host-link bandwidth by PCIe generation (PCI-SIG: 8/16/32 GT/s per lane for gen 3/4/5 with
+# 128b/130b encoding); gen 1-2 use 8b/10b.
+PCIE_X16_GBS = {1: 4.0, 2: 8.0, 3: 15.75, 4: 31.5, 5: 63.0, 6: 126.0}
+DEFAULT_PCIE_GEN = 4
+CONSTANTS_FILE = "projection_constants.json"
+DEFAULT_EFF_SOURCE = "op-level model fitted to published timings (docs/projection.md)"
 
 
 @dataclass(frozen=True)
-class Efficiency:
-    """Fractions of peak compute and bandwidth a stage achieves."""
+class ModelConstants:
+    """The fitted constants of the op-level model (see the module docstring for what each one charges)."""
 
-    compute: float = DEFAULT_COMPUTE_EFF
-    memory: float = DEFAULT_MEMORY_EFF
+    compute_eff: dict[str, float]  # op class -> fraction of the peak rate
+    memory_eff: dict[str, float]  # memory group -> fraction of the bandwidth
+    arch_memory: dict[str, float]  # architecture family -> multiplier on memory efficiencies
+    kernel_floor_s: float
+    dispatch_s: float  # seconds of host time per dispatched op
+    call_overhead_s: float  # per pipeline call
+    link_eff: float  # fraction of the host link's bandwidth offload copies reach
+    module_s: float  # per leaf module moved by sequential offload
+    source: str = DEFAULT_EFF_SOURCE
+    meta: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    @classmethod
+    def from_params(
+        cls, params: dict[str, float], source: str = "", meta: dict[str, Any] | None = None
+    ) -> ModelConstants:
+        """Build from the flat ``name -> value`` form the fit and the constants file use."""
+        return cls(
+            compute_eff={c: params[f"e_{c}"] for c in COMPUTE_CLASSES},
+            memory_eff={g: params[f"m_{g}"] for g in MEMORY_GROUPS},
+            arch_memory={f: params.get(f"arch_memory_{f}", 1.0) for f in FAMILIES},
+            kernel_floor_s=params["kernel_floor_s"],
+            dispatch_s=params["dispatch_s"],
+            call_overhead_s=params["call_overhead_s"],
+            link_eff=params["link_eff"],
+            module_s=params["module_s"],
+            source=source or cls.source,
+            meta=meta or {},
+        )
 
 
-def call_time_s(count: OpCount, gpu: GpuSpec, dtype: str, eff: Efficiency) -> float:
-    """Roofline time of one component call: the slower of its compute and its memory traffic."""
-    compute_s = count.total_flops / (gpu.peak_tflops(dtype) * 1e12 * eff.compute)
-    memory_s = count.total_bytes / (gpu.bandwidth_gbs * 1e9 * eff.memory)
-    return max(compute_s, memory_s)
+def constants_path() -> Path:
+    """Where the shipped constants live."""
+    return Path(str(resources.files("bench") / "data" / CONSTANTS_FILE))
 
 
-def _offload_bytes(part: StagePart, memory: str) -> float:
-    """Weight bytes copied to the GPU per pipeline call for this part under CPU offload."""
-    if memory == "model_cpu_offload":
-        return float(part.count.weight_bytes)  # moved once per pipeline call
-    if memory == "sequential_cpu_offload":
-        return float(part.count.weight_bytes) * part.repeats  # streamed on every call
-    return 0.0
+@functools.cache
+def shipped_constants() -> ModelConstants:
+    """The constants fitted to the published timings, as shipped with the package."""
+    data = json.loads(constants_path().read_text(encoding="utf-8"))
+    return ModelConstants.from_params(data["params"], meta=data)
+
+
+def family(gpu: GpuSpec) -> str:
+    """The architecture family of a catalog GPU (the first word of its ``arch``)."""
+    name = gpu.arch.split()[0] if gpu.arch.strip() else ""
+    return name if name in FAMILIES else REFERENCE_FAMILY
+
+
+def host_link_gbs(gpu: GpuSpec) -> float:
+    """Per-direction bandwidth of the GPU's x16 host link, from its PCIe generation (gen 4 when unknown)."""
+    return PCIE_X16_GBS[gpu.pcie_gen or DEFAULT_PCIE_GEN]
+
+
+def _peaks(gpu: GpuSpec, dtype: str) -> tuple[float, float, float]:
+    """(half-precision, fp32 GEMM, fp32 convolution) peak FLOP/s: cuDNN uses TF32 for fp32 convs on Ampere+."""
+    half = gpu.peak_tflops(dtype if dtype != "fp32" else "fp16") * 1e12
+    fp32 = gpu.fp32_tflops * 1e12
+    tf32 = max(fp32, gpu.fp16_tensor_tflops * 1e12 / 2) if FAMILIES.index(family(gpu)) >= 2 else fp32
+    return half, fp32, tf32
+
+
+@dataclass(frozen=True)
+class CallFeatures:
+    """What the model needs of one counted call: compute kernels one by one, memory classes in total."""
+
+    flops: np.ndarray  # compute kernels only
+    bytes: np.ndarray
+    klass: np.ndarray  # index into COMPUTE_CLASSES
+    fp32: np.ndarray
+    memory_bytes: dict[str, float]  # memory group -> bytes of its kernels
+    kernels: int
+
+
+_FEATURES: dict[int, tuple[OpCount, CallFeatures]] = {}
+_FEATURES_KEPT = 4096  # counts whose features are memoised at once (the counts themselves are LRU-cached)
+
+
+def features(count: OpCount) -> CallFeatures:
+    """The model's view of a count (memoised per count object)."""
+    hit = _FEATURES.get(id(count))
+    if hit is not None and hit[0] is count:
+        return hit[1]
+    kinds = count.kind_codes()
+    compute = np.isin(kinds, (GEMM, CONV, ATTENTION))
+    index = {GEMM: 0, CONV: 1, ATTENTION: 2}
+    klass = np.array([index[int(k)] for k in kinds[compute]], dtype=np.int8)
+    memory = {
+        "elementwise": float(count.bytes[kinds == ELEMENTWISE].sum()),
+        "norm": float(count.bytes[kinds == NORM].sum()),
+        "copy": float(count.bytes[kinds == COPY].sum()),
+    }
+    feats = CallFeatures(
+        flops=count.flops[compute],
+        bytes=count.bytes[compute],
+        klass=klass,
+        fp32=count.fp32_mask()[compute],
+        memory_bytes=memory,
+        kernels=count.kernels,
+    )
+    if len(_FEATURES) >= _FEATURES_KEPT:
+        _FEATURES.clear()
+    _FEATURES[id(count)] = (count, feats)
+    return feats
+
+
+def call_time_s(count: OpCount, gpu: GpuSpec, dtype: str, c: ModelConstants | None = None) -> float:
+    """Seconds of one component call on ``gpu``: device time of its kernels against its host dispatch time."""
+    c = c or shipped_constants()
+    f = features(count)
+    fam = family(gpu)
+    half, fp32, tf32 = _peaks(gpu, dtype)
+    bandwidth = gpu.bandwidth_gbs * 1e9
+    e = np.array([min(1.0, c.compute_eff[k]) for k in COMPUTE_CLASSES])
+    m = {g: min(1.0, c.memory_eff[g] * c.arch_memory[fam]) for g in MEMORY_GROUPS}
+    peak = np.where(f.fp32, np.where(f.klass == 1, tf32, fp32), half)
+    compute = f.flops / (peak * e[f.klass]) if f.flops.size else f.flops
+    moved = f.bytes / (bandwidth * m["matmul"])
+    device = float(np.maximum(compute, moved).sum())
+    device += sum(b / (bandwidth * m[g]) for g, b in f.memory_bytes.items())
+    device += f.kernels * c.kernel_floor_s
+    host = f.kernels * c.dispatch_s
+    return float((device**SMOOTH_MAX_P + host**SMOOTH_MAX_P) ** (1.0 / SMOOTH_MAX_P))
+
+
+def _weights(profile: WorkloadProfile, role: str, component: str, count: OpCount) -> float:
+    return float(profile.weights_by_component.get(f"{role}/{component}", count.weight_bytes))
+
+
+def offload_s_by_stage(profile: WorkloadProfile, gpu: GpuSpec, c: ModelConstants | None = None) -> dict[str, float]:
+    """Seconds per pipeline call that CPU offload adds, by stage (0 without offload)."""
+    c = c or shipped_constants()
+    memory = profile.workload.memory
+    out = dict.fromkeys(STAGES, 0.0)
+    if memory not in ("model_cpu_offload", "sequential_cpu_offload"):
+        return out
+    link = host_link_gbs(gpu) * 1e9 * c.link_eff
+    moved: set[tuple[str, str]] = set()
+    for part in profile.parts:
+        key = (part.role, part.component)
+        weight = _weights(profile, part.role, part.component, part.count)
+        if memory == "model_cpu_offload":
+            if key not in moved:  # moved in once per pipeline call, when the component is first called
+                out[part.stage] += weight / link
+                moved.add(key)
+        else:  # every call streams every leaf module in
+            modules = profile.leaf_modules.get(f"{part.role}/{part.component}", 0)
+            out[part.stage] += part.repeats * (weight / link + modules * c.module_s)
+    return out
 
 
 @dataclass(frozen=True)
 class StageTimes:
-    """Per-image seconds by stage: roofline compute and offload transfer, kept apart for calibration."""
+    """Per-image seconds by stage: kernel time and offload transfer kept apart for calibration, and the fixed
+    per-call overhead."""
 
     roofline_s: dict[str, float]
     offload_s: dict[str, float]
+    overhead_s: float = 0.0
 
     def total(self) -> float:
-        return sum(self.roofline_s.values()) + sum(self.offload_s.values())
+        return sum(self.roofline_s.values()) + sum(self.offload_s.values()) + self.overhead_s
 
 
-def stage_times(profile: WorkloadProfile, gpu: GpuSpec, eff: Efficiency | None = None) -> StageTimes:
+def stage_times(profile: WorkloadProfile, gpu: GpuSpec, constants: ModelConstants | None = None) -> StageTimes:
     """Default (uncalibrated) per-image stage times of a counted workload on ``gpu``."""
-    eff = eff or Efficiency()
+    c = constants or shipped_constants()
     w = profile.workload
     roof = dict.fromkeys(STAGES, 0.0)
-    off = dict.fromkeys(STAGES, 0.0)
     for part in profile.parts:
-        roof[part.stage] += part.repeats * call_time_s(part.count, gpu, w.dtype, eff) / profile.images
-        off[part.stage] += _offload_bytes(part, w.memory) / (HOST_TO_DEVICE_GBS * 1e9) / profile.images
-    return StageTimes(roofline_s=roof, offload_s=off)
+        roof[part.stage] += part.repeats * call_time_s(part.count, gpu, part.dtype or w.dtype, c) / profile.images
+    off = {s: v / profile.images for s, v in offload_s_by_stage(profile, gpu, c).items()}
+    return StageTimes(roofline_s=roof, offload_s=off, overhead_s=c.call_overhead_s / profile.images)
 
 
-# --- fitting the defaults ----------------------------------------------------------------------------
+def denoiser_kind(profile: WorkloadProfile) -> str:
+    """``dit`` when the denoiser is a transformer, else ``unet`` (how projection errors are grouped)."""
+    return "dit" if any(p.component == "transformer" for p in profile.stage_parts("denoise")) else "unet"
 
 
-def published_s_per_step(p: PublishedTiming) -> float:
-    """Seconds per denoising step of a published it/s figure."""
-    return 1.0 / p.value if p.unit == "it_per_s" else p.value / p.steps
+def denoise_s(profile: WorkloadProfile, gpu: GpuSpec, constants: ModelConstants | None = None) -> float:
+    """Seconds of the denoising loop of one pipeline call (every denoiser call, offload included)."""
+    c = constants or shipped_constants()
+    w = profile.workload
+    total = sum(p.repeats * call_time_s(p.count, gpu, p.dtype or w.dtype, c) for p in profile.stage_parts("denoise"))
+    return total + offload_s_by_stage(profile, gpu, c)["denoise"]
 
 
-def fit_efficiency(points: list[tuple[OpCount, GpuSpec, str, float]]) -> tuple[Efficiency, float]:
-    """Grid-search (compute, memory) efficiencies minimising RMS log error of step times.
-
-    Args:
-        points: (counted step, GPU, dtype, published seconds per step).
-
-    Returns:
-        The best efficiencies and their RMS log error.
-    """
-    best: tuple[float, Efficiency] | None = None
-    for ec in FIT_GRID:
-        for em in FIT_GRID:
-            eff = Efficiency(float(ec), float(em))
-            errs = [np.log(call_time_s(c, g, d, eff) / t) for c, g, d, t in points]
-            rms = float(np.sqrt(np.mean(np.square(errs))))
-            if best is None or rms < best[0] - 1e-12:
-                best = (rms, eff)
-    if best is None:
-        raise ValueError("no points to fit")
-    return best[1], best[0]
+__all__ = [
+    "DEFAULT_EFF_SOURCE",
+    "FAMILIES",
+    "OP_CLASSES",
+    "ModelConstants",
+    "StageTimes",
+    "call_time_s",
+    "constants_path",
+    "denoise_s",
+    "denoiser_kind",
+    "family",
+    "host_link_gbs",
+    "offload_s_by_stage",
+    "shipped_constants",
+    "stage_times",
+]

@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from bench import __version__, stats
+from bench.measure import lifeline
+from bench.measure.device import local_device
 from bench.measure.summary import summarise
 from bench.measure.timing import STAGE_ORDER, CallTiming, Clock, StageRecorder
 from bench.results import (
@@ -50,7 +52,16 @@ def error_info(exc: BaseException) -> ErrorInfo:
 
 
 def environment_skip_reason(spec: RunSpec) -> str | None:
-    """Why this machine cannot run the spec at all (decided in the child, where CUDA may be touched)."""
+    """Why this machine cannot run the spec at all (decided in the child, where CUDA may be touched).
+
+    The rules known without a device come first: a sweep skips those runs before starting a child, but a
+    run handed to the child another way (``run_in_child``, an in-process ``execute``) must not measure CPU
+    offload on the CPU either (a no-op that would pass for offload, or a crash inside accelerate).
+    """
+    from bench.measure.runner import static_skip_reason
+
+    if reason := static_skip_reason(spec):
+        return reason
     if spec.device.startswith("cuda"):
         import torch
 
@@ -62,8 +73,9 @@ def environment_skip_reason(spec: RunSpec) -> str | None:
     if spec.dtype == "bf16" and spec.device.startswith("cuda"):
         import torch
 
-        if not torch.cuda.is_bf16_supported():
-            return "bf16 requested but this GPU does not support bfloat16"
+        from bench.measure.device import bf16_skip_reason
+
+        return bf16_skip_reason(torch, spec.device)  # the run's own device, by compute capability
     return None
 
 
@@ -99,6 +111,8 @@ class _Measurement:
         self.env: dict[str, Any] = {}
         self.measure_window: tuple[float, float] | None = None
         self.images: list[Any] = []
+        self.download_s: float | None = None
+        self.hub_revisions: dict[str, str | None] = {}
 
     # --- allocator peaks per stage (CUDA only) ----------------------------------------------------
     def on_boundary(self, stage: str, edge: str) -> None:
@@ -126,6 +140,7 @@ class _Measurement:
 
         from bench.measure.samplers import DEFAULT_INTERVAL_S, SamplerThread, TorchAllocatorTracker, open_samplers
         from bench.models.build import build_pipelines
+        from bench.models.hub import HubLoads
         from bench.workloads import StageHooks, run_workload
 
         spec = self.spec
@@ -140,11 +155,15 @@ class _Measurement:
         clock = Clock(spec.device)
         t0 = clock.now_ns()
         build_device = "cpu" if spec.memory in ("model_cpu_offload", "sequential_cpu_offload") else spec.device
+        loads = HubLoads()
         pipes = build_pipelines(
-            spec.model, spec.task, spec.weights, build_device, spec.dtype, spec.hub, refiner=spec.refiner
+            spec.model, spec.task, spec.weights, build_device, spec.dtype, spec.hub, refiner=spec.refiner, loads=loads
         )
         apply_memory_option(pipes, spec)
-        self.load_s = (clock.now_ns() - t0) / 1e9
+        self.load_s = (clock.now_ns() - t0) / 1e9 - loads.download_s  # a download is not load time
+        if spec.weights == "hub":
+            self.download_s = loads.download_s if any(loads.revisions.values()) else None
+            self.hub_revisions = dict(loads.revisions)
         self.spans.append(StageSpan(stage="load", start_s=0.0, end_s=self.sampler.now_s()))
 
         recorder = StageRecorder(clock, on_boundary=self.on_boundary)
@@ -209,6 +228,8 @@ class _Measurement:
         except Exception as exc:  # environment capture must never lose a measurement
             self.warnings.append(f"environment capture failed: {type(exc).__name__}: {exc}")
         self.env.setdefault("kbench_version", __version__)
+        if self.hub_revisions:
+            self.env["hub_revisions"] = self.hub_revisions  # role -> snapshot commit (None: a local directory)
         timing = summary = None
         if self.load_s is not None:
             calls = self.calls
@@ -219,6 +240,7 @@ class _Measurement:
             step_s = _median_per_index([c.step_s for c in calls])
             timing = Timing(
                 load_s=self.load_s,
+                download_s=self.download_s,
                 first_image_s=self.first_image_s if self.first_image_s is not None else self.load_s,
                 warmup_call_s=self.warmup,
                 call_s=[c.wall_s for c in calls],
@@ -356,10 +378,14 @@ def _release_memory() -> None:
 
 
 def main(argv: list[str]) -> int:
+    lifeline.arm()  # a sweep that dies (kill -9) takes this run with it, within a second
     spec_path, out_path = Path(argv[0]), Path(argv[1])
     images_dir = Path(argv[2]) if len(argv) > 2 and argv[2] else None
     spec = RunSpec.model_validate(json.loads(spec_path.read_text(encoding="utf-8")))
-    record = execute(spec, images_dir)
+    run_spec = spec.model_copy(update={"device": local_device(spec.device, os.environ)})  # pinned: cuda:0
+    record = execute(run_spec, images_dir)
+    if run_spec.device != spec.device:
+        record = record.model_copy(update={"spec": spec})  # the record names the device the user asked for
     tmp = out_path.with_suffix(".tmp")
     tmp.write_text(record.model_dump_json(), encoding="utf-8")
     os.replace(tmp, out_path)

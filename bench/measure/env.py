@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import psutil
 
 from bench import __version__
+from bench.measure.provenance import GIT_KEYS, TORCH_SETTING_KEYS, git_facts, torch_settings
 from bench.measure.samplers.base import MIB
 from bench.measure.samplers.nvml import load_nvml, open_gpu, shutdown_nvml
 
@@ -40,6 +41,16 @@ GPU_KEYS = (
     "power_limit_w",
     "driver_version",
     "cuda_driver_version",
+    "gpu_pci_bus_id",
+    "persistence_mode",
+    "pcie_gen",
+    "pcie_width",
+    "pcie_gen_max",
+    "pcie_width_max",
+    "sm_clock_mhz",
+    "mem_clock_mhz",
+    "sm_clock_max_mhz",
+    "pcie_link",
 )
 SPEC_KEYS = ("dtype", "memory", "weights", "scenario_file", "scenario_sha256")
 ENV_KEYS = (
@@ -55,7 +66,10 @@ ENV_KEYS = (
     "cudnn_version",
     "device",
     "cuda_visible_devices",
+    "cuda_device_order",
     *GPU_KEYS,
+    *GIT_KEYS,
+    *TORCH_SETTING_KEYS,
 )
 
 
@@ -116,6 +130,16 @@ def _gpu_facts_nvml(device: str, nvml_module: Any) -> dict[str, Any] | None:
         "power_limit_w": lambda: nvml.nvmlDeviceGetEnforcedPowerLimit(handle) / 1000.0,
         "driver_version": lambda: _text(nvml.nvmlSystemGetDriverVersion()),
         "cuda_driver_version": lambda: _cuda_version(nvml.nvmlSystemGetCudaDriverVersion()),
+        "gpu_pci_bus_id": lambda: _text(nvml.nvmlDeviceGetPciInfo(handle).busId),
+        "persistence_mode": lambda: bool(nvml.nvmlDeviceGetPersistenceMode(handle)),
+        # offload speed depends on the link the GPU trained to, not the slot's maximum
+        "pcie_gen": lambda: int(nvml.nvmlDeviceGetCurrPcieLinkGeneration(handle)),
+        "pcie_width": lambda: int(nvml.nvmlDeviceGetCurrPcieLinkWidth(handle)),
+        "pcie_gen_max": lambda: int(nvml.nvmlDeviceGetMaxPcieLinkGeneration(handle)),
+        "pcie_width_max": lambda: int(nvml.nvmlDeviceGetMaxPcieLinkWidth(handle)),
+        "sm_clock_mhz": lambda: int(nvml.nvmlDeviceGetClockInfo(handle, nvml.NVML_CLOCK_SM)),
+        "mem_clock_mhz": lambda: int(nvml.nvmlDeviceGetClockInfo(handle, nvml.NVML_CLOCK_MEM)),
+        "sm_clock_max_mhz": lambda: int(nvml.nvmlDeviceGetMaxClockInfo(handle, nvml.NVML_CLOCK_SM)),
     }
     facts: dict[str, Any] = {"gpu_index": index}
     for key, get in getters.items():
@@ -124,6 +148,8 @@ def _gpu_facts_nvml(device: str, nvml_module: Any) -> dict[str, Any] | None:
         except Exception:  # one unsupported query must not hide the others
             facts[key] = None
     shutdown_nvml(nvml)
+    if facts.get("pcie_gen") is not None and facts.get("pcie_width") is not None:
+        facts["pcie_link"] = f"Gen{facts['pcie_gen']} x{facts['pcie_width']}"
     return facts
 
 
@@ -195,6 +221,9 @@ def capture_environment(device: str, *, nvml_module: Any = None, spec: RunSpec |
     env.update(_torch_facts(device))
     env["device"] = device
     env["cuda_visible_devices"] = os.environ.get("CUDA_VISIBLE_DEVICES")
+    env["cuda_device_order"] = os.environ.get("CUDA_DEVICE_ORDER")
+    env.update(git_facts())
+    env.update(torch_settings())
     env.update(dict.fromkeys(GPU_KEYS))
     if device.startswith("cuda"):
         env.update(_gpu_facts_nvml(device, nvml_module) or _gpu_facts_torch(device))

@@ -3,11 +3,14 @@
 The parent never imports torch. Each run is a ``python -m bench.measure.child`` subprocess in its own
 process group, waited on with a timeout; a hang is killed (status ``timeout``), a child killed by the
 kernel or dying without a record is ``oom``/``error``. The first Ctrl-C lets the current run finish
-and stops; a second one kills it. Everything already measured is on disk either way.
+and stops; a second one, SIGTERM or SIGHUP kill it (status ``interrupted``, retried by ``--resume``), see
+:mod:`bench.measure.interrupts`. A child whose parent dies stops itself (:mod:`bench.measure.lifeline`).
+Everything already measured is on disk either way; one sweep at a time holds the results file.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -20,7 +23,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench import __version__
-from bench.results import ErrorInfo, RunRecord, append_record, completed_keys, utc_now_iso
+from bench.errors import ResultsWriteError
+from bench.measure.interrupts import SweepGuard, kill_group
+from bench.measure.lifeline import PARENT_ENV, RUN_DIR_ENV
+from bench.results import ErrorInfo, ResultsLock, RunRecord, append_record, completed_keys, utc_now_iso
 from bench.spec import RunSpec
 
 STDERR_TAIL_LINES = 12
@@ -35,6 +41,8 @@ class SweepOutcome:
     records: list[RunRecord] = field(default_factory=list)
     resumed_skips: int = 0
     interrupted: bool = False
+    exit_code: int = 0  # 128 + the signal that stopped the sweep, when interrupted
+    write_error: ResultsWriteError | None = None  # the append that failed and stopped the sweep
 
     @property
     def failed(self) -> list[RunRecord]:
@@ -68,44 +76,6 @@ def parent_record(
     )
 
 
-class _InterruptGuard:
-    """First SIGINT: finish the current run then stop. Second: kill the current child too."""
-
-    def __init__(self) -> None:
-        self.count = 0
-        self.child: subprocess.Popen[bytes] | None = None
-        self._previous: object = None
-
-    def __enter__(self) -> _InterruptGuard:
-        try:
-            self._previous = signal.signal(signal.SIGINT, self._handle)
-        except ValueError:  # not the main thread: leave signals alone
-            self._previous = None
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)  # type: ignore[arg-type]
-
-    def _handle(self, signum: int, frame: object) -> None:
-        self.count += 1
-        if self.count == 1:
-            print(
-                "\nkbench: interrupt received; finishing the current run, then stopping (Ctrl-C again to abort it)",
-                file=sys.stderr,
-                flush=True,
-            )
-        elif self.child is not None and self.child.poll() is None:
-            _kill_group(self.child)
-
-
-def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        proc.kill()
-
-
 def _stderr_tail(path: Path) -> list[str]:
     try:
         text = path.read_text(encoding="utf-8", errors="replace")
@@ -114,25 +84,44 @@ def _stderr_tail(path: Path) -> list[str]:
     return [line for line in text.rstrip().splitlines() if line.strip()][-STDERR_TAIL_LINES:]
 
 
+def _pinning(device: str) -> dict[str, str]:
+    """The child's GPU pinning; a device that is not visible is left to the child to report as skipped."""
+    from bench.measure.device import child_environment
+
+    try:
+        return child_environment(device, os.environ)
+    except LookupError:
+        return {}
+
+
 def run_in_child(
-    spec: RunSpec, *, timeout_s: float, images_dir: Path | None = None, guard: _InterruptGuard | None = None
+    spec: RunSpec, *, timeout_s: float, images_dir: Path | None = None, guard: SweepGuard | None = None
 ) -> RunRecord:
     """Execute one run in a fresh interpreter and return its record, whatever happened to the child."""
     started_at = utc_now_iso()
-    with tempfile.TemporaryDirectory(prefix="kbench-run-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="kbench-run-", ignore_cleanup_errors=True) as tmp:
         tmp_path = Path(tmp)
         spec_file, out_file, err_file = tmp_path / "spec.json", tmp_path / "record.json", tmp_path / "stderr.txt"
         spec_file.write_text(spec.model_dump_json(), encoding="utf-8")
         cmd = [sys.executable, "-m", "bench.measure.child", str(spec_file), str(out_file), str(images_dir or "")]
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false"}
+        env = {
+            **os.environ,
+            "PYTHONUNBUFFERED": "1",
+            "TOKENIZERS_PARALLELISM": "false",
+            PARENT_ENV: str(os.getpid()),
+            RUN_DIR_ENV: tmp,
+        }
+        env.update(_pinning(spec.device))
         with open(err_file, "wb") as err:
             proc = subprocess.Popen(cmd, stdout=err, stderr=err, start_new_session=True, env=env)
             if guard is not None:
                 guard.child = proc
+                if guard.abort:  # the signal came while the child was starting
+                    guard.stop_child()
             try:
                 proc.wait(timeout=timeout_s)
             except subprocess.TimeoutExpired:
-                _kill_group(proc)
+                kill_group(proc)
                 proc.wait(timeout=KILL_GRACE_S)
                 return parent_record(
                     spec, "timeout", f"run exceeded its {timeout_s:g} s limit; the child was killed", started_at
@@ -147,14 +136,14 @@ def run_in_child(
                 return parent_record(spec, "error", f"child wrote an unreadable record: {exc}", started_at)
         tail = _stderr_tail(err_file)
         code = proc.returncode
+        if guard is not None and guard.killed_pid == proc.pid:
+            name = signal.Signals(guard.stop_signal or signal.SIGINT).name
+            reason = f"stopped by {'a second Ctrl-C' if name == 'SIGINT' else name} before it finished"
+            return parent_record(spec, "interrupted", reason, started_at)
         if code == -signal.SIGKILL:
             reason = "child was killed (SIGKILL): out of host memory (kernel OOM killer) or killed by the user"
             return parent_record(
-                spec,
-                "oom" if guard is None or guard.count < 2 else "error",
-                reason,
-                started_at,
-                ErrorInfo(type="Killed", message=reason, traceback_tail=tail),
+                spec, "oom", reason, started_at, ErrorInfo(type="Killed", message=reason, traceback_tail=tail)
             )
         reason = f"child exited with code {code} without writing a record"
         if code is not None and code < 0:
@@ -176,13 +165,18 @@ def run_sweep(
     """Run every spec (skipping recorded ones with ``resume``), appending each record as it ends."""
     results_path = Path(results_path)
     outcome = SweepOutcome(results_path=results_path)
-    done = completed_keys(results_path) if resume else set()
-    todo = [s for s in specs if s.run_key not in done]
-    outcome.resumed_skips = len(specs) - len(todo)
-    notify = progress or (lambda *args: None)
-    with _InterruptGuard() as guard:
+    show = progress or (lambda *args: None)
+
+    def notify(event: str, index: int, total: int, spec: RunSpec, record: RunRecord | None) -> None:
+        with contextlib.suppress(OSError):  # a terminal closed under the sweep (SIGHUP) must not end it
+            show(event, index, total, spec, record)
+
+    with ResultsLock(results_path), SweepGuard() as guard:
+        done = completed_keys(results_path) if resume else set()
+        todo = [s for s in specs if s.run_key not in done]
+        outcome.resumed_skips = len(specs) - len(todo)
         for index, spec in enumerate(todo, start=1):
-            if guard.count:
+            if guard.stopping:
                 break
             notify("start", index, len(todo), spec, None)
             reason = static_skip_reason(spec)
@@ -190,10 +184,16 @@ def run_sweep(
                 record = parent_record(spec, "skipped", reason, utc_now_iso())
             else:
                 record = run_in_child(spec, timeout_s=timeout_s or spec.timeout_s, images_dir=images_dir, guard=guard)
-            append_record(results_path, record)
+            try:
+                append_record(results_path, record)
+            except ResultsWriteError as exc:
+                outcome.write_error = exc
+                break
             outcome.records.append(record)
             notify("end", index, len(todo), spec, record)
-        outcome.interrupted = guard.count > 0 and len(outcome.records) < len(todo)
+        finished = [r for r in outcome.records if r.status != "interrupted"]
+        outcome.interrupted = guard.stopping and len(finished) < len(todo)
+        outcome.exit_code = guard.exit_code() if outcome.interrupted else 0
     return outcome
 
 

@@ -10,7 +10,9 @@ time is split into exclusive stages whose sum plus the reported remainder is the
 * ``denoise``      - first denoiser call to the last step's end (scheduler steps included)
 * ``decode``       - MoVQ/VAE decoding of the latents
 
-On CUDA every boundary synchronises the device first, so a span measures finished GPU work.
+On CUDA each boundary records a CUDA event on the current stream instead of waiting for the GPU; the call
+synchronises once, at its end, and the spans are read from the events' elapsed times (GPU time, not the time
+the host queued the work). On the CPU the boundaries are ``perf_counter_ns`` readings.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import itertools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 TEXT_ENCODERS = ("text_encoder", "text_encoder_2")
 DENOISERS = ("unet", "transformer")
@@ -27,20 +29,76 @@ AUTOENCODERS = ("movq", "vae")
 STAGE_ORDER = ("text_encode", "prior", "image_encode", "denoise", "decode")
 
 
+class CudaEvents(Protocol):
+    """The part of ``torch.cuda`` the clock uses: timing events on the current stream and one synchronisation."""
+
+    def record(self) -> Any: ...
+
+    def elapsed_ms(self, start: Any, end: Any) -> float: ...
+
+    def synchronize(self) -> None: ...
+
+
+class TorchCudaEvents:
+    """:class:`CudaEvents` through torch: ``torch.cuda.Event(enable_timing=True)`` recorded on the current stream."""
+
+    def __init__(self) -> None:
+        import torch
+
+        self._torch = torch
+
+    def record(self) -> Any:
+        event = self._torch.cuda.Event(enable_timing=True)
+        event.record()
+        return event
+
+    def elapsed_ms(self, start: Any, end: Any) -> float:
+        return float(start.elapsed_time(end))
+
+    def synchronize(self) -> None:
+        self._torch.cuda.synchronize()
+
+
 class Clock:
-    """Monotonic nanosecond clock; on CUDA it waits for queued GPU work before reading."""
+    """Stage-boundary marks for one pipeline call: ``perf_counter_ns`` on the CPU, CUDA events on a GPU.
 
-    def __init__(self, device: str) -> None:
-        self._sync: Callable[[], None] | None = None
-        if device.startswith("cuda"):
-            import torch
+    ``mark()`` is cheap on both (no synchronisation); ``resolve()`` turns a call's marks into nanoseconds on the
+    host clock, synchronising the GPU once. ``now_ns()`` is a synchronised host reading for coarse spans (load).
+    """
 
-            self._sync = torch.cuda.synchronize
+    def __init__(self, device: str, events: CudaEvents | None = None) -> None:
+        self.events = events if events is not None else (TorchCudaEvents() if device.startswith("cuda") else None)
+        self._origin: Any = None
+        self._origin_ns = 0
+        self.synchronisations = 0
 
     def now_ns(self) -> int:
-        if self._sync is not None:
-            self._sync()
+        if self.events is not None:
+            self._synchronize()
         return time.perf_counter_ns()
+
+    def _synchronize(self) -> None:
+        if self.events is not None:
+            self.events.synchronize()
+            self.synchronisations += 1
+
+    def mark(self) -> Any:
+        """A point in the call: an event recorded on the stream (GPU) or the host time (CPU)."""
+        return self.events.record() if self.events is not None else time.perf_counter_ns()
+
+    def start(self) -> int:
+        """Begin a call: the GPU is idle here (the previous call ended synchronised); returns the host time."""
+        self._origin_ns = time.perf_counter_ns()
+        self._origin = self.mark() if self.events is not None else self._origin_ns
+        return self._origin_ns
+
+    def resolve(self, marks: list[Any]) -> list[int]:
+        """Host-clock nanoseconds of ``marks`` (GPU: after one synchronisation, from event elapsed times)."""
+        if self.events is None:
+            return [int(m) for m in marks]
+        self._synchronize()
+        events = self.events
+        return [self._origin_ns + round(events.elapsed_ms(self._origin, m) * 1e6) for m in marks]
 
 
 @dataclass
@@ -73,8 +131,8 @@ class StageRecorder:
 
     def __init__(self, clock: Clock, on_boundary: Callable[[str, str], None] | None = None) -> None:
         self.clock = clock
-        self._events: list[tuple[str, str, int]] = []  # (kind, edge, t_ns)
-        self._step_ns: list[int] = []
+        self._events: list[tuple[str, str, Any]] = []  # (kind, edge, clock mark)
+        self._step_marks: list[Any] = []
         self._handles: list[Any] = []
         self._on_boundary = on_boundary or (lambda stage, edge: None)
 
@@ -113,7 +171,7 @@ class StageRecorder:
 
     # --- events ----------------------------------------------------------------------------------
     def _mark(self, kind: str, edge: str) -> None:
-        self._events.append((kind, edge, self.clock.now_ns()))
+        self._events.append((kind, edge, self.clock.mark()))
         self._on_boundary(kind, edge)
 
     def stage_edge(self, stage: str, edge: str) -> None:
@@ -121,19 +179,23 @@ class StageRecorder:
         self._mark(stage, edge)
 
     def step_end(self, pipe: Any, step: int, timestep: Any, callback_kwargs: dict[str, Any]) -> dict[str, Any]:
-        """The pipeline's ``callback_on_step_end``: timestamps each finished denoising step."""
-        self._step_ns.append(self.clock.now_ns())
+        """The pipeline's ``callback_on_step_end``: marks each finished denoising step."""
+        self._step_marks.append(self.clock.mark())
         return callback_kwargs
 
     # --- per call ----------------------------------------------------------------------------------
     def begin_call(self) -> int:
         self._events.clear()
-        self._step_ns.clear()
-        return self.clock.now_ns()
+        self._step_marks.clear()
+        return self.clock.start()
 
     def end_call(self, start_ns: int) -> CallTiming:
-        end_ns = self.clock.now_ns()
-        spans = _pair_spans(self._events)
+        marks = [m for _, _, m in self._events] + self._step_marks
+        resolved = self.clock.resolve(marks)  # the one synchronisation of the call on a GPU
+        end_ns = time.perf_counter_ns()
+        n = len(self._events)
+        events = [(kind, edge, t) for (kind, edge, _), t in zip(self._events, resolved[:n], strict=True)]
+        spans = _pair_spans(events)
         stage_ns: dict[str, int] = {}
 
         def total(kind: str, within: Span | None = None) -> int:
@@ -148,7 +210,7 @@ class StageRecorder:
         stage_ns["prior"] = sum(p.end_ns - p.start_ns - total("text_encode", p) for p in prior_spans)
         stage_ns["image_encode"] = total("image_encode")
         denoise = [s for s in spans if s.stage == "denoise"]
-        steps = list(self._step_ns)
+        steps = resolved[n:]
         if denoise:
             first = min(s.start_ns for s in denoise)
             last = max([s.end_ns for s in denoise] + [t for t in steps if t >= first])

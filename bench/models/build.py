@@ -9,16 +9,25 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 from bench.errors import ModelError
 from bench.models.configs import WeightsKind, load_config
+from bench.models.hub import HubLoads, load_pipeline
 from bench.models.registry import get_model
 from bench.models.types import ComponentSpec, ModelSpec
 
 DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
-_CONFIG_META_KEYS = ("_class_name", "_diffusers_version", "_name_or_path", "_note", "architectures", "model_type")
+_CONFIG_META_KEYS = (
+    "_class_name",
+    "_diffusers_version",
+    "_name_or_path",
+    "_note",
+    "architectures",
+    "model_type",
+    "torch_dtype",
+    "dtype",
+)
 _TRANSFORMERS_CONFIGS = {
     "CLIPTextModelWithProjection": "CLIPTextConfig",
     "CLIPVisionModelWithProjection": "CLIPVisionConfig",
@@ -37,6 +46,7 @@ def torch_dtype(name: str) -> Any:
 
 
 def _constructor_args(config: dict[str, Any]) -> dict[str, Any]:
+    """The config without loader metadata; its ``torch_dtype`` never overrides the scenario's dtype."""
     return {k: v for k, v in config.items() if k not in _CONFIG_META_KEYS}
 
 
@@ -73,8 +83,12 @@ def build_component(component: ComponentSpec, weights: WeightsKind, device: str,
         import diffusers
 
         return getattr(diffusers, cls_name).from_config(_constructor_args(config))
+    from bench.models.dtype_plan import apply_dtype_plan
+
     with materialise_on(device, dtype):
-        return _build_model(cls_name, config)
+        module = _build_model(cls_name, config)
+    apply_dtype_plan(module, dtype)  # as from_pretrained(torch_dtype=dtype): the loaders' fp32-kept modules
+    return module
 
 
 def build_qwen2vl_processor(text_encoder_config: dict[str, Any]) -> Any:
@@ -157,6 +171,7 @@ def build_pipelines(
     hub: dict[str, str] | None = None,
     *,
     refiner: bool = False,
+    loads: HubLoads | None = None,
 ) -> dict[str, Any]:
     """Pipelines for a run keyed ``prior``/``decoder`` (Kandinsky 2.x) or ``main`` (single-stage models).
 
@@ -166,24 +181,32 @@ def build_pipelines(
     """
     model = get_model(model_id)
     dtype = torch_dtype(dtype_name)
+    loads = loads if loads is not None else HubLoads()
     pipes: dict[str, Any] = {}
     for role in model.task_roles[task]:
         cls = pipeline_class_for(model, role, task)
         key = PIPE_KEYS.get(role, role)
         if weights == "hub":
-            pipes[key] = _from_pretrained(cls, hub_location(model, role, hub or {}), dtype, device)
+            pipes[key] = load_pipeline(cls, hub_location(model, role, hub or {}), role, dtype, device, loads)
         else:
             components = build_role_components(model_id, role, weights, device, dtype)  # type: ignore[arg-type]
             pipes[key] = cls(**components)
         pipes[key].set_progress_bar_config(disable=True)
     if refiner:
-        pipes["refiner"] = _build_refiner(model, task, weights, device, dtype, hub or {}, pipes["main"])
+        pipes["refiner"] = _build_refiner(model, task, weights, device, dtype, hub or {}, pipes["main"], loads)
         pipes["refiner"].set_progress_bar_config(disable=True)
     return pipes
 
 
 def _build_refiner(
-    model: ModelSpec, task: str, weights: str, device: str, dtype: Any, hub: dict[str, str], main: Any
+    model: ModelSpec,
+    task: str,
+    weights: str,
+    device: str,
+    dtype: Any,
+    hub: dict[str, str],
+    main: Any,
+    loads: HubLoads,
 ) -> Any:
     """The refiner pipeline, reusing the main pipeline's ``text_encoder_2``, ``tokenizer_2`` and ``vae``."""
     if not model.has_refiner or task not in model.refiner_tasks:
@@ -195,34 +218,14 @@ def _build_refiner(
     # is encoded rather than zeroed
     flags = {"requires_aesthetics_score": True, "force_zeros_for_empty_prompt": False}
     if weights == "hub":
-        return _from_pretrained(cls, hub_location(model, "refiner", hub), dtype, device, **shared, **flags)
+        location = hub_location(model, "refiner", hub)
+        return load_pipeline(cls, location, "refiner", dtype, device, loads, **shared, **flags)
     own = {
         c.name: build_component(c, weights, device, dtype)  # type: ignore[arg-type]
         for c in model.roles["refiner"].components
         if c.name not in shared
     }
     return cls(text_encoder=None, tokenizer=None, **own, **shared, **flags)
-
-
-def _from_pretrained(cls: Any, location: str, dtype: Any, device: str, **components: Any) -> Any:
-    """Load real weights: safetensors only, no remote code; a missing local directory is a clear error.
-
-    ``components`` are passed to ``from_pretrained`` as already-built components (shared with another pipeline).
-    """
-    looks_local = location.startswith((".", "/", "~")) or Path(location).exists()
-    if looks_local and not Path(location).expanduser().is_dir():
-        raise ModelError(f"hub: {location!r} is not a directory with a saved pipeline (model_index.json)")
-    try:
-        pipe = cls.from_pretrained(
-            str(Path(location).expanduser()) if looks_local else location,
-            torch_dtype=dtype,
-            use_safetensors=True,
-            **components,
-        )
-    except OSError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelError(f"hub: cannot load {location!r} ({first})") from None
-    return pipe.to(device) if device != "cpu" else pipe
 
 
 def count_parameters(module: Any) -> int:

@@ -104,22 +104,27 @@ def _prior_calls(model: ModelSpec, w: Workload) -> RolePlan:
     runs on prompts and negatives alike; without one, a zero image is encoded for the negative embedding
     (``get_zero_embed``). Each encoder runs once for the prompts and once for the unconditional text.
     Image mixing (``interpolate``) runs the whole prior once per text item and once more for the negative
-    embedding, and encodes each image item.
+    embedding, each run on its one text and the negative prompt beside it (``negative_prior_prompt``) or a
+    zero image, and encodes each image item.
     """
     cfg = _cfg_factor(model, w)
     prior_steps = w.prior_steps or model.prior_steps or 25
+    per_text = 2 if w.negative_prompt else 1
     if w.task == "mix":
         texts = 1 + max(0, w.mix_items - 2)  # a prompt, the image, then more prompts
         runs = texts + 1
+        zero_images = 0 if w.negative_prompt else runs
         return RolePlan(
             "prior",
             (
-                ComponentCall("prior", "text_encode", "text_encoder", 1, runs * cfg, w.dtype),
-                ComponentCall("prior", "prior", "prior", w.images_per_prompt * cfg, runs * prior_steps, w.dtype),
-                ComponentCall("prior", "prior", "image_encoder", 1, 1 + runs, w.dtype),
+                ComponentCall("prior", "text_encode", "text_encoder", per_text, runs * cfg, w.dtype),
+                ComponentCall(
+                    "prior", "prior", "prior", per_text * w.images_per_prompt * cfg, runs * prior_steps, w.dtype
+                ),
+                ComponentCall("prior", "prior", "image_encoder", 1, 1 + zero_images, w.dtype),
             ),
         )
-    prompts = w.batch_size * (2 if w.negative_prompt else 1)
+    prompts = w.batch_size * per_text
     calls = [
         ComponentCall("prior", "text_encode", "text_encoder", prompts, cfg, w.dtype),
         ComponentCall("prior", "prior", "prior", prompts * w.images_per_prompt * cfg, prior_steps, w.dtype),

@@ -38,6 +38,7 @@ SVG_RC: dict[Any, Any] = {  # keys are matplotlib rcParams names
     "axes.spines.right": False,
     "axes.grid": True,
     "grid.alpha": 0.3,
+    "text.parse_math": False,  # names come from user files: "$5$ GPU" is text, never mathtext to parse
 }
 FIGSIZE_IN = (7.2, 3.6)
 MAX_SERIES = 10  # lines in the latency figure; more makes the legend unreadable

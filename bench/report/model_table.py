@@ -31,17 +31,32 @@ def table_cells(rows: Sequence[ModelRow]) -> tuple[list[str], list[list[str]]]:
     for r in rows:
         line = [r.model, r.resolution, str(r.steps), r.dtype]
         line += [f"{c.gib:.1f} {_label(c.source)}" for c in r.vram]
+        tied = tied_gpus(r)
         for s in r.speed:
             if s.s_per_image is None:
                 line += [f"no fit in {s.gpu_vram_gb:g} GB", "-"]
                 continue
             memory = "" if s.memory == "none" else f" [{MEMORY_SHORT.get(s.memory or 'none', s.memory)}]"
-            line.append(f"{s.s_per_image:.2f} {_label(s.source)}{memory}")
-            line.append("-" if s.usd_per_1k_images is None else f"${s.usd_per_1k_images:.3f} {_label(s.source)}")
+            band = (
+                f" ({s.s_per_image_interval[0]:.2f}-{s.s_per_image_interval[1]:.2f})" if s.s_per_image_interval else ""
+            )
+            line.append(f"{s.s_per_image:.2f}{band} {_label(s.source)}{memory}")
+            mark = "*" if s.gpu_id in tied else ""
+            line.append("-" if s.usd_per_1k_images is None else f"${s.usd_per_1k_images:.3f}{mark} {_label(s.source)}")
         line.append(",".join(r.tasks))
         line += ["yes" if r.languages[lang] else "no" for lang in PROMPT_LANGUAGES]
         body.append(line)
     return headers, body
+
+
+def tied_gpus(row: ModelRow) -> set[str]:
+    """GPUs whose $ interval overlaps that of the model's cheapest GPU (the cheapest itself not included)."""
+    priced = [s for s in row.speed if s.usd_low_high is not None and s.usd_per_1k_images is not None]
+    if len(priced) < 2:
+        return set()
+    best = min(priced, key=lambda s: s.usd_per_1k_images or 0.0)
+    best_hi = best.usd_low_high[1] if best.usd_low_high else 0.0
+    return {s.gpu_id for s in priced if s is not best and s.usd_low_high and s.usd_low_high[0] <= best_hi}
 
 
 def table_notes(rows: Sequence[ModelRow]) -> list[str]:
@@ -50,6 +65,8 @@ def table_notes(rows: Sequence[ModelRow]) -> list[str]:
         "meas = measured by a result record of this exact workload on this GPU; proj = projected (meta-device "
         "FLOP/byte counts and roofline); VRAM in GiB (the 'GB' of a card); [..] = memory option the speed assumes",
     ]
+    if any(tied_gpus(r) for r in rows):
+        notes.append("* its $ interval overlaps that of the model's cheapest GPU: statistically tied with it")
     calibrations = sorted({f"{r.model}: {s.calibration}" for r in rows for s in r.speed if s.source == "projected"})
     notes += [f"projected {c}" for c in calibrations]
     prices = sorted({f"{s.gpu_id}: {s.price_label}" for r in rows for s in r.speed if s.price_label})
@@ -68,4 +85,4 @@ def render_markdown_table(rows: Sequence[ModelRow]) -> str:
     return "\n".join(out) + "\n"
 
 
-__all__ = ["MEMORY_SHORT", "SOURCE_SHORT", "render_markdown_table", "table_cells", "table_notes"]
+__all__ = ["MEMORY_SHORT", "SOURCE_SHORT", "render_markdown_table", "table_cells", "table_notes", "tied_gpus"]

@@ -16,8 +16,9 @@ from bench.errors import ResultsFormatError
 from bench.spec import RunSpec
 
 SCHEMA_VERSION = 1
-Status = Literal["ok", "oom", "error", "timeout", "skipped"]
+Status = Literal["ok", "oom", "error", "timeout", "skipped", "interrupted"]
 FAILED_STATUSES = ("oom", "error", "timeout")
+RETRIED_STATUSES = ("interrupted",)  # a run stopped by the user is not done: ``--resume`` runs it again
 STAGES = ("text_encode", "prior", "denoise", "decode")
 
 _RECORD = ConfigDict(extra="forbid")
@@ -34,7 +35,8 @@ class Timing(BaseModel):
     """Raw per-call measurements. Seconds throughout; one entry per measured call unless noted."""
 
     model_config = _RECORD
-    load_s: float
+    load_s: float  # building or loading the pipelines, download time excluded
+    download_s: float | None = None  # fetching hub weights before loading (None: nothing was fetched)
     first_image_s: float  # from the start of loading to the first finished image
     warmup_call_s: list[float] = Field(default_factory=list)
     call_s: list[float] = Field(default_factory=list)
@@ -155,6 +157,7 @@ def _migrate(data: dict[str, Any], path: Path, lineno: int) -> dict[str, Any]:
 
 __all__ = [
     "FAILED_STATUSES",
+    "RETRIED_STATUSES",
     "SCHEMA_VERSION",
     "STAGES",
     "EnergyStats",

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import itertools
+import math
 from typing import Any
 
 from bench.models.registry import get_model
 from bench.scenario.schema import ScenarioSpec
 from bench.spec import RunSpec, parse_resolution
+
+DEFAULT_MAX_RUNS = 10_000  # a sweep larger than this is almost always a typo in a list; --max-runs raises it
 
 
 def _matches(entry: dict[str, Any], values: dict[str, Any]) -> bool:
@@ -18,6 +21,22 @@ def _matches(entry: dict[str, Any], values: dict[str, Any]) -> bool:
         if have != want:
             return False
     return True
+
+
+def matrix_size(scenario: ScenarioSpec) -> int:
+    """How many combinations the scenario's lists multiply to, before ``exclude:`` (counted, not built)."""
+    lists = (
+        scenario.tasks,
+        scenario.resolutions or [(0, 0)],  # the model's default: one value
+        scenario.steps or [0],
+        scenario.batch_sizes,
+        scenario.images_per_prompt,
+        scenario.dtypes,
+        scenario.memory,
+        scenario.languages,
+        scenario.refiner,
+    )
+    return len(scenario.models) * math.prod(len(values) for values in lists)
 
 
 def expand(scenario: ScenarioSpec, *, source: str | None = None, sha256: str | None = None) -> list[RunSpec]:

@@ -11,11 +11,11 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from bench.errors import ScenarioError, located
-from bench.scenario.expand import expand
+from bench.errors import ScenarioError, clip, located
+from bench.scenario.expand import DEFAULT_MAX_RUNS, expand, matrix_size
 from bench.scenario.schema import ScenarioFile, ScenarioSpec
 from bench.spec import RunSpec
-from bench.yaml_files import read_yaml
+from bench.yaml_files import read_yaml_document
 
 _BENCH_DIR = Path(__file__).resolve().parent.parent  # the ``bench`` package, home of the bundled scenarios
 
@@ -37,6 +37,14 @@ def _node_line(node: yaml.Node | None, path: Sequence[str | int]) -> int | None:
     return line
 
 
+_NAMED_FIELD = re.compile(r"^(\w+(?:\[\d+\]|\.\w+)*): (.*)$", re.S)
+
+
+def _split_field(text: str) -> tuple[int | str, ...]:
+    """``exclude[2].steps`` -> ``("exclude", 2, "steps")``, the form of a pydantic location."""
+    return tuple(int(p) if p.isdigit() else p for p in re.findall(r"\w+", text))
+
+
 def _field_path(loc: Iterable[int | str]) -> str:
     out = ""
     for part in loc:
@@ -51,8 +59,10 @@ def _first_error(err: ValidationError) -> tuple[tuple[int | str, ...], str]:
     if e["type"] == "extra_forbidden":
         msg = "unknown field"
     elif e["type"] in ("literal_error",) and "expected" in e.get("ctx", {}):
-        msg = f"must be one of {e['ctx']['expected']}, got {e.get('input')!r}"
-    return loc, msg
+        msg = f"must be one of {e['ctx']['expected']}, got {clip(e.get('input'))}"
+    elif e["type"] == "finite_number":
+        msg = "must be a finite number (not .nan or .inf)"
+    return loc, msg[:600]
 
 
 def _allowed_fields(model: type[BaseModel]) -> str:
@@ -69,11 +79,15 @@ def display_path(path: Path) -> str:
     return str(path)
 
 
-def load_scenario_file(path: str | Path) -> list[RunSpec]:
-    """Read, validate and expand one scenario file; raise :class:`ScenarioError` with file, line and field."""
+def load_scenario_file(path: str | Path, *, max_runs: int = DEFAULT_MAX_RUNS) -> list[RunSpec]:
+    """Read, validate and expand one scenario file; raise :class:`ScenarioError` with file, line and field.
+
+    Args:
+        path: the scenario file.
+        max_runs: refuse a file whose scenarios expand to more combinations than this (before any is built).
+    """
     path = Path(path)
-    text, data = read_yaml(path, ScenarioError, "scenario file")
-    root = yaml.compose(text, Loader=yaml.SafeLoader)  # the node tree, for line numbers in errors
+    text, data, root = read_yaml_document(path, ScenarioError, "scenario file")  # root: lines for errors
     if data is None:
         raise ScenarioError(
             located("empty scenario file; it needs a 'scenarios:' list or a single scenario", file=path)
@@ -105,29 +119,50 @@ def load_scenario_file(path: str | Path) -> list[RunSpec]:
             loc, msg = _first_error(err)
             if msg == "unknown field":
                 msg += f"; allowed: {_allowed_fields(ScenarioSpec)}"
-            if not loc and (m := re.match(r"^(\w+): (.*)$", msg, re.S)):  # cross-field check names its field
-                loc, msg = (m.group(1),), m.group(2)
+            named = _NAMED_FIELD.match(msg)  # a cross-field or per-entry check names its field
+            if named and _split_field(named.group(1))[: len(loc)] == loc:
+                loc, msg = _split_field(named.group(1)), named.group(2)
             line = _node_line(root, [*yaml_path, *loc]) if loc and loc[0] in raw else _node_line(root, yaml_path)
-            raise ScenarioError(f"{path}:{line}: scenario {merged.get('name')!r}: {_field_path(loc)}: {msg}") from None
+            name = clip(merged.get("name"), 80)
+            raise ScenarioError(f"{path}:{line}: scenario {name}: {_field_path(loc)[:200]}: {msg}") from None
         if scenario.name in seen_names:
-            raise ScenarioError(f"{path}:{_node_line(root, yaml_path)}: scenario name {scenario.name!r} is used twice")
+            raise ScenarioError(
+                f"{path}:{_node_line(root, yaml_path)}: scenario name {clip(scenario.name)} is used twice"
+            )
         seen_names.add(scenario.name)
+        size = matrix_size(scenario)
+        if len(runs) + size > max_runs:
+            so_far = f", {len(runs) + size:,} with the scenarios before it" if runs else ""
+            raise ScenarioError(
+                f"{path}:{_node_line(root, yaml_path)}: scenario {clip(scenario.name, 80)}: its lists multiply to "
+                f"{size:,} runs (before exclude:){so_far}, over the limit of {max_runs:,}; shorten the lists, split "
+                "the file, or raise the limit with --max-runs N"
+            )
         runs.extend(expand(scenario, source=display_path(path), sha256=sha))
     if not runs:
         raise ScenarioError(located("every combination is excluded; nothing to run", file=path))
     return runs
 
 
-def load_scenarios(paths: Sequence[str | Path]) -> list[RunSpec]:
-    """Load several files; a run key that appears twice across them is an error."""
+def load_scenarios(paths: Sequence[str | Path], *, max_runs: int = DEFAULT_MAX_RUNS) -> list[RunSpec]:
+    """Load several files; a run key that appears twice across them is an error, and so are more than
+    ``max_runs`` runs in all."""
     runs: list[RunSpec] = []
     keys: dict[str, str] = {}
     for p in paths:
-        for run in load_scenario_file(p):
+        for run in load_scenario_file(p, max_runs=max_runs):
             if run.run_key in keys:
                 raise ScenarioError(
                     located(f"run {run.run_key} is already defined in scenario {keys[run.run_key]!r}", file=p)
                 )
             keys[run.run_key] = run.scenario
             runs.append(run)
+        if len(runs) > max_runs:
+            raise ScenarioError(
+                located(
+                    f"the files expand to {len(runs):,} runs in all, over the limit of {max_runs:,}; "
+                    "raise it with --max-runs N",
+                    file=p,
+                )
+            )
     return runs

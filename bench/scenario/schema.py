@@ -6,9 +6,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
 
+from bench.errors import ScenarioError, clip
 from bench.models.registry import MODELS, get_model, known_models, refiner_models
+from bench.prompts import load_prompt_set
 from bench.spec import STRICT, Dtype, Language, MemoryOption, Task, WeightSource, parse_resolution
 
 MIN_SIDE = 64
@@ -24,7 +26,23 @@ EXCLUDE_KEYS = (
     "language",
     "refiner",
 )
-_STRICT = STRICT
+_STRICT = ConfigDict(**STRICT, allow_inf_nan=False)  # every float field finite: .nan and .inf are mistakes
+MAX_EXCLUDE = 200  # exclude entries are matched against every combination; more than this is a matrix to split
+MAX_TEXT = 4096  # characters of a name, path, hub id or negative prompt
+MAX_MEMORY_LIMIT_MB = 16 * 1024 * 1024  # 16 TiB: beyond any host, so a larger limit is a typo (1e30)
+MAX_TIME_S = 7 * 24 * 3600.0
+_EXCLUDE_TYPES: tuple[tuple[str, Any], ...] = (
+    ("model", str),
+    ("task", Task),
+    ("steps", int),
+    ("batch_size", int),
+    ("images_per_prompt", int),
+    ("dtype", Dtype),
+    ("memory", MemoryOption),
+    ("language", Language),
+    ("refiner", bool),
+)
+_EXCLUDE_VALUES = {key: TypeAdapter(kind, config=ConfigDict(strict=True)) for key, kind in _EXCLUDE_TYPES}
 
 
 class ScenarioSpec(BaseModel):
@@ -32,11 +50,11 @@ class ScenarioSpec(BaseModel):
 
     model_config = _STRICT
 
-    name: str = Field(min_length=1)
+    name: str = Field(min_length=1, max_length=200)
     models: list[str] = Field(min_length=1)
     tasks: list[Task] = Field(default_factory=lambda: list[Task](["text2img"]), min_length=1)
     weights: WeightSource
-    hub: dict[str, str] = Field(default_factory=dict)
+    hub: dict[str, str] = Field(default_factory=dict, max_length=5)
     resolutions: list[tuple[int, int]] | None = None
     steps: list[int] | None = None
     prior_steps: int | None = Field(default=None, ge=1, le=1000)
@@ -49,19 +67,19 @@ class ScenarioSpec(BaseModel):
     device: str = "cuda"
     memory: list[MemoryOption] = Field(default_factory=lambda: list[MemoryOption](["none"]), min_length=1)
     languages: list[Language] = Field(default_factory=lambda: list[Language](["en"]), min_length=1)
-    prompt_set: str = "default"
-    negative_prompt: str | None = None
+    prompt_set: str = Field(default="default", min_length=1, max_length=MAX_TEXT)
+    negative_prompt: str | None = Field(default=None, max_length=MAX_TEXT)
     seed: int = Field(default=0, ge=0, le=2**63 - 1)
     warmup: int = Field(default=1, ge=0, le=100)
     repeats: int = Field(default=5, ge=1, le=1000)
     max_repeats: int | None = Field(default=None, ge=1, le=10000)
     target_ci: float = Field(default=0.02, gt=0.0, le=1.0)
-    max_time_s: float = Field(default=600.0, gt=0.0)
+    max_time_s: float = Field(default=600.0, gt=0.0, le=MAX_TIME_S)
     timeout_s: float = Field(default=1800.0, gt=0.0, le=7 * 24 * 3600)
-    memory_limit_mb: int | None = Field(default=None, ge=64)
+    memory_limit_mb: int | None = Field(default=None, ge=64, le=MAX_MEMORY_LIMIT_MB)
     cpu_threads: int | None = Field(default=None, ge=1, le=1024)
     refiner: list[bool] = Field(default_factory=lambda: [False], min_length=1)
-    exclude: list[dict[str, Any]] = Field(default_factory=list)
+    exclude: list[dict[str, Any]] = Field(default_factory=list, max_length=MAX_EXCLUDE)
 
     @field_validator(
         "models", "tasks", "batch_sizes", "images_per_prompt", "dtypes", "memory", "languages", mode="before"
@@ -123,16 +141,44 @@ class ScenarioSpec(BaseModel):
     @field_validator("hub")
     @classmethod
     def _check_hub(cls, value: dict[str, str]) -> dict[str, str]:
-        for role in value:
+        for role, source in value.items():
             if role not in ("prior", "decoder", "inpaint", "main", "refiner"):
-                raise ValueError(f"hub keys are pipeline roles (prior, decoder, inpaint, main, refiner), got {role!r}")
+                raise ValueError(
+                    f"hub keys are pipeline roles (prior, decoder, inpaint, main, refiner), got {clip(role)}"
+                )
+            if not 0 < len(source) <= MAX_TEXT:
+                raise ValueError(f"hub.{role}: a hub id or local directory of 1 to {MAX_TEXT} characters")
         return value
+
+    @field_validator("prompt_set")
+    @classmethod
+    def _check_prompt_set(cls, value: str) -> str:
+        """A prompt file is read now, as the run will read it: a bad one fails here, not after a model load."""
+        if value != "default":
+            try:
+                load_prompt_set("en", value)
+            except ScenarioError as exc:
+                raise ValueError(str(exc).removeprefix("prompt_set: ")) from None
+        return value
+
+    @field_validator("exclude")
+    @classmethod
+    def _check_exclude(cls, value: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Each entry names known keys with values of their field's type; resolutions are parsed once here."""
+        checked = []
+        for i, entry in enumerate(value):
+            unknown = sorted(map(str, set(entry) - set(EXCLUDE_KEYS)))
+            if unknown or not entry:
+                got = clip(unknown) if unknown else "none"
+                raise ValueError(f"exclude[{i}]: keys must be among {', '.join(EXCLUDE_KEYS)}; got {got}")
+            checked.append({key: _exclude_value(i, key, raw) for key, raw in entry.items()})
+        return checked
 
     @model_validator(mode="after")
     def _check_models(self) -> ScenarioSpec:
         for model_id in self.models:
             if model_id not in MODELS:
-                raise ValueError(f"models: unknown model {model_id!r}; known: {', '.join(known_models())}")
+                raise ValueError(f"models: unknown model {clip(model_id)}; known: {', '.join(known_models())}")
         for model_id in self.models:
             spec = get_model(model_id)
             for task in self.tasks:
@@ -145,12 +191,14 @@ class ScenarioSpec(BaseModel):
                 check_resolution(model_id, w, h)
         if True in self.refiner:
             self._check_refiner()
-        for i, entry in enumerate(self.exclude):
-            unknown = sorted(set(entry) - set(EXCLUDE_KEYS))
-            if unknown or not entry:
-                raise ValueError(f"exclude[{i}]: keys must be among {', '.join(EXCLUDE_KEYS)}; got {unknown or 'none'}")
         if self.max_repeats is not None and self.max_repeats < self.repeats:
             raise ValueError(f"max_repeats ({self.max_repeats}) must be >= repeats ({self.repeats})")
+        if self.memory_limit_mb is not None and self.device.startswith("cuda"):
+            # an address-space limit set before CUDA initialises makes context creation fail: every run an oom
+            raise ValueError(
+                "memory_limit_mb: applies to CPU runs only (an address-space limit breaks CUDA context creation);"
+                " remove it or use device: cpu"
+            )
         return self
 
     def _check_refiner(self) -> None:
@@ -175,6 +223,20 @@ class ScenarioSpec(BaseModel):
             set(e) <= {"model", "task"} and e.get("model", model_id) == model_id and e.get("task", task) == task
             for e in self.exclude
         )
+
+
+def _exclude_value(index: int, key: str, raw: object) -> object:
+    """One value of an ``exclude:`` entry, checked like the scenario field it stands for."""
+    if key == "resolution":
+        try:
+            return parse_resolution(raw)
+        except ValueError as exc:
+            raise ValueError(f"exclude[{index}].resolution: {str(exc).removeprefix('resolution ')}") from None
+    try:
+        return _EXCLUDE_VALUES[key].validate_python(raw)
+    except ValidationError as err:
+        detail = str(err.errors()[0]["msg"])
+        raise ValueError(f"exclude[{index}].{key}: {detail}, got {clip(raw)}") from None
 
 
 def check_resolution(model_id: str, width: int, height: int) -> None:

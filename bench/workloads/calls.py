@@ -123,7 +123,8 @@ def _run_two_stage(
     prior, decoder = pipes["prior"], pipes["decoder"]
     hooks.on_stage("prior", "start")
     if spec.task == "mix":
-        # Guide-style mixing: a prompt and an image (then more prompts) blended with the given weights.
+        # Guide-style mixing: a prompt and an image (then more prompts) blended with the given weights. The
+        # negative prompt guides each text's prior run and gives the negative embedding, as in text-to-image.
         n = len(spec.mix_weights)
         items: list[Any] = [prompts[0], synthetic_image(spec.width, spec.height, spec.seed)]
         items += [prompts[i % len(prompts)] for i in range(2, n)]
@@ -133,6 +134,8 @@ def _run_two_stage(
             num_images_per_prompt=spec.images_per_prompt,
             num_inference_steps=spec.prior_steps or 25,
             generator=generator,
+            negative_prior_prompt=spec.negative_prompt,
+            negative_prompt=spec.negative_prompt or "",
             guidance_scale=spec.guidance_scale,
         )
         decoder_prompts = prompts[:1]  # one blended embedding set: images_per_prompt images

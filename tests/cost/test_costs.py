@@ -67,3 +67,50 @@ def test_cost_rows_price_results_on_their_gpu():
     assert rows[1].price is None and rows[1].usd_per_image is None
     forced = cost_rows([cpu], cat, gpu_id="rtx4090")
     assert forced[0].usd_per_1k_images == pytest.approx(10.0)  # 100 s at $0.36/h
+
+
+def test_session_cost_by_hand_with_billing_granularity():
+    from bench.cost.costs import Billing, Session, image_cost, session_cost
+
+    # 100 images of 10 s after 60 s of load and warmup: 1060 s busy at $0.36/h
+    per_second = session_cost(10.0, 0.36, Session(images=100), overhead_s=60.0, billing=Billing())
+    assert (per_second.busy_s, per_second.billed_s) == (1060.0, 1060.0)
+    assert per_second.usd == pytest.approx(0.106) and per_second.usd_per_1k_images == pytest.approx(1.06)
+    # billed per minute: 1060 s is 18 minutes, 1080 s -> $0.108, $1.08 per 1000 images
+    per_minute = session_cost(10.0, 0.36, Session(images=100), overhead_s=60.0, billing=Billing(60.0, known=True))
+    assert per_minute.billed_s == 1080.0 and per_minute.usd_per_1k_images == pytest.approx(1.08)
+    # a one-hour minimum: the whole hour is paid, $0.36 for 100 images
+    hourly = session_cost(10.0, 0.36, Session(images=100), overhead_s=60.0, billing=Billing(1.0, 3600.0, True))
+    assert hourly.billed_s == 3600.0 and hourly.usd_per_1k_images == pytest.approx(3.6)
+    # one rented hour: (3600 - 60) / 10 = 354 images for $0.36
+    hour = session_cost(10.0, 0.36, Session(hours=1.0), overhead_s=60.0, billing=Billing())
+    assert hour.images == 354 and hour.usd_per_1k_images == pytest.approx(1000 * 0.36 / 354)
+    # too short to finish the load: no image, no $ per image, ranked last
+    short = image_cost(10.0, 0.36, session=Session(hours=0.01), overhead_s=60.0)
+    assert short.session is not None and short.session.images == 0 and short.session.usd_per_1k_images is None
+    assert short.ranking_usd_per_1k_images == float("inf")
+    # the steady-state figure stays beside the session's: 10 s at $0.36/h is $1.00 per 1000 images
+    both = image_cost(10.0, 0.36, session=Session(images=100), overhead_s=60.0)
+    assert both.steady_usd_per_1k_images == pytest.approx(1.0) and both.ranking_usd_per_1k_images == pytest.approx(1.06)
+
+
+def test_cost_rows_charge_warmup_and_the_providers_billing():
+    from bench.cost.costs import Billing, Session
+
+    cat = load_catalog(overrides={"rtx4090": 0.36})
+    record = make_record(median_s=10.0, load_s=50.0)
+    record = record.model_copy(update={"timing": record.timing.model_copy(update={"warmup_call_s": [10.0]})})
+    rows = cost_rows([record], cat, session=Session(images=100), billing_for=lambda p: Billing(60.0, known=True))
+    assert rows[0].overhead_s == 60.0  # 50 s load + 10 s warmup call
+    assert rows[0].usd_per_1k_images_amortised == pytest.approx(1.08)  # 1060 s billed as 1080 s
+
+
+def test_session_and_billing_reject_impossible_values():
+    from bench.cost.costs import Billing, Session
+
+    with pytest.raises(ValueError, match="either a number of images or a number of hours"):
+        Session(images=10, hours=1.0)
+    with pytest.raises(ValueError, match="session images must be >= 1"):
+        Session(images=0)
+    with pytest.raises(ValueError, match="billing increment must be > 0 s"):
+        Billing(0.0)

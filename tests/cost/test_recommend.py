@@ -57,3 +57,15 @@ def test_guide_vram_table_verdicts():
     k22 = checks["Kandinsky 2.2"]
     assert ("fp16", "none") not in k22.holds_under  # 4.7 B parameters resident: > 8 GB
     assert ("fp16", "model_cpu_offload") in k22.holds_under
+
+
+def test_memory_auto_runs_kandinsky3_on_a_24gb_card_with_model_offload():
+    gpus = ["rtx4090", "a100-80gb-sxm"]
+    plain = recommend(K3, CAT, Constraints(require_price=False), gpu_ids=gpus)
+    assert [e.gpu_id for e in plain] == ["a100-80gb-sxm"]  # memory none: 28+ GiB, the 4090 is dropped
+    auto = {e.gpu_id: e for e in recommend(K3, CAT, Constraints(require_price=False), gpu_ids=gpus, memory_auto=True)}
+    rtx = auto["rtx4090"]
+    assert rtx.memory == "model_cpu_offload" and rtx.fits and rtx.vram_needed_gb < 24
+    assert auto["a100-80gb-sxm"].memory == "none"  # the fastest option wherever it fits
+    tight = recommend(K3, CAT, Constraints(require_price=False, min_headroom_gb=4.0), gpu_ids=gpus, memory_auto=True)
+    assert {e.gpu_id: e.memory for e in tight}["rtx4090"] == "sequential_cpu_offload"  # model offload leaves < 4 GB

@@ -6,6 +6,7 @@ the workload call, so the production code path is exactly the one users run.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -14,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from bench.measure.runner import run_sweep
@@ -128,6 +130,26 @@ def _start_cli(args: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
     )
 
 
+def _children_of(pid: int, timeout: float = 60) -> list[psutil.Process]:
+    """The kbench child processes of the sweep ``pid`` once one has started."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(psutil.Error):
+            found = [c for c in psutil.Process(pid).children() if "bench.measure.child" in " ".join(c.cmdline())]
+            if found:
+                return found
+        time.sleep(0.1)
+    raise AssertionError(f"sweep {pid} never started a child")
+
+
+def _alive(process: psutil.Process) -> bool:
+    """Running (an exited child reparented to an init that does not reap it stays a zombie: not running)."""
+    try:
+        return process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
 def _wait_for_records(path: Path, n: int, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -163,9 +185,18 @@ def test_resume_after_parent_is_killed(tmp_path):
     env = _fault_env(tmp_path, "sleep", KB_SLEEP="60", KB_FAULT_ONLY="|de")
     proc = _start_cli(["run", str(scenario), "-o", str(out), "--no-report"], env)
     _wait_for_records(out, 1)
-    proc.kill()  # the parent dies; its child (own session) is cleaned up below
+    children = _children_of(proc.pid)  # the second run's child, sleeping
+    proc.kill()  # the parent dies; its child (own session) notices and stops itself
     proc.communicate(timeout=30)
-    subprocess.run(["pkill", "-f", "bench.measure.child"], check=False)
+    try:
+        deadline = time.monotonic() + 10
+        while any(_alive(c) for c in children):
+            assert time.monotonic() < deadline, "the child outlived its killed parent"
+            time.sleep(0.1)
+    finally:
+        for child in children:  # stop only what this test started, by PID, if the lifeline failed
+            with contextlib.suppress(psutil.Error):
+                child.kill()
     assert len(read_results([out])) == 1
     resumed = _start_cli(["run", str(scenario), "-o", str(out), "--resume", "--no-report"], {})
     _, stderr = resumed.communicate(timeout=180)

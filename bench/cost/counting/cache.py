@@ -23,7 +23,7 @@ import numpy as np
 if TYPE_CHECKING:
     from bench.cost.counting.ops import OpCount
 
-COUNT_METHOD_VERSION = 1  # bump when the counting rules in bench.cost.counting change
+COUNT_METHOD_VERSION = 3  # bump when the counting rules change (2: the loaders' fp32-kept modules; 3: op classes)
 _LIBRARIES = ("torch", "diffusers", "transformers", "kandinsky-bench")
 
 
@@ -68,6 +68,8 @@ def cached_count(parts: tuple[object, ...], count: Callable[[], OpCount]) -> OpC
                 bytes=data["bytes"],
                 weight_bytes=int(data["weight_bytes"]),
                 activation_peak_bytes=int(data["activation_peak_bytes"]),
+                kinds=data["kinds"],
+                fp32=data["fp32"],
             )
     except (OSError, KeyError, ValueError):
         pass
@@ -82,6 +84,8 @@ def cached_count(parts: tuple[object, ...], count: Callable[[], OpCount]) -> OpC
                 bytes=result.bytes,
                 weight_bytes=np.int64(result.weight_bytes),
                 activation_peak_bytes=np.int64(result.activation_peak_bytes),
+                kinds=result.kind_codes(),
+                fp32=result.fp32_mask(),
             )
         os.replace(tmp, path)  # concurrent writers: the last complete file wins
     except OSError:

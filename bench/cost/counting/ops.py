@@ -15,6 +15,10 @@ kernel we record:
   (the attention matrix is never written to memory).
 - **Activation peak**: the largest total of live tensors the ops produced (plus the inputs), tracked by
   freeing each tensor's bytes when it is garbage-collected.
+- **Op class** of every kernel (:data:`OP_CLASSES`: GEMM, convolution, fused attention, element-wise,
+  normalisation/reduction, copy) and whether its math runs in fp32 (an fp32 input to a GEMM or convolution, as
+  in the modules the loaders keep in fp32), so the performance model can charge each class its own
+  efficiency and the right peak rate.
 
 Every model is counted this way, with no analytic fallback: the SDXL UNet (with its ``text_time`` added
 conditioning), the FLUX.1 transformer on packed 2x2 latents with T5 at ``max_sequence_length``, and the
@@ -41,18 +45,113 @@ if TYPE_CHECKING:
     import torch
 
 DTYPE_BYTES = {"fp16": 2, "bf16": 2, "fp32": 4}
+# Kernel classes, in the order of their codes in ``OpCount.kinds``.
+OP_CLASSES = ("gemm", "conv", "attention", "elementwise", "norm", "copy")
+GEMM, CONV, ATTENTION, ELEMENTWISE, NORM, COPY = range(len(OP_CLASSES))
+_GEMM_OPS = frozenset({"mm", "addmm", "bmm", "baddbmm", "matmul", "addmv", "mv", "dot", "_scaled_mm", "linear"})
+_CONV_OPS = frozenset({"convolution", "_convolution", "cudnn_convolution", "conv2d", "conv1d", "conv3d"})
+_NORM_OPS = frozenset(
+    {
+        "native_group_norm",
+        "native_layer_norm",
+        "_fused_rms_norm",
+        "rms_norm",
+        "_softmax",
+        "_log_softmax",
+        "softmax",
+        "sum",
+        "mean",
+        "var_mean",
+        "var",
+        "std",
+        "amax",
+        "amin",
+        "max",
+        "min",
+        "argmax",
+        "norm",
+        "linalg_vector_norm",
+        "cumsum",
+        "topk",
+        "sort",
+        "prod",
+        "any",
+        "all",
+    }
+)
+_COPY_OPS = frozenset(
+    {
+        "copy_",
+        "_to_copy",
+        "clone",
+        "cat",
+        "stack",
+        "index",
+        "index_select",
+        "gather",
+        "scatter",
+        "index_put_",
+        "constant_pad_nd",
+        "repeat",
+        "repeat_interleave",
+        "upsample_nearest2d",
+        "_unsafe_index",
+        "fill_",
+        "zero_",
+        "zeros_like",
+        "ones_like",
+        "full",
+        "arange",
+        "embedding",
+        "split_with_sizes_copy",
+        "unbind_copy",
+        "flip",
+        "roll",
+    }
+)
+
+
+def op_class(name: str) -> int:
+    """The class code of an aten op given its overload packet name (``aten.addmm`` -> ``"addmm"``)."""
+    if name in _GEMM_OPS:
+        return GEMM
+    if name in _CONV_OPS:
+        return CONV
+    if name in _NORM_OPS:
+        return NORM
+    if name in _COPY_OPS:
+        return COPY
+    return ELEMENTWISE
+
+
 # How every count here is made; no component falls back to an analytic count.
 METHOD = "counted on meta"
 
 
 @dataclass(frozen=True)
 class OpCount:
-    """One call of one module: per-kernel FLOPs and bytes, plus its weight and activation memory."""
+    """One call of one module: per-kernel FLOPs, bytes, class and math width, plus its weight and activation memory.
+
+    ``kinds`` holds each kernel's :data:`OP_CLASSES` code and ``fp32`` whether it computes in fp32; counts built by
+    hand may leave them out (kernels with FLOPs are then GEMMs, the others element-wise, all in half precision).
+    """
 
     flops: np.ndarray
     bytes: np.ndarray
     weight_bytes: int
     activation_peak_bytes: int
+    kinds: np.ndarray | None = None
+    fp32: np.ndarray | None = None
+
+    def kind_codes(self) -> np.ndarray:
+        """Each kernel's class code (not recorded: GEMM where it has FLOPs, else element-wise)."""
+        if self.kinds is not None:
+            return self.kinds
+        return np.where(self.flops > 0, GEMM, ELEMENTWISE).astype(np.int8)
+
+    def fp32_mask(self) -> np.ndarray:
+        """Whether each kernel computes in fp32 (none, where the count did not record it)."""
+        return self.fp32 if self.fp32 is not None else np.zeros(self.flops.size, dtype=bool)
 
     @property
     def total_flops(self) -> float:
@@ -81,12 +180,16 @@ class _Tally:
     def __init__(self) -> None:
         self.flops: list[float] = []
         self.bytes: list[float] = []
+        self.kinds: list[int] = []
+        self.fp32: list[bool] = []
         self.live = 0
         self.peak = 0
 
-    def add_kernel(self, flops: float, nbytes: float) -> None:
+    def add_kernel(self, flops: float, nbytes: float, kind: int = ELEMENTWISE, fp32: bool = False) -> None:
         self.flops.append(float(flops))
         self.bytes.append(float(nbytes))
+        self.kinds.append(kind)
+        self.fp32.append(fp32)
 
     def track(self, t: torch.Tensor) -> None:
         nbytes = _span_bytes(t)
@@ -133,7 +236,9 @@ def _modes() -> tuple[type, type]:
                 return out
             formula = flop_registry.get(func._overloadpacket)
             flops = formula(*args, **kwargs, out_val=out) if formula is not None else 0
-            self.tally.add_kernel(flops, sum(_span_bytes(t) for t in (*ins, *outs)))
+            kind = op_class(func._overloadpacket.__name__)
+            wide = kind in (GEMM, CONV) and any(t.dtype == torch.float32 for t in ins)
+            self.tally.add_kernel(flops, sum(_span_bytes(t) for t in (*ins, *outs)), kind, wide)
             for o in outs:
                 self.tally.track(o)
             return out
@@ -156,7 +261,7 @@ def _modes() -> tuple[type, type]:
             rows = float(np.prod(q.shape[:-1]))
             flops = 2.0 * rows * k.shape[-2] * q.shape[-1] + 2.0 * rows * k.shape[-2] * v.shape[-1]
             tensors = [q, k, v, out, *([mask] if isinstance(mask, torch.Tensor) else [])]
-            self.tally.add_kernel(flops, sum(_span_bytes(t) for t in tensors))
+            self.tally.add_kernel(flops, sum(_span_bytes(t) for t in tensors), ATTENTION, q.dtype == torch.float32)
             self.tally.track(out)
             return out
 
@@ -167,6 +272,11 @@ def module_weight_bytes(module: torch.nn.Module) -> int:
     """Bytes of a module's parameters and buffers."""
     tensors = [*module.parameters(), *module.buffers()]
     return int(sum(t.numel() * t.element_size() for t in tensors))
+
+
+def parameter_leaves(module: torch.nn.Module) -> int:
+    """Modules that hold parameters or buffers of their own: what sequential CPU offload moves one at a time."""
+    return sum(1 for m in module.modules() if [*m.parameters(recurse=False), *m.buffers(recurse=False)])
 
 
 def largest_leaf_bytes(module: torch.nn.Module) -> int:
@@ -198,6 +308,8 @@ def count_call(fn: Callable[..., Any], *args: Any, weight_bytes: int = 0, **kwar
         bytes=np.asarray(tally.bytes, dtype=np.float64),
         weight_bytes=weight_bytes,
         activation_peak_bytes=int(tally.peak),
+        kinds=np.asarray(tally.kinds, dtype=np.int8),
+        fp32=np.asarray(tally.fp32, dtype=bool),
     )
 
 

@@ -37,11 +37,28 @@ class NVMLError_DriverNotLoaded(NVMLError): ...
 class NVMLError_Unknown(NVMLError): ...
 
 
+class NVMLError_NoPermission(NVMLError): ...
+
+
+class NVMLError_NotFound(NVMLError): ...
+
+
+class NVMLError_GpuIsLost(NVMLError): ...
+
+
+class NVMLError_Deprecated(NVMLError): ...
+
+
+class NVMLLibraryMismatchError(Exception):
+    """As in pynvml: raised when the bindings and the driver library disagree; NOT an ``NVMLError``."""
+
+
 @dataclass
 class FakeDevice:
     """Scripted per-call values (the last repeats). ``unsupported``: functions raising NotSupported (clocks are
     ``nvmlDeviceGetClockInfo:sm_clock_mhz``/``:mem_clock_mhz``); ``fail_calls``: ``(function, call from 0)``
-    pairs raising NVMLError_Unknown."""
+    pairs raising NVMLError_Unknown; ``errors``: function -> the error class it raises on every call (e.g.
+    NVMLError_GpuIsLost, NVMLLibraryMismatchError)."""
 
     name: str = "Fake GPU"
     uuid: str = "GPU-00000000-fake-0000-0000-000000000000"
@@ -55,9 +72,11 @@ class FakeDevice:
     temp_c: Sequence[int] = (40,)
     throttle_reasons: Sequence[int] = (0,)
     power_limit_mw: int = 300_000
+    pcie: tuple[int, int] = (4, 16)  # current link generation and width
     processes: Sequence[tuple[int, int | None]] = ()  # (pid, used bytes)
     unsupported: frozenset[str] = frozenset()
     fail_calls: frozenset[tuple[str, int]] = frozenset()
+    errors: dict[str, type[Exception]] = field(default_factory=dict)
     calls: Counter[str] = field(default_factory=Counter)
 
     def next(self, function: str, attr: str) -> Any:
@@ -66,6 +85,8 @@ class FakeDevice:
         self.calls[function] += 1
         if function in self.unsupported:
             raise NVMLError_NotSupported()
+        if function in self.errors:
+            raise self.errors[function]()
         if (function, n) in self.fail_calls:
             raise NVMLError_Unknown()
         values = getattr(self, attr)
@@ -77,10 +98,16 @@ class FakeNvml:
     """Module-like object: pass an instance wherever an ``nvml_module`` is accepted. Handles are device indices."""
 
     devices: list[FakeDevice] = field(default_factory=lambda: [FakeDevice()])
-    init_error: type[NVMLError] | None = None  # e.g. NVMLError_LibraryNotFound: no driver
+    init_error: type[Exception] | None = None  # e.g. NVMLError_LibraryNotFound: no driver
+    missing: frozenset[str] = frozenset()  # functions this "version" of the bindings does not have
     driver_version: str = "999.01"
     cuda_driver_version: int = 12040
     init_count: int = 0
+
+    def __getattribute__(self, name: str) -> Any:
+        if name.startswith("nvml") and name in object.__getattribute__(self, "missing"):
+            raise AttributeError(f"module 'pynvml' has no attribute {name!r}")  # a function a release dropped
+        return object.__getattribute__(self, name)
 
     def nvmlInit(self) -> None:
         if self.init_error is not None:
@@ -98,6 +125,15 @@ class FakeNvml:
             raise NVMLError_Unknown()
         return index
 
+    def nvmlDeviceGetHandleByUUID(self, uuid: str) -> int:
+        for index, dev in enumerate(self.devices):
+            if dev.uuid == uuid:
+                return index
+        raise NVMLError_NotFound()
+
+    def nvmlDeviceGetIndex(self, handle: int) -> int:
+        return handle
+
     def nvmlDeviceGetName(self, handle: int) -> str:
         return self.devices[handle].name
 
@@ -112,6 +148,27 @@ class FakeNvml:
 
     def nvmlDeviceGetEnforcedPowerLimit(self, handle: int) -> int:
         return self.devices[handle].power_limit_mw
+
+    def nvmlDeviceGetPciInfo(self, handle: int) -> SimpleNamespace:
+        return SimpleNamespace(busId=f"00000000:{handle + 1:02X}:00.0")
+
+    def nvmlDeviceGetPersistenceMode(self, handle: int) -> int:
+        return 1
+
+    def nvmlDeviceGetCurrPcieLinkGeneration(self, handle: int) -> int:
+        return self.devices[handle].pcie[0]
+
+    def nvmlDeviceGetCurrPcieLinkWidth(self, handle: int) -> int:
+        return self.devices[handle].pcie[1]
+
+    def nvmlDeviceGetMaxPcieLinkGeneration(self, handle: int) -> int:
+        return 4
+
+    def nvmlDeviceGetMaxPcieLinkWidth(self, handle: int) -> int:
+        return 16
+
+    def nvmlDeviceGetMaxClockInfo(self, handle: int, clock: int) -> int:
+        return 2520 if clock == NVML_CLOCK_SM else 10501
 
     def nvmlDeviceGetMemoryInfo(self, handle: int) -> SimpleNamespace:
         dev = self.devices[handle]
@@ -139,10 +196,13 @@ class FakeNvml:
         return int(self.devices[handle].next("nvmlDeviceGetCurrentClocksEventReasons", "throttle_reasons"))
 
     def nvmlDeviceGetComputeRunningProcesses(self, handle: int) -> list[SimpleNamespace]:
-        return [SimpleNamespace(pid=pid, usedGpuMemory=used) for pid, used in self.devices[handle].processes]
+        dev = self.devices[handle]
+        if "nvmlDeviceGetComputeRunningProcesses" in dev.errors:
+            raise dev.errors["nvmlDeviceGetComputeRunningProcesses"]()
+        return [SimpleNamespace(pid=pid, usedGpuMemory=used) for pid, used in dev.processes]
 
 
 # pynvml exposes its constants and error classes as module attributes: mirror them on the fake.
 for _name, _value in list(globals().items()):
-    if _name.startswith(("NVML_", "NVMLError")):
+    if _name.startswith(("NVML_", "NVMLError", "NVMLLibrary")):
         setattr(FakeNvml, _name, _value)

@@ -30,8 +30,15 @@ NVML_FIELDS = (
     "throttle_reasons",
 )
 PROCESS_CHECK_INTERVAL_S = 1.0
-# Errors that will not go away between calls: the field is dropped for the whole run.
-_PERMANENT_ERRORS = ("NVMLError_NotSupported", "NVMLError_FunctionNotFound", "NVMLError_NoPermission")
+# Errors that will not go away between calls: the field is dropped for the whole run (with a warning).
+_PERMANENT_ERRORS = (
+    "NVMLError_NotSupported",
+    "NVMLError_FunctionNotFound",
+    "NVMLError_NoPermission",
+    "NVMLError_Deprecated",
+    "NVMLError_GpuIsLost",
+    "NVMLLibraryMismatchError",
+)
 # nvmlClocksEventReason* bits that mean the GPU was slowed by heat or a hardware limit. SwPowerCap (0x4) is left
 # out: running at the power limit is normal under full load.
 THROTTLE_WARNING_BITS = {
@@ -41,6 +48,19 @@ THROTTLE_WARNING_BITS = {
     0x80: "HwPowerBrakeSlowdown",
 }
 _NOT_SAMPLED = "GPU memory, power and energy are not sampled"
+
+
+def nvml_failures(nvml: Any) -> tuple[type[BaseException], ...]:
+    """Everything an NVML call can raise: ``NVMLError`` and its subclasses, ``NVMLLibraryMismatchError`` (not an
+    ``NVMLError``), and ``AttributeError`` for a function a newer nvidia-ml-py dropped."""
+    found = [getattr(nvml, name, None) for name in ("NVMLError", "NVMLLibraryMismatchError")]
+    return (*(c for c in found if isinstance(c, type)), AttributeError)
+
+
+def permanent_failures(nvml: Any) -> tuple[type[BaseException], ...]:
+    """The failures that will not clear between samples: the field is given up for the run."""
+    found = [getattr(nvml, name, None) for name in _PERMANENT_ERRORS]
+    return (*(c for c in found if isinstance(c, type)), AttributeError)
 
 
 def describe_error(exc: BaseException) -> str:
@@ -120,12 +140,36 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def open_gpu(nvml: Any, device: str) -> tuple[int, Any]:
+def torch_gpu_uuid(device: str) -> str | None:
+    """The UUID torch reports for ``device`` (``GPU-...``), if torch is loaded with CUDA; never initialises CUDA."""
+    import sys
+
+    torch = sys.modules.get("torch")
+    if torch is None or not device.startswith("cuda"):
+        return None
+    try:
+        if not torch.cuda.is_initialized():
+            return None
+        uuid = str(torch.cuda.get_device_properties(torch.device(device)).uuid)
+    except Exception:  # an old torch without .uuid, or a device that went away
+        return None
+    return uuid if uuid.startswith("GPU-") else f"GPU-{uuid}"
+
+
+def open_gpu(nvml: Any, device: str, uuid: str | None = None) -> tuple[int, Any]:
     """Resolve ``device`` to ``(physical index, NVML handle)`` on an initialised NVML.
+
+    By the UUID torch reports for the device when known (the same GPU whatever the index orders), else by
+    CUDA's index through ``CUDA_VISIBLE_DEVICES`` (:func:`physical_gpu_index`).
 
     Raises:
         ValueError, LookupError, NVMLError: the device cannot be found.
     """
+    uuid = uuid or torch_gpu_uuid(device)
+    if uuid is not None:
+        with contextlib.suppress(*nvml_failures(nvml)):
+            handle = nvml.nvmlDeviceGetHandleByUUID(uuid)
+            return int(nvml.nvmlDeviceGetIndex(handle)), handle
 
     def uuids() -> list[str]:
         count = nvml.nvmlDeviceGetCount()
@@ -146,6 +190,11 @@ def _throttle_reasons(nvml: Any, handle: Any) -> int:
         except nvml.NVMLError_FunctionNotFound:
             continue
     raise nvml.NVMLError_NotSupported()
+
+
+def _is_not_supported(exc: BaseException) -> bool:
+    """The device lacks the feature (an expected gap, listed in ``unsupported`` without a warning)."""
+    return type(exc).__name__ in ("NVMLError_NotSupported", "NVMLError_FunctionNotFound")
 
 
 def _utilisation(rates: Any) -> tuple[float, float]:
@@ -205,16 +254,20 @@ class NvmlSampler:
         self._samples = 0
         self._slowed_samples = 0
         self._throttled: dict[str, int] = {}  # reason -> samples
-        permanent = tuple(getattr(nvml, name) for name in _PERMANENT_ERRORS if hasattr(nvml, name))
+        self._failures = nvml_failures(nvml)
+        self._permanent = permanent_failures(nvml)
+        self._dropped: dict[str, str] = {}  # field -> why it reads None for the rest of the run
         self._probes: list[_Probe] = []
         unsupported: list[str] = []
         for probe in _PROBES:
             try:
                 values = probe.read(nvml, handle)
-            except permanent:
+            except self._permanent as exc:
                 unsupported.extend(probe.fields)
+                if not _is_not_supported(exc):
+                    self._dropped.update(dict.fromkeys(probe.fields, describe_error(exc)))
                 continue
-            except nvml.NVMLError:  # transient: keep the field, this first value is just lost
+            except self._failures:  # transient: keep the field, this first value is just lost
                 values = None
             self._probes.append(probe)
             if values is not None and probe.fields == ("energy_j",):
@@ -226,10 +279,13 @@ class NvmlSampler:
     def read(self) -> Reading:
         """One reading of every field; see the class docstring for ``None`` semantics."""
         out: Reading = dict.fromkeys(self.fields)
-        for probe in self._probes:
+        for probe in list(self._probes):
             try:
                 out.update(zip(probe.fields, probe.read(self._nvml, self._handle), strict=True))
-            except self._nvml.NVMLError:
+            except self._permanent as exc:  # e.g. the GPU fell off the bus: stop asking, say so
+                self._probes.remove(probe)
+                self._dropped.update(dict.fromkeys(probe.fields, describe_error(exc)))
+            except self._failures:
                 continue
         energy = out["energy_j"]
         if energy is not None:
@@ -259,7 +315,7 @@ class NvmlSampler:
         """
         try:
             procs = self._nvml.nvmlDeviceGetComputeRunningProcesses(self._handle)
-        except self._nvml.NVMLError:
+        except self._failures:
             return
         own = _own_pids(self.pid)
         for proc in procs:
@@ -287,6 +343,13 @@ class NvmlSampler:
     def warnings(self) -> list[str]:
         """A shared-GPU warning and a throttling warning, when either happened."""
         out: list[str] = []
+        by_reason: dict[str, list[str]] = {}
+        for name, reason in self._dropped.items():
+            by_reason.setdefault(reason, []).append(name)
+        for reason, names in by_reason.items():
+            out.append(
+                f"NVML stopped reporting {', '.join(names)} on GPU {self.gpu_index} ({reason}): null in this record"
+            )
         if self._others:
             procs = ", ".join(
                 f"pid {pid} ({name}) {'?' if mb is None else f'{mb:.0f}'} MB"
@@ -315,9 +378,10 @@ def open_nvml_sampler(device: str, pid: int, *, nvml_module: Any = None) -> tupl
     nvml, warning = load_nvml(nvml_module)
     if nvml is None:
         return None, [warning or "NVML unavailable"]
+    failures: tuple[type[BaseException], ...] = (ValueError, LookupError, *nvml_failures(nvml))
     try:
         index, handle = open_gpu(nvml, device)
         return NvmlSampler(nvml, handle, index, pid), []
-    except (ValueError, LookupError, nvml.NVMLError) as exc:
+    except failures as exc:
         shutdown_nvml(nvml)
         return None, [f"NVML cannot open {device} ({describe_error(exc)}): {_NOT_SAMPLED}"]

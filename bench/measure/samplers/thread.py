@@ -171,12 +171,15 @@ class SamplerThread:
     def energy_between(self, start_s: float, end_s: float) -> tuple[float | None, str | None]:
         """Joules used by the GPU over ``[start_s, end_s]`` and how they were obtained.
 
-        ``"counter"``: difference of the NVML energy counter, interpolated at the bounds. ``"power_integral"``:
-        trapezoid integral of the power readings, for GPUs without the counter. ``(None, None)`` without either.
+        ``"counter"``: difference of the NVML energy counter (millijoules since the driver loaded), interpolated
+        at the bounds. ``"power_integral"``: trapezoid integral of the power readings (milliwatts), for GPUs
+        without the counter or when the counter went backwards in the window (a wrap or a driver reload).
+        ``(None, None)`` without either.
         """
         _check_window(start_s, end_s)
         times, values = self._points("energy_j")
-        if times:
+        inside = [v for t, v in zip(times, values, strict=True) if start_s <= t <= end_s]
+        if times and all(b >= a for a, b in itertools.pairwise(inside)):
             return interpolate(times, values, end_s) - interpolate(times, values, start_s), "counter"
         times, values = self._points("power_w")
         if times:

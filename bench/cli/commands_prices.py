@@ -1,0 +1,190 @@
+"""``kbench prices refresh`` and ``kbench prices show``: the local cache of live GPU offers.
+
+``refresh`` asks gpuhunt for every provider's offers (or those of ``--provider``), maps them onto the catalog
+and stores them with their fetch time. A provider that fails is one warning; the refresh keeps what the
+others gave. With no offers at all it exits 2 and the previous cache stays as it was.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import statistics
+from pathlib import Path
+
+import typer
+
+from bench.cli import pricing
+from bench.cli._common import one_line
+from bench.cli.json_doc import choice_json, document, figure
+from bench.cli.tables import TERMINAL_WIDTH, Footnotes, format_table, markdown, wrap_notes
+from bench.errors import KbenchError
+
+
+def _warn(message: str) -> None:
+    typer.echo(f"kbench: warning: {one_line(message)}", err=True)
+
+
+def refresh_command(
+    provider: list[str] = typer.Option(
+        [], "--provider", help="Only this gpuhunt provider, e.g. runpod, vastai, aws (repeatable; default: all)."
+    ),
+) -> None:
+    """Fetch current offers through gpuhunt and store them in the local price cache."""
+    from bench.cost.prices.cache import (
+        PriceCacheError,
+        load_price_cache,
+        merge_refresh,
+        price_cache_path,
+        save_price_cache,
+    )
+    from bench.cost.prices.gpuhunt_source import fetch_offers
+
+    path = price_cache_path()
+    if path is None:
+        raise KbenchError("KBENCH_CACHE_DIR=off: there is no price cache to refresh; unset it or give a directory")
+    try:
+        previous = load_price_cache(path)
+    except PriceCacheError as exc:
+        _warn(f"{exc}; it will be replaced")
+        previous = None
+    now = dt.datetime.now(dt.UTC)
+    result = fetch_offers(provider or None, now=now)
+    for name, warning in sorted(result.warnings.items()):
+        _warn(f"prices refresh: {name}: {warning}")
+    total = sum(len(v) for v in result.offers.values())
+    if total == 0:
+        kept = f"the previous cache at {path} is unchanged" if previous else f"nothing was written to {path}"
+        raise KbenchError(
+            f"prices refresh: no GPU offers from any provider ({len(result.warnings)} warnings above); {kept}"
+        )
+    cache = merge_refresh(
+        previous,
+        result.offers,
+        result.warnings,
+        refreshed_at=now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        source=result.source,
+        unmapped=result.unmapped,
+    )
+    save_price_cache(cache, path)
+    got = ", ".join(f"{p} {len(v)}" for p, v in sorted(result.offers.items()))
+    older = len(cache.offers) - total
+    typer.echo(f"{total} offers for {len({o.gpu_id for v in result.offers.values() for o in v})} catalog GPUs: {got}")
+    if older:
+        typer.echo(f"kept {older} older offers of providers this refresh did not reach (judged by their own age)")
+    if result.unmapped:
+        names = ", ".join(f"{k} ({n})" for k, n in sorted(result.unmapped.items(), key=lambda kv: -kv[1])[:8])
+        typer.echo(f"not in the catalog, left out: {names}")
+    typer.echo(f"written to {path}")
+
+
+def _age_days(fetched_at: str, today: dt.date) -> int:
+    return (today - dt.datetime.fromisoformat(fetched_at.replace("Z", "+00:00")).date()).days
+
+
+def show_command(
+    gpu: str | None = typer.Option(None, "--gpu", help="List this catalog GPU's offers (default: one line per GPU)."),
+    catalog: Path | None = typer.Option(None, "--catalog", help="Your own GPU YAML, merged over the bundled catalog."),
+    price: list[str] = typer.Option([], "--price", help="Override a price: GPU_ID=USD_PER_HOUR (repeatable)."),
+    provider: list[str] = typer.Option([], "--provider", help="Only prices from providers containing this."),
+    tier: str | None = pricing.TIER,
+    price_stat: str | None = pricing.PRICE_STAT,
+    max_price_age: float = pricing.MAX_PRICE_AGE,
+    json_out: bool = pricing.JSON,
+    as_markdown: bool = pricing.MARKDOWN,
+) -> None:
+    """Show the price cache: the price each GPU gets under the policy, or one GPU's offers with --gpu."""
+    from bench.cost.prices.cache import price_cache_path
+
+    prices = pricing.load_prices(catalog, price, pricing.make_policy(tier, price_stat, max_price_age, provider))
+    if prices.cache is None:
+        raise KbenchError(f"no price cache at {price_cache_path()}; run kbench prices refresh first")
+    if gpu is not None:
+        prices.listed.get(gpu)  # an unknown id is one line listing the known ones
+    today = prices.policy.today
+    offers = [o for o in prices.cache.offers if gpu is None or o.gpu_id == gpu]
+    chosen = [c for gid, c in prices.choices.items() if c is not None and (gpu is None or gid == gpu)]
+    if json_out:
+        rows = [
+            {
+                "provider": o.provider,
+                "instance": o.instance,
+                "region": o.region,
+                "gpu_id": o.gpu_id,
+                "gpu_name": o.gpu_name,
+                "gpu_count": o.gpu_count,
+                "spot": o.spot,
+                "tier": o.tier,
+                "usd_per_hour": figure(o.usd_per_hour, "USD/instance-hour", "live"),
+                "usd_per_gpu_hour": figure(o.usd_per_gpu_hour, "USD/GPU-hour", "live"),
+                "fetched_at": o.fetched_at,
+                "age_days": _age_days(o.fetched_at, today),
+                "stale": _age_days(o.fetched_at, today) > prices.policy.max_age_days,
+                "assumption": o.assumption,
+            }
+            for o in offers
+        ]
+        query = {"gpu": gpu, "price_policy": prices.policy.describe(), "cache_refreshed_at": prices.cache.refreshed_at}
+        typer.echo(document("prices show", query, rows, [prices.note()], chosen=[choice_json(c) for c in chosen]))
+        return
+    notes = Footnotes()
+    if gpu is None:
+        headers = ["gpu", "offers", "cheapest", "median", "policy $/h", "price", "ref"]  # live, per GPU, not spot
+        rows_text = []
+        for gid in prices.listed.gpus:
+            mine = [o.usd_per_gpu_hour for o in offers if o.gpu_id == gid and not o.spot]
+            spot = sum(1 for o in offers if o.gpu_id == gid and o.spot)
+            c = prices.choices.get(gid)
+            rows_text.append(
+                [
+                    gid,
+                    f"{len(mine)}" + (f" +{spot} spot" if spot else ""),
+                    f"${min(mine):.3f}" if mine else "-",
+                    f"${statistics.median(mine):.3f}" if mine else "-",
+                    f"${c.usd_per_hour:.3f}" if c else "-",
+                    f"{c.provider} {c.tier_label}{' STALE' if c.stale else ''}" if c else "no price under the policy",
+                    notes.ref(f"{c.date}; billed {c.billing.label}; {c.source}") if c else "-",
+                ]
+            )
+        shrink = [5]
+    else:
+        headers = ["provider", "instance", "region", "GPUs", "tier", "$/h", "$/GPU-h", "fetched", "note"]
+        rows_text = []
+        for o in offers:
+            stale = " STALE" if _age_days(o.fetched_at, today) > prices.policy.max_age_days else ""
+            rows_text.append(
+                [
+                    o.provider,
+                    o.instance,
+                    o.region,
+                    str(o.gpu_count),
+                    o.tier,
+                    f"${o.usd_per_hour:.3f}",
+                    f"${o.usd_per_gpu_hour:.3f}",
+                    o.fetched_at[:10] + stale,
+                    notes.ref(o.assumption),
+                ]
+            )
+        shrink = [1, 2]
+    lines = [
+        f"price cache: {price_cache_path()} (refreshed {prices.cache.refreshed_at}, {prices.cache.source})",
+        *(f"  {p}: {s.warning}" for p, s in prices.cache.providers.items() if s.warning and s.offers == 0),
+    ]
+    if as_markdown:
+        typer.echo("\n".join(lines) + "\n\n" + markdown(headers, rows_text, [*notes.lines(), prices.note()]), nl=False)
+        return
+    lines += [format_table(headers, rows_text, width=TERMINAL_WIDTH, shrink=shrink)]
+    lines += wrap_notes([*notes.lines(), prices.note()])
+    typer.echo("\n".join(lines))
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``prices refresh`` and ``prices show`` to ``app``."""
+    prices_app = typer.Typer(
+        help="Live GPU prices through gpuhunt: refresh the local price cache, show it.", no_args_is_help=True
+    )
+    prices_app.command("refresh")(refresh_command)
+    prices_app.command("show")(show_command)
+    app.add_typer(prices_app, name="prices")
+
+
+__all__ = ["refresh_command", "register", "show_command"]

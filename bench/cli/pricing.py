@@ -1,0 +1,121 @@
+"""The price-policy and session options every costing command shares, and the catalog they produce.
+
+``recommend``, ``cost``, ``gpus``, ``compare-models``, ``report`` and ``prices show`` all read prices the same
+way: the bundled catalog (plus ``--catalog`` and ``--price``), the live offers of the price cache when there is
+one, and the policy of ``--tier``, ``--price-stat``, ``--max-price-age`` and ``--provider``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import typer
+
+from bench.cost.catalog import Catalog, load_catalog, parse_price_overrides
+from bench.cost.costs import Session
+from bench.cost.prices.cache import PriceCache, load_price_cache, price_cache_path
+from bench.cost.prices.policy import DEFAULT_MAX_AGE_DAYS, STATS, TIERS, PriceChoice, PricePolicy, choose_prices
+from bench.cost.prices.policy import priced_catalog as _priced
+from bench.errors import KbenchError
+
+TIER = typer.Option(
+    None, "--tier", help=f"Price tier: {'|'.join(TIERS)} [default: on-demand and marketplace; spot shown beside]."
+)
+PRICE_STAT = typer.Option(
+    None,
+    "--price-stat",
+    help=f"{'|'.join(STATS)} over the matching prices [default: median of live offers, cheapest catalog price].",
+)
+MAX_PRICE_AGE = typer.Option(
+    DEFAULT_MAX_AGE_DAYS, "--max-price-age", help="Days after which a price is stale (still used when nothing fresher)."
+)
+SESSION_IMAGES = typer.Option(
+    None, "--session-images", help="Cost a session of N images: model load, warmup and billing included."
+)
+SESSION_HOURS = typer.Option(None, "--session-hours", help="Cost a session of H rented hours instead of N images.")
+JSON = typer.Option(False, "--json", help="Print one JSON document (see docs/json-output.md) instead of tables.")
+MARKDOWN = typer.Option(False, "--markdown", help="Print GitHub markdown tables.")
+
+
+def make_policy(tier: str | None, stat: str | None, max_age_days: float, providers: list[str]) -> PricePolicy:
+    """The policy the flags ask for.
+
+    Raises:
+        KbenchError: a flag value that is not allowed, named with what is.
+    """
+    try:
+        return PricePolicy(tier=tier, stat=stat, max_age_days=max_age_days, providers=tuple(providers))
+    except ValueError as exc:
+        raise KbenchError(str(exc)) from None
+
+
+def make_session(images: int | None, hours: float | None) -> Session | None:
+    """The session ``--session-images``/``--session-hours`` ask for, or None for steady state only.
+
+    Raises:
+        KbenchError: both flags, or a value that is not positive.
+    """
+    if images is not None and hours is not None:
+        raise KbenchError("--session-images and --session-hours: give one of them, not both")
+    if images is not None and images < 1:
+        raise KbenchError(f"--session-images: must be a whole number >= 1, got {images}")
+    if hours is not None and not (hours > 0 and hours < float("inf")):
+        raise KbenchError(f"--session-hours: must be a number of hours > 0, got {hours}")
+    if images is None and hours is None:
+        return None
+    return Session(images=images, hours=hours)
+
+
+def session_label(session: Session | None) -> str:
+    if session is None:
+        return ""
+    return f"{session.images} images" if session.images is not None else f"{session.hours:g} h"
+
+
+@dataclass(frozen=True)
+class Prices:
+    """The catalog as listed, the same catalog carrying the policy's prices, and the choices behind them."""
+
+    listed: Catalog
+    priced: Catalog
+    choices: dict[str, PriceChoice | None]
+    spot: dict[str, PriceChoice | None]
+    policy: PricePolicy
+    cache: PriceCache | None
+
+    def note(self) -> str:
+        """One line: where the prices came from and under which policy."""
+        if self.cache is None:
+            where = f"bundled catalog prices (no price cache at {price_cache_path()}; kbench prices refresh)"
+        else:
+            where = f"{len(self.cache.offers)} live offers fetched {self.cache.refreshed_at} + catalog fallback"
+        return f"prices: {where}; policy: {self.policy.describe()}"
+
+
+def load_prices(catalog_file: Path | None, overrides: list[str], policy: PricePolicy) -> Prices:
+    """Catalog, cache and policy together: the prices every costing command uses."""
+    listed = load_catalog(catalog_file, parse_price_overrides(overrides))
+    cache = load_price_cache()
+    choices = choose_prices(listed, cache, policy)
+    spot_policy = PricePolicy(
+        tier="spot", stat=policy.stat, max_age_days=policy.max_age_days, providers=policy.providers, today=policy.today
+    )
+    spot = choose_prices(listed, cache, spot_policy) if policy.tier in (None, "on-demand", "marketplace") else {}
+    return Prices(listed, _priced(listed, choices), choices, spot, policy, cache)
+
+
+__all__ = [
+    "JSON",
+    "MARKDOWN",
+    "MAX_PRICE_AGE",
+    "PRICE_STAT",
+    "SESSION_HOURS",
+    "SESSION_IMAGES",
+    "TIER",
+    "Prices",
+    "load_prices",
+    "make_policy",
+    "make_session",
+    "session_label",
+]

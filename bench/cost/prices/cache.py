@@ -1,0 +1,181 @@
+"""The local price cache: live offers mapped onto catalog GPUs, each with its provider, instance, region,
+GPU count, spot flag and the time it was fetched.
+
+One JSON document (``prices/offers.json`` under ``KBENCH_CACHE_DIR``, else under the user cache directory),
+written atomically, so a reader never sees half a refresh and a failed refresh leaves the previous file as
+it was. A refresh replaces the offers of each provider it reached and keeps, with their older fetch time,
+those of providers it did not; the price policy then judges every offer by its own age.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from bench.errors import KbenchError
+
+CACHE_SCHEMA_VERSION = 1
+CACHE_FILE = Path("prices") / "offers.json"
+_STRICT = ConfigDict(extra="forbid", frozen=True)
+
+
+class PriceCacheError(KbenchError):
+    """The price cache is missing, unreadable or of another version (exit code 2)."""
+
+
+class Offer(BaseModel):
+    """One rentable instance as a provider lists it, mapped onto a catalog GPU."""
+
+    model_config = _STRICT
+
+    provider: str = Field(min_length=1)
+    instance: str
+    region: str
+    gpu_id: str = Field(min_length=1)  # catalog id
+    gpu_name: str  # as gpuhunt names it
+    gpu_memory_gb: float | None = None
+    gpu_count: int = Field(ge=1)
+    usd_per_hour: float = Field(gt=0)  # the whole instance
+    spot: bool
+    tier: Literal["on-demand", "spot", "marketplace"]
+    fetched_at: str  # ISO 8601, UTC
+    assumption: str | None = None  # the variant assumed where gpuhunt's name covers two cards
+
+    @property
+    def usd_per_gpu_hour(self) -> float:
+        """A multi-GPU instance priced per GPU: its price over its GPU count."""
+        return self.usd_per_hour / self.gpu_count
+
+    @property
+    def fetched_date(self) -> dt.date:
+        return dt.datetime.fromisoformat(self.fetched_at.replace("Z", "+00:00")).date()
+
+
+class ProviderStatus(BaseModel):
+    """What the last refresh got from one provider."""
+
+    model_config = _STRICT
+
+    fetched_at: str | None = None  # when its offers in the cache were fetched; None: never
+    offers: int = 0
+    warning: str | None = None  # why the last refresh got nothing from it
+
+
+class PriceCache(BaseModel):
+    """The whole cache document."""
+
+    model_config = _STRICT
+
+    schema_version: int = CACHE_SCHEMA_VERSION
+    refreshed_at: str
+    source: str  # the library and version that fetched the offers
+    offers: tuple[Offer, ...] = ()
+    providers: dict[str, ProviderStatus] = Field(default_factory=dict)
+    unmapped: dict[str, int] = Field(default_factory=dict)  # "gpuhunt name, memory" -> offers not in the catalog
+
+    def for_gpu(self, gpu_id: str) -> list[Offer]:
+        return [o for o in self.offers if o.gpu_id == gpu_id]
+
+
+def price_cache_path() -> Path | None:
+    """Where the price cache lives, or None when ``KBENCH_CACHE_DIR=off``."""
+    setting = os.environ.get("KBENCH_CACHE_DIR")
+    if setting == "off":
+        return None
+    if setting:
+        return Path(setting) / CACHE_FILE
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "kandinsky-bench" / CACHE_FILE
+
+
+def load_price_cache(path: Path | None = None) -> PriceCache | None:
+    """The cache at ``path`` (default :func:`price_cache_path`), or None when there is none.
+
+    Raises:
+        PriceCacheError: the file exists but is damaged or newer than this kbench reads.
+    """
+    path = path or price_cache_path()
+    if path is None or not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise PriceCacheError(f"{path}: price cache is unreadable ({exc}); run kbench prices refresh") from None
+    version = data.get("schema_version") if isinstance(data, dict) else None
+    if isinstance(version, int) and version > CACHE_SCHEMA_VERSION:
+        raise PriceCacheError(f"{path}: price cache version {version} is newer than this kbench reads")
+    try:
+        return PriceCache.model_validate(data)
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise PriceCacheError(
+            f"{path}: price cache is damaged ({where}: {first['msg']}); run kbench prices refresh"
+        ) from None
+
+
+def save_price_cache(cache: PriceCache, path: Path | None = None) -> Path:
+    """Write the cache atomically (temporary file, then rename); return its path.
+
+    Raises:
+        PriceCacheError: caching is off, or the directory cannot be written.
+    """
+    path = path or price_cache_path()
+    if path is None:
+        raise PriceCacheError("KBENCH_CACHE_DIR=off: there is no price cache to write; unset it or give a directory")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".json.tmp")
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(cache.model_dump_json(indent=1))
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise PriceCacheError(f"{path}: cannot write the price cache ({exc.strerror or exc})") from None
+    return path
+
+
+def merge_refresh(
+    previous: PriceCache | None,
+    fetched: dict[str, list[Offer]],
+    warnings: dict[str, str],
+    *,
+    refreshed_at: str,
+    source: str,
+    unmapped: dict[str, int],
+) -> PriceCache:
+    """The cache after a refresh: fetched providers replaced, the others' previous offers kept."""
+    old = previous.offers if previous else ()
+    kept = [o for o in old if o.provider not in fetched]
+    offers = [*kept, *(o for items in fetched.values() for o in items)]
+    status = dict(previous.providers) if previous else {}
+    for provider, items in fetched.items():
+        status[provider] = ProviderStatus(fetched_at=refreshed_at, offers=len(items))
+    for provider, warning in warnings.items():
+        before = status.get(provider, ProviderStatus())
+        status[provider] = before.model_copy(update={"warning": warning})
+    return PriceCache(
+        refreshed_at=refreshed_at,
+        source=source,
+        offers=tuple(sorted(offers, key=lambda o: (o.gpu_id, o.usd_per_gpu_hour, o.provider))),
+        providers=dict(sorted(status.items())),
+        unmapped=dict(sorted(unmapped.items())),
+    )
+
+
+__all__ = [
+    "CACHE_SCHEMA_VERSION",
+    "Offer",
+    "PriceCache",
+    "PriceCacheError",
+    "ProviderStatus",
+    "load_price_cache",
+    "merge_refresh",
+    "price_cache_path",
+    "save_price_cache",
+]

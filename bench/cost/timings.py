@@ -1,0 +1,205 @@
+"""The published-timings dataset (``bench/data/published_timings.yaml``): schema, loading, and each row's workload.
+
+Each row is one published figure of a diffusion pipeline on one catalog GPU, with its source, date, software stack,
+dtype, attention backend, batch and engine, and the reason it is like-for-like with what the projection models
+(stock diffusers pipeline, eager PyTorch, fused attention). ``use: fit`` rows calibrate and validate the model;
+``exclude`` rows (torch.compile, TensorRT) and ``check`` rows (setup unknown) are shown, never fitted. Loading is
+strict: an unknown field, a missing source or reason, or a compiled row marked ``fit`` is a one-line error naming
+the file, the row and the field.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from bench.cost.catalog import Catalog, GpuSpec
+from bench.cost.counting.profile import WorkloadProfile, profile_workload
+from bench.cost.counting.reference import REFERENCE_MODELS, reference_profile
+from bench.cost.roofline import denoiser_kind
+from bench.errors import CatalogError, located
+from bench.models.registry import MODELS
+from bench.spec import Workload, parse_resolution
+from bench.yaml_files import read_yaml
+
+TIMINGS_SCHEMA_VERSION = 1
+FUSED_ATTENTION = ("sdpa", "xformers", "flash-attention")
+_UNITS = {"step": ("it_per_s", "s_per_step"), "image": ("s_per_image",), "call": ("s_per_call",)}
+_DATE_RE = re.compile(r"^\d{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?)?$")
+_STRICT = ConfigDict(extra="forbid", frozen=True)
+
+
+class PublishedRow(BaseModel):
+    """One published timing and the conditions it was measured under."""
+
+    model_config = _STRICT
+
+    id: str = Field(min_length=1)
+    gpu: str
+    model: str
+    task: Literal["text2img"] = "text2img"
+    resolution: str
+    steps: int = Field(ge=1)
+    batch_size: int = Field(ge=1)  # prompts per pipeline call
+    images_per_prompt: int = Field(default=1, ge=1)
+    dtype: Literal["fp16", "bf16", "fp32"]
+    memory: Literal["none", "model_cpu_offload", "sequential_cpu_offload"] = "none"
+    measure: Literal["step", "image", "call"]
+    unit: Literal["it_per_s", "s_per_step", "s_per_image", "s_per_call"]
+    value: float = Field(gt=0)
+    engine: Literal["eager", "torch.compile", "tensorrt", "unknown"]
+    attention: str = Field(min_length=1)
+    stack: str = Field(min_length=1)
+    use: Literal["fit", "check", "exclude"]
+    date: str
+    source: str
+    why: str = Field(min_length=20)
+    note: str | None = None
+
+    @field_validator("date", mode="before")
+    @classmethod
+    def _check_date(cls, value: object) -> str:
+        text = str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+        if not isinstance(text, str) or not _DATE_RE.match(text):
+            raise ValueError(f"must be YYYY, YYYY-MM or YYYY-MM-DD, got {value!r}")
+        return text
+
+    @field_validator("source")
+    @classmethod
+    def _check_source(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("must be the URL the figure was read from")
+        return value
+
+    @field_validator("resolution")
+    @classmethod
+    def _check_resolution(cls, value: str) -> str:
+        parse_resolution(value)
+        return value
+
+    @model_validator(mode="after")
+    def _check_conditions(self) -> PublishedRow:
+        if self.unit not in _UNITS[self.measure]:
+            raise ValueError(
+                f"unit {self.unit!r} does not time a {self.measure!r}; use {' or '.join(_UNITS[self.measure])}"
+            )
+        if self.use == "fit" and self.engine != "eager":
+            raise ValueError(f"a {self.engine} row is not like-for-like with eager PyTorch: use 'exclude'")
+        if self.use == "fit" and self.attention not in FUSED_ATTENTION:
+            raise ValueError(f"attention {self.attention!r} is not a fused kernel ({', '.join(FUSED_ATTENTION)})")
+        return self
+
+    @property
+    def seconds(self) -> float:
+        """The published figure in seconds of what it times (a step, an image, or a call)."""
+        return 1.0 / self.value if self.unit == "it_per_s" else self.value
+
+    @property
+    def images(self) -> int:
+        return self.batch_size * self.images_per_prompt
+
+    def workload(self) -> Workload:
+        width, height = parse_resolution(self.resolution)
+        return Workload(
+            model=self.model,
+            task=self.task,
+            width=width,
+            height=height,
+            steps=self.steps,
+            batch_size=self.batch_size,
+            images_per_prompt=self.images_per_prompt,
+            dtype=self.dtype,
+            memory=self.memory,
+        )
+
+
+class TimingsFile(BaseModel):
+    model_config = _STRICT
+
+    schema_version: int = TIMINGS_SCHEMA_VERSION
+    rows: list[PublishedRow] = Field(min_length=1)
+
+
+def bundled_timings_path() -> Path:
+    return Path(str(resources.files("bench") / "data" / "published_timings.yaml"))
+
+
+def dataset_sha256(path: Path | None = None) -> str:
+    """SHA-256 of the dataset file: the constants record which data they were fitted to."""
+    return hashlib.sha256((path or bundled_timings_path()).read_bytes()).hexdigest()
+
+
+def load_timings(catalog: Catalog, path: Path | None = None) -> list[PublishedRow]:
+    """Read and validate the dataset; every row's GPU must be in ``catalog`` and its model known.
+
+    Raises:
+        CatalogError: naming the file, the row id and the field of the first problem.
+    """
+    path = path or bundled_timings_path()
+    _, data = read_yaml(path, CatalogError, "published timings")
+    if not isinstance(data, dict):
+        raise CatalogError(located("top level must be a mapping with a 'rows:' list", file=path))
+    try:
+        parsed = TimingsFile.model_validate(data)
+    except ValidationError as err:
+        e = err.errors()[0]
+        loc = list(e["loc"])
+        rows = data.get("rows")
+        if len(loc) >= 2 and loc[0] == "rows" and isinstance(loc[1], int) and isinstance(rows, list):
+            entry = rows[loc[1]] if loc[1] < len(rows) else None
+            label = entry.get("id") if isinstance(entry, dict) else None
+            loc[1] = f"[{label or loc[1]}]"
+        where = ".".join(str(p) for p in loc).replace(".[", "[")
+        msg = "unknown field" if e["type"] == "extra_forbidden" else str(e["msg"]).removeprefix("Value error, ")
+        raise CatalogError(located(msg, file=path, field=where)) from None
+    if parsed.schema_version > TIMINGS_SCHEMA_VERSION:
+        raise CatalogError(located("newer than this kbench reads", file=path, field="schema_version"))
+    seen: set[str] = set()
+    for row in parsed.rows:
+        field = f"rows[{row.id}]"
+        if row.id in seen:
+            raise CatalogError(located(f"id {row.id!r} is listed twice", file=path, field=field))
+        seen.add(row.id)
+        if row.gpu not in catalog.gpus:
+            raise CatalogError(located(f"unknown GPU {row.gpu!r}", file=path, field=f"{field}.gpu"))
+        if row.model not in MODELS and row.model not in REFERENCE_MODELS:
+            raise CatalogError(located(f"unknown model {row.model!r}", file=path, field=f"{field}.model"))
+    return list(parsed.rows)
+
+
+def row_profile(row: PublishedRow) -> WorkloadProfile:
+    """The counted workload of a row: a registered model's call plan, or a reference SD pipeline."""
+    w = row.workload()
+    return reference_profile(w) if row.model in REFERENCE_MODELS else profile_workload(w)
+
+
+def model_family(model: str) -> str:
+    """The family a model's errors are grouped by: its registry family, or ``sd`` for the reference models."""
+    return "sd" if model in REFERENCE_MODELS else MODELS[model].family
+
+
+@dataclass(frozen=True)
+class RowCase:
+    """A row with its catalog GPU and counted workload, ready to project."""
+
+    row: PublishedRow
+    gpu: GpuSpec
+    profile: WorkloadProfile
+
+
+__all__ = [
+    "PublishedRow",
+    "RowCase",
+    "bundled_timings_path",
+    "dataset_sha256",
+    "denoiser_kind",
+    "load_timings",
+    "model_family",
+    "row_profile",
+]

@@ -1,0 +1,1 @@
+"""Tests of bench.cost.prices: gpuhunt offers, the price cache and the price policy."""
