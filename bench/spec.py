@@ -20,6 +20,8 @@ Language = Literal["en", "ru", "zh", "de"]
 
 _RESOLUTION_RE = re.compile(r"^\s*(\d+)\s*[xX×]\s*(\d+)\s*$")
 STRICT = ConfigDict(extra="forbid", frozen=True)
+# The pipeline stages every record, count and projection is split into.
+STAGES = ("text_encode", "prior", "denoise", "decode")
 
 
 def parse_resolution(value: object) -> tuple[int, int]:

@@ -217,8 +217,8 @@ def flops_command(
     from bench.cost.counting.rows import flops_table
     from bench.models.callplan import K3_CONTEXT_TOKENS, K5_PROMPT_TOKENS, K5_TEMPLATE_TOKENS
     from bench.models.registry import known_models
-    from bench.models.types import STAGES
     from bench.report.format import markdown_table
+    from bench.spec import STAGES
 
     workloads: list[Workload] = []
     for m in model or known_models():

@@ -13,7 +13,7 @@ from bench.cli.json_doc import choice_json, document, figure, listed_price_json,
 from bench.cli.pricing import Prices
 from bench.cli.tables import TERMINAL_WIDTH, Footnotes, format_table, markdown, wrap_notes
 from bench.cost.costs import CostRow
-from bench.models.types import STAGES
+from bench.spec import STAGES
 
 if TYPE_CHECKING:  # the counting and comparison modules load torch and diffusers: not for `kbench gpus`
     from bench.cost.counting.rows import FlopsRow

@@ -23,9 +23,8 @@ from bench.cost.counting.profile import WorkloadProfile, profile_workload
 from bench.cost.intervals import Band, apply, shipped_intervals, widen
 from bench.cost.roofline import DEFAULT_EFF_SOURCE, ModelConstants, denoiser_kind, family, stage_times
 from bench.cost.vram import estimate_vram, measured_vram_gib
-from bench.models.types import STAGES
 from bench.results import RunRecord
-from bench.spec import Workload
+from bench.spec import STAGES, Workload
 
 Source = Literal["measured", "projected"]
 

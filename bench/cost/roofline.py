@@ -34,7 +34,7 @@ import numpy as np
 from bench.cost.catalog import GpuSpec
 from bench.cost.counting.ops import ATTENTION, CONV, COPY, ELEMENTWISE, GEMM, NORM, OP_CLASSES, OpCount
 from bench.cost.counting.profile import WorkloadProfile
-from bench.models.types import STAGES
+from bench.spec import STAGES
 
 FAMILIES = ("Turing", "Volta", "Ampere", "Ada", "Hopper", "Blackwell")
 REFERENCE_FAMILY = "Ampere"  # multipliers are relative to it

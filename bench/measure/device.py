@@ -11,13 +11,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from bench.measure.samplers.nvml import cuda_index
+
 PINNED_VARIABLE = "KBENCH_PINNED_DEVICE"  # set for the child: the device of the spec it was pinned to
 BF16_MIN_CAPABILITY = (8, 0)  # Ampere: native bfloat16 tensor-core math (emulated, and slow, before)
-
-
-def cuda_index(device: str) -> int:
-    """The index in ``cuda:N`` (0 for plain ``cuda``)."""
-    return int(device.split(":")[1]) if ":" in device else 0
 
 
 def child_environment(device: str, environ: Mapping[str, str]) -> dict[str, str]:

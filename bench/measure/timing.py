@@ -23,8 +23,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from bench.models.types import DENOISERS
+
 TEXT_ENCODERS = ("text_encoder", "text_encoder_2")
-DENOISERS = ("unet", "transformer")
 AUTOENCODERS = ("movq", "vae")
 STAGE_ORDER = ("text_encode", "prior", "image_encode", "denoise", "decode")
 

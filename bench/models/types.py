@@ -14,7 +14,6 @@ from bench.spec import Workload
 
 TASKS = ("text2img", "img2img", "inpaint", "mix")
 LANGUAGES = ("en", "ru", "zh", "de")
-STAGES = ("text_encode", "prior", "denoise", "decode")
 DENOISERS = ("unet", "transformer")
 VAE_SCALE = 8  # every full-size MoVQ and AutoencoderKL here: 4 blocks, latent side = image side / 8
 

@@ -13,13 +13,12 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from bench.errors import ResultsFormatError
-from bench.spec import RunSpec
+from bench.spec import STAGES, RunSpec
 
 SCHEMA_VERSION = 1
 Status = Literal["ok", "oom", "error", "timeout", "skipped", "interrupted"]
 FAILED_STATUSES = ("oom", "error", "timeout")
 RETRIED_STATUSES = ("interrupted",)  # a run stopped by the user is not done: ``--resume`` runs it again
-STAGES = ("text_encode", "prior", "denoise", "decode")
 
 _RECORD = ConfigDict(extra="forbid")
 

@@ -11,8 +11,7 @@ from bench.cost.counting.profile import count_component, profile_workload
 from bench.cost.counting.rows import flops_table
 from bench.models.callplan import k5_image_tokens, refiner_split
 from bench.models.registry import get_model
-from bench.models.types import STAGES
-from bench.spec import Workload
+from bench.spec import STAGES, Workload
 
 
 def test_linear_counts_match_the_analytic_count():

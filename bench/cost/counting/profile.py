@@ -15,8 +15,7 @@ from bench.cost.counting.inputs import component_call
 from bench.cost.counting.meta import build_components, quiet, torch_dtype
 from bench.cost.counting.ops import OpCount, count_call, largest_leaf_bytes, module_weight_bytes, parameter_leaves
 from bench.models.registry import call_plan, get_model
-from bench.models.types import STAGES
-from bench.spec import Workload
+from bench.spec import STAGES, Workload
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,8 @@ from bench.cost.counting.meta import quiet
 from bench.cost.counting.ops import METHOD
 from bench.cost.counting.profile import profile_workload
 from bench.models.registry import call_plan
-from bench.models.types import DENOISERS, STAGES
-from bench.spec import Workload
+from bench.models.types import DENOISERS
+from bench.spec import STAGES, Workload
 
 
 @dataclass(frozen=True)
