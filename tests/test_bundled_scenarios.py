@@ -3,10 +3,11 @@
 The packaged default of ``kbench run`` runs end to end through the real CLI (child processes, results,
 report); ``scenarios/smoke.yaml`` runs each of its runs through the child's own ``execute`` in this process,
 which is the same measurement without the cost of a fresh interpreter per run (the sweep's process handling
-is tested on its own in ``tests/measure``). The GPU scenarios (``scenarios/guide.yaml``, ``scenarios/ci.yaml``) are validated and
-expanded, and their tiny-weights CPU equivalents (the same models, tasks, batches, images per prompt, memory
-options, languages and negative prompts at 64x64 and 2 steps, one of each distinct call) are measured in
-this process by the child's own ``execute``: CPU offload is ``skipped`` with its reason, as a sweep records it.
+is tested on its own in ``tests/measure``). The GPU scenarios (``scenarios/guide.yaml``, ``scenarios/ci.yaml``)
+are validated and expanded, and their tiny-weights CPU equivalents (the same models, tasks, batches, images per
+prompt, memory options, languages and negative prompts at 64x64 and 2 steps, one of each distinct call) are
+measured in this process by the child's own ``execute``: CPU offload is ``skipped`` with its reason, as a sweep
+records it.
 """
 
 from __future__ import annotations
