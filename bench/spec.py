@@ -41,6 +41,66 @@ def format_resolution(width: int, height: int) -> str:
     return f"{width}x{height}"
 
 
+Attention = Literal["sdpa", "sdpa-math", "sdpa-flash", "sdpa-efficient", "xformers", "sliced"]
+CompileMode = Literal["none", "default", "max-autotune", "regional"]
+CacheKind = Literal["none", "first_block", "faster_cache", "pab"]
+Quantization = Literal["none", "int8-weight-only", "fp8"]
+# the optimisation axes a scenario sweeps (the cache parameters and the VAE compile flag ride along)
+AXES = ("attention", "compile", "channels_last", "vae_tiling", "vae_slicing", "tf32", "cache", "quantization")
+
+
+class Optimisation(BaseModel):
+    """The speed settings of one run (``optimise:`` in a scenario); every default is the plain pipeline.
+
+    Only settings away from their default enter the run key, so keys of runs without them stay stable.
+    ``quality_threshold_db`` is how the run is judged, not what it computes, and is left out of the key.
+    """
+
+    model_config = STRICT
+
+    attention: Attention = "sdpa"
+    compile: CompileMode = "none"
+    compile_vae: bool = False  # compile the VAE decoder too (with compile != none)
+    channels_last: bool = False
+    vae_tiling: bool = False
+    vae_slicing: bool = False
+    tf32: bool = False
+    cache: CacheKind = "none"
+    cache_threshold: float = 0.05  # first_block: relative change of the first block's output below which it reuses
+    cache_skip_range: int = 2  # faster_cache / pab: attention recomputed every N-th step, reused between
+    quantization: Quantization = "none"
+    quality_threshold_db: float = 30.0  # PSNR vs the baseline cell below this is flagged "quality changed"
+
+    def non_default(self) -> dict[str, str | bool | float | int]:
+        """The settings away from their default, with the cache parameter the chosen cache reads."""
+        default = Optimisation()
+        out: dict[str, str | bool | float | int] = {
+            name: getattr(self, name) for name in AXES if getattr(self, name) != getattr(default, name)
+        }
+        if self.compile != "none" and self.compile_vae:
+            out["compile_vae"] = True
+        if self.cache == "first_block":
+            out["cache_threshold"] = self.cache_threshold
+        elif self.cache != "none":
+            out["cache_skip_range"] = self.cache_skip_range
+        return out
+
+    @property
+    def key_part(self) -> str:
+        """``opt=attention-sdpa-math,cache-first_block@0.05``: empty for the plain pipeline."""
+        items = self.non_default()
+        parts = []
+        for name, value in items.items():
+            if name in ("cache_threshold", "cache_skip_range", "compile_vae"):
+                continue
+            parts.append(name if value is True else f"{name}-{value}")
+            if name == "cache":
+                parts[-1] += f"@{self.cache_threshold:g}" if value == "first_block" else f"@{self.cache_skip_range}"
+            if name == "compile" and self.compile_vae:
+                parts[-1] += "+vae"
+        return "opt=" + ",".join(parts) if parts else ""
+
+
 class RunSpec(BaseModel):
     """One fully specified run: everything the child process needs to build and call the pipeline."""
 
@@ -78,6 +138,8 @@ class RunSpec(BaseModel):
     memory_limit_mb: int | None = None
     cpu_threads: int | None = None
     refiner: bool = False
+    gpu: str | None = None  # a GPU model a scheduler must place the run on (Ray accelerator_type); not in run_key
+    optimise: Optimisation = Field(default_factory=Optimisation)  # speed settings; default: none
 
     @property
     def resolution(self) -> str:
@@ -106,6 +168,8 @@ class RunSpec(BaseModel):
             parts.append(f"t{self.cpu_threads}")
         if self.refiner:  # only when on, so keys of runs without a refiner stay stable
             parts.append("refiner")
+        if self.optimise.key_part:  # only with a speed setting away from its default
+            parts.append(self.optimise.key_part)
         return "|".join(parts)
 
 

@@ -45,21 +45,29 @@ def _root(
 
 def _register() -> None:
     from bench.cli import (
+        commands_ab,
         commands_compare,
         commands_cost,
+        commands_history,
+        commands_optimise,
         commands_prices,
         commands_projection,
         commands_report,
         commands_run,
+        commands_sky,
     )
 
     for module in (
         commands_run,
         commands_report,
         commands_compare,
+        commands_ab,
+        commands_history,
         commands_cost,
         commands_prices,
         commands_projection,
+        commands_optimise,
+        commands_sky,
     ):
         module.register(app)
 

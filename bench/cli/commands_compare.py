@@ -12,10 +12,12 @@ from rich.table import Table
 from rich.text import Text
 
 from bench.cli.outputs import Output, check_outputs
+from bench.cli.summaries import summary_outputs, write_summary
 from bench.errors import OutputError, RegressionFound, ResultsFormatError, located
 
 if TYPE_CHECKING:
     from bench.compare.engine import CompareReport
+    from bench.results import RunRecord
 
 _VERDICT_STYLE = {"regression": "bold red", "improvement": "green", "inconclusive": "yellow", "unchanged": "dim"}
 
@@ -103,6 +105,8 @@ def compare(
     ),
     markdown: Path | None = typer.Option(None, "--markdown", help="Write a markdown summary (for a CI job summary)."),
     json_out: Path | None = typer.Option(None, "--json", help="Write the comparison as JSON."),
+    summary: Path | None = typer.Option(None, "--summary", help="PR summary markdown (and a .png figure beside it)."),
+    step_summary: bool = typer.Option(False, "--step-summary", help="Also append it to $GITHUB_STEP_SUMMARY."),
     confidence: float = typer.Option(0.95, "--confidence", min=0.5, max=0.999, help="Two-sided confidence level."),
     seed: int = typer.Option(0, "--seed", help="Bootstrap seed (results are deterministic for a given seed)."),
 ) -> None:
@@ -114,6 +118,7 @@ def compare(
 
     base_files, cur_files = _result_files(baseline), _result_files(current)
     outputs = [Output(o, p) for o, p in (("--markdown", markdown), ("--json", json_out)) if p is not None]
+    outputs += summary_outputs(summary)
     check_outputs(outputs, [*base_files, *cur_files, *thresholds_file])
     rules = build_thresholds(threshold, thresholds_file)
     base_records = read_results(base_files)
@@ -122,6 +127,7 @@ def compare(
         base_records, cur_records, rules, allow_env_mismatch=allow_env_mismatch, confidence=confidence, seed=seed
     )
     _print_report(Console(), report)
+    _write_pr_summary(report, base_records, cur_records, summary, step_summary)
     if markdown is not None:
         _write_output(markdown, render_compare_markdown(report))
     if json_out is not None:
@@ -131,6 +137,21 @@ def compare(
         keys = ", ".join(r.run_key for r in report.regressions[:3])
         more = f" and {len(report.regressions) - 3} more" if len(report.regressions) > 3 else ""
         raise RegressionFound(f"{len(report.regressions)} regression(s): {keys}{more}")
+
+
+def _write_pr_summary(
+    report: CompareReport, base: list[RunRecord], cur: list[RunRecord], summary: Path | None, step_summary: bool
+) -> None:
+    """``--summary`` / ``--step-summary``: the PR summary with the noise floor measured on both sides."""
+    if summary is None and not step_summary:
+        return
+    from bench.compare.noise import noise_floor
+    from bench.report.summary_figures import change_figure
+    from bench.report.summary_md import render_compare_summary
+
+    noise = noise_floor(base, cur)
+    render = lambda figure: render_compare_summary(report, noise, figure=figure)  # noqa: E731
+    write_summary(summary, step_summary, render, lambda: change_figure(report))
 
 
 @baseline_app.command("save")

@@ -153,15 +153,24 @@ def recommend_command(
     session_hours: float | None = pricing.SESSION_HOURS,
     json_out: bool = pricing.JSON,
     markdown: bool = pricing.MARKDOWN,
+    slo_p99: float | None = typer.Option(None, "--slo-p99", help="Serve at this p99 latency (s); rank by $/image."),
+    rate: str | None = typer.Option(None, "--rate", help="With --slo-p99: requests/s to serve, or auto (max rate)."),
+    max_batch: int = typer.Option(1, "--max-batch", help="With --slo-p99: the server's dynamic batching limit."),
+    arrivals: str = typer.Option("poisson", "--arrivals", help="With --slo-p99: poisson or constant arrivals."),
 ) -> None:
     """Rank GPUs for a workload by $ per 1000 images, with VRAM fit, seconds per image and price source."""
+    from bench.cli import recommend_slo as slo
     from bench.cli import recommend_view as view
     from bench.cli.json_doc import document
     from bench.cost.projection import MeasuredIndex, measured_index
     from bench.cost.recommend import Constraints, check_guide_vram, recommend
     from bench.cost.rental import rental_rows
     from bench.results import read_results
+    from bench.results.registered import not_used_reasons
 
+    target = slo.check_options(slo_p99, rate, max_batch, arrivals, batch) if slo_p99 is not None else None
+    if slo_p99 is None and (rate is not None or max_batch != 1):
+        raise ScenarioError("--rate and --max-batch: only with --slo-p99 SECONDS")
     session = pricing.make_session(session_images, session_hours)
     prices = pricing.load_prices(catalog, price, pricing.make_policy(tier, price_stat, max_price_age, provider))
     cat = prices.priced
@@ -185,6 +194,7 @@ def recommend_command(
     notes += [
         f"projected: {c}" for c in sorted({r.estimate.calibration for r in rows if r.estimate.source == "projected"})
     ]
+    notes += not_used_reasons(records, work.model)  # records of this model that built another architecture
     if session is not None:
         notes += sorted({f"session overhead {r.estimate.gpu_id}: {r.overhead.basis}" for r in rows})
     if guide_vram:
@@ -192,6 +202,20 @@ def recommend_command(
             est = ", ".join(f"{d}+{m} {v:.1f}" for (d, m), v in c.estimates_gib.items())
             notes.append(f"guide VRAM {c.row.label} ({c.row.resolution}): guide {c.row.vram_gb:g} GB -> {c.verdict}")
             notes.append(f"  estimates (GiB): {est}")
+    if slo_p99 is not None:
+        every = rental_rows(ranked, work, prices.choices, prices.spot, session=session, index=index)
+        served = slo.serve_at_slo(
+            every, work, cat, index, slo_p99=slo_p99, rate=target, max_batch=max_batch, arrivals=arrivals,
+            min_headroom_gb=min_headroom_gb, providers=None,
+        )[: top or None]  # fmt: skip
+        q = {**view.query(work, auto, prices.policy.describe(), label), "slo_p99_s": slo_p99, "rate": rate or "auto"}
+        if json_out:
+            typer.echo(document("recommend", q, slo.json_rows(served, view.json_rows(every)), notes))
+            return
+        head = f"{view.title(work, auto, label)}, served at p99 <= {slo_p99:g} s"
+        text = slo.render(served, head, notes, slo_p99=slo_p99, rate=target, max_batch=max_batch, as_markdown=markdown)
+        typer.echo(text, nl=False)
+        return
     if json_out:
         typer.echo(
             document("recommend", view.query(work, auto, prices.policy.describe(), label), view.json_rows(rows), notes)

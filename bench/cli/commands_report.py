@@ -32,6 +32,8 @@ def write_report(
     gpu_ids: list[str] | None = None,
     catalog_file: Path | None = None,
     providers: list[str] | None = None,
+    serve_results: list[Path] | None = None,
+    slo_p99_s: float | None = None,
 ) -> list[Path]:
     """Read results, build the report and write NAME.html, NAME.md and NAME.csv; return the paths written."""
     from bench.cli.pricing import load_prices, make_policy
@@ -48,9 +50,13 @@ def write_report(
     if not records:
         raise ResultsFormatError(f"{', '.join(map(str, results))}: no runs recorded; nothing to report")
     stem = output_stem(output, results)
+    from bench.serve.schema import read_serve_results
+
+    served = [r for path in serve_results or [] for r in read_serve_results(path)]
     bundle = build_report(
-        records, catalog, gpu_ids=gpu_ids or None, title=f"kandinsky-bench: {stem.name}", html_name=stem.name + ".html"
-    )
+        records, catalog, gpu_ids=gpu_ids or None, title=f"kandinsky-bench: {stem.name}", html_name=stem.name + ".html",
+        serve_records=served, slo_p99_s=slo_p99_s,
+    )  # fmt: skip
     written = []
     for path, text in zip(report_paths(stem), (bundle.html, bundle.markdown, bundle.csv), strict=True):
         tmp = path.with_name(path.name + ".tmp")
@@ -94,20 +100,28 @@ def register(app: typer.Typer) -> None:
         provider: list[str] = typer.Option(
             [], "--provider", help="Only prices from providers containing this, e.g. clore.ai (repeatable)."
         ),
+        serve: list[Path] = typer.Option(
+            [], "--serve", help="Serving results (JSONL of kbench serve runs): measured load points (repeatable)."
+        ),
+        slo_p99: float | None = typer.Option(
+            None, "--slo-p99", help="p99 latency SLO (s) of the '$ per image at SLO' table (default: the serving's)."
+        ),
     ) -> None:
         """Write an HTML report, a markdown summary and a CSV of the summary table."""
         from bench.cost.catalog import bundled_catalog_path
         from bench.files import check_input_file
 
-        for path in results:
+        for path in [*results, *serve]:
             if not path.exists():
                 raise ResultsFormatError(f"{path}: results file not found")
             check_input_file(path, "results", ResultsFormatError)
+        if slo_p99 is not None and not slo_p99 > 0:
+            raise ResultsFormatError(f"--slo-p99: must be seconds > 0, got {slo_p99:g}")
         if catalog is not None:
             if not catalog.exists():
                 raise CatalogError(f"{catalog}: --catalog file not found")
             check_input_file(catalog, "GPU catalog", CatalogError)
-        inputs = [*results, *([catalog] if catalog else []), bundled_catalog_path()]
+        inputs = [*results, *serve, *([catalog] if catalog else []), bundled_catalog_path()]
         check_outputs([Output("-o", p) for p in report_paths(output_stem(output, results))], inputs)
-        for path in write_report(results, output, price, gpu, catalog, provider):
+        for path in write_report(results, output, price, gpu, catalog, provider, serve, slo_p99):
             typer.echo(str(path))

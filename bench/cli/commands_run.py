@@ -18,6 +18,7 @@ from rich.text import Text
 
 from bench.cli.outputs import Output, check_results_output
 from bench.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_RUNS_FAILED, KbenchError, ResultsWriteError, ScenarioError
+from bench.optimise.quality import sweep_images_dir
 from bench.results import RunRecord
 from bench.scenario import load_scenarios
 from bench.scenario.expand import DEFAULT_MAX_RUNS
@@ -112,7 +113,7 @@ def summary_table(records: list[RunRecord]) -> Table:
             str(s.steps),
             f"{s.batch_size}x{s.images_per_prompt}",
             s.dtype,
-            s.memory,
+            f"{s.memory} {s.optimise.key_part}".strip(),  # speed settings, if any, beside the memory option
             r.status,
         ]
         if r.summary:
@@ -154,29 +155,40 @@ def run_command(
     max_runs: int = typer.Option(
         DEFAULT_MAX_RUNS, "--max-runs", min=1, help="Refuse scenarios that expand to more runs than this."
     ),
+    executor: str = typer.Option("local", "--executor", help="local | gpus | ray (docs/scale-out.md)."),
+    ray_address: str = typer.Option(None, "--ray-address", help="--executor ray: auto, ray://HOST:PORT."),
+    ray_num_cpus: float = typer.Option(None, "--ray-num-cpus", help="--executor ray: CPUs each task reserves."),
 ) -> None:
     """Run scenarios: one child process per run, results appended as each run finishes."""
     paths = _resolve(scenarios)
     specs = load_scenarios(paths, max_runs=max_runs)
+    from bench.cli.serve_run import dispatch_serve  # mode: serve scenarios run there and exit (docs/serving.md)
+
+    dispatch_serve(paths, specs, out=out, dry_run=dry_run, resume=resume, allow_failures=allow_failures)
     if dry_run:
         for spec in specs:
             typer.echo(spec.run_key)
         typer.echo(f"{len(specs)} run(s) from {', '.join(str(p) for p in paths)}")
         return
-    from bench.measure.runner import default_results_path, run_sweep
+    from bench.measure.executors import make_executor
+    from bench.measure.runner import default_results_path
+
+    sweep = make_executor(executor, ray_address=ray_address, ray_num_cpus=ray_num_cpus).sweep
 
     if resume and out is None:
         out = _latest_results(Path("results"))
         if out is None:
             raise ScenarioError("--resume: no results/kbench-*.jsonl to resume; pass --out FILE")
     results_path = out or default_results_path()
+    if save_images is None and (kept := sweep_images_dir(specs, results_path)):
+        save_images = kept  # speed settings: the quality guard compares each cell's images with the baseline's
     _check_outputs(paths, specs, results_path, save_images, report_dir if report else None)
     interactive = sys.stdout.isatty()
     console = Console() if interactive else Console(width=200)  # CI logs: no wrapping of the table
     progress = _RichProgress(console) if interactive else None
     started = time.perf_counter()
     try:
-        outcome = run_sweep(
+        outcome = sweep(
             specs,
             results_path,
             resume=resume,
@@ -253,8 +265,17 @@ def validate_command(
     typer.echo(f"ok: {len(scenarios)} file(s), {len(specs)} run(s)")
 
 
-def models_command() -> None:
-    """List the registered models, their tasks and defaults."""
+def models_command(
+    check: Path | None = typer.Option(
+        None, "--check", help="A saved pipeline directory to compare (configs only) with its registered model."
+    ),
+    model: str | None = typer.Option(None, "--model", help="With --check: the model id (default: from the class)."),
+) -> None:
+    """List the registered models; with --check, compare a pipeline directory with one (exit 0 same, 1 differs)."""
+    if check is not None or model is not None:
+        from bench.cli.models_check import check_pipeline_dir
+
+        raise typer.Exit(check_pipeline_dir(check, model))
     from bench.models.registry import MODELS
 
     table = Table(title="models")

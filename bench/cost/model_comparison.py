@@ -25,6 +25,7 @@ from bench.cost.vram import estimate_vram, measured_vram_gib
 from bench.errors import ScenarioError
 from bench.models.registry import LANGUAGES, get_model, known_models
 from bench.results import RunRecord
+from bench.results.registered import stands_for_registered
 from bench.scenario import check_resolution
 from bench.spec import Workload
 
@@ -105,7 +106,7 @@ def comparison_workload(
 
 
 def _usable(record: RunRecord) -> bool:
-    return record.ok and record.summary is not None and record.spec.weights != "tiny"
+    return record.ok and record.summary is not None and stands_for_registered(record)
 
 
 def _vram_cell(work: Workload, records: Sequence[RunRecord]) -> VramCell:

@@ -24,6 +24,7 @@ from bench.cost.intervals import Band, apply, shipped_intervals, widen
 from bench.cost.roofline import DEFAULT_EFF_SOURCE, ModelConstants, denoiser_kind, family, stage_times
 from bench.cost.vram import estimate_vram, measured_vram_gib
 from bench.results import RunRecord
+from bench.results.registered import stands_for_registered
 from bench.spec import STAGES, Workload
 
 Source = Literal["measured", "projected"]
@@ -172,8 +173,8 @@ def _gpu_of(record: RunRecord, catalog: Catalog) -> GpuSpec | None:
 
 
 def _usable(record: RunRecord) -> bool:
-    """A record that can stand for the full-size model on a GPU: ok, summarised, not tiny weights."""
-    return record.ok and record.summary is not None and record.spec.weights != "tiny"
+    """A record that can stand for the full-size model on a GPU: ok, summarised, the registered architecture."""
+    return record.ok and record.summary is not None and stands_for_registered(record)
 
 
 Measured = list[tuple[RunRecord, GpuSpec, Workload]]
@@ -229,8 +230,9 @@ def estimate_workload(
 ) -> list[Estimate]:
     """One :class:`Estimate` per catalog GPU for ``workload``: measured where a record ran it there.
 
-    CPU records and tiny-weight records never measure or calibrate a GPU estimate (a CPU's efficiency says
-    nothing about GPU kernels, and tiny models are other architectures); GPU records of the same model do.
+    CPU records and records of another architecture (tiny weights, or a ``hub`` model whose recorded
+    architecture differs from the registered one) never measure or calibrate a GPU estimate (a CPU's efficiency
+    says nothing about GPU kernels, and other architectures have other costs); GPU records of the model do.
     """
     measured = records if isinstance(records, MeasuredIndex) else MeasuredIndex(measured_index(records, catalog))
     profile = profile_workload(workload)

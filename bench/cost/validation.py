@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from bench.cache import library_versions
 from bench.cost.catalog import Catalog
 from bench.cost.counting.cache import COUNT_METHOD_VERSION
 from bench.cost.fit import Design, FitResult, cross_validate, fit, legacy_seconds, summarise
@@ -176,19 +177,6 @@ def constants_document(v: Validation, dataset: Path | None = None, today: str | 
 
 def write_constants(document: dict[str, Any], path: Path) -> None:
     path.write_text(json.dumps(document, indent=2, sort_keys=False) + "\n", encoding="utf-8")
-
-
-def library_versions() -> dict[str, str]:
-    """Versions of the libraries whose modules the counts trace."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {}
-    for lib in ("torch", "diffusers", "transformers"):
-        try:
-            out[lib] = version(lib)
-        except PackageNotFoundError:
-            out[lib] = "?"
-    return out
 
 
 def load_cases(catalog: Catalog, progress: Progress | None = None, path: Path | None = None) -> list[RowCase]:

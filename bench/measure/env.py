@@ -50,6 +50,7 @@ GPU_KEYS = (
     "sm_clock_mhz",
     "mem_clock_mhz",
     "sm_clock_max_mhz",
+    "app_sm_clock_mhz",
     "pcie_link",
 )
 SPEC_KEYS = ("dtype", "memory", "weights", "scenario_file", "scenario_sha256")
@@ -140,6 +141,8 @@ def _gpu_facts_nvml(device: str, nvml_module: Any) -> dict[str, Any] | None:
         "sm_clock_mhz": lambda: int(nvml.nvmlDeviceGetClockInfo(handle, nvml.NVML_CLOCK_SM)),
         "mem_clock_mhz": lambda: int(nvml.nvmlDeviceGetClockInfo(handle, nvml.NVML_CLOCK_MEM)),
         "sm_clock_max_mhz": lambda: int(nvml.nvmlDeviceGetMaxClockInfo(handle, nvml.NVML_CLOCK_SM)),
+        # the clocks policy: application clocks set with `nvidia-smi -ac` (the default when none are set)
+        "app_sm_clock_mhz": lambda: int(nvml.nvmlDeviceGetApplicationsClock(handle, nvml.NVML_CLOCK_SM)),
     }
     facts: dict[str, Any] = {"gpu_index": index}
     for key, get in getters.items():

@@ -18,7 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,9 +44,22 @@ class SweepOutcome:
     exit_code: int = 0  # 128 + the signal that stopped the sweep, when interrupted
     write_error: ResultsWriteError | None = None  # the append that failed and stopped the sweep
 
+    def keep(self, record: RunRecord) -> bool:
+        """Append ``record`` to the results file (atomic) and to this outcome; False when the write failed,
+        which is kept in ``write_error`` and ends the sweep (nothing more could be kept)."""
+        try:
+            append_record(self.results_path, record)
+        except ResultsWriteError as exc:
+            self.write_error = exc
+            return False
+        self.records.append(record)
+        return True
+
     @property
     def failed(self) -> list[RunRecord]:
-        return [r for r in self.records if r.status in ("oom", "error", "timeout")]
+        """Runs whose last record failed: a run retried after its worker died counts by how the retry ended."""
+        last = {r.run_key: r for r in self.records}
+        return [r for r in last.values() if r.status in ("oom", "error", "timeout")]
 
 
 ProgressCallback = Callable[[str, int, int, RunSpec, RunRecord | None], None]
@@ -56,7 +69,9 @@ def static_skip_reason(spec: RunSpec) -> str | None:
     """Reasons a run cannot apply that are known without touching any device."""
     if spec.device == "cpu" and spec.memory in ("model_cpu_offload", "sequential_cpu_offload"):
         return f"{spec.memory} moves weights between CPU and an accelerator; it does not apply on device cpu"
-    return None
+    from bench.optimise.static import static_skip_reason as optimise_skip_reason
+
+    return optimise_skip_reason(spec)  # speed settings this model, device or installed library cannot take
 
 
 def parent_record(
@@ -95,15 +110,37 @@ def _pinning(device: str) -> dict[str, str]:
 
 
 def run_in_child(
-    spec: RunSpec, *, timeout_s: float, images_dir: Path | None = None, guard: SweepGuard | None = None
+    spec: RunSpec,
+    *,
+    timeout_s: float,
+    images_dir: Path | None = None,
+    guard: SweepGuard | None = None,
+    pinning: Mapping[str, str] | None = None,
+    python: str | None = None,
+    extra_env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
 ) -> RunRecord:
-    """Execute one run in a fresh interpreter and return its record, whatever happened to the child."""
+    """Execute one run in a fresh interpreter and return its record, whatever happened to the child.
+
+    ``pinning`` replaces the GPU variables derived from the spec's device (an executor that chose the GPU).
+    ``python``, ``extra_env`` and ``cwd`` run the child in another interpreter, environment or directory (one
+    side of ``kbench ab``); the spec is then written without its default values, so a side running another
+    revision of kbench reads only the fields it knows.
+    """
     started_at = utc_now_iso()
     with tempfile.TemporaryDirectory(prefix="kbench-run-", ignore_cleanup_errors=True) as tmp:
         tmp_path = Path(tmp)
         spec_file, out_file, err_file = tmp_path / "spec.json", tmp_path / "record.json", tmp_path / "stderr.txt"
-        spec_file.write_text(spec.model_dump_json(), encoding="utf-8")
-        cmd = [sys.executable, "-m", "bench.measure.child", str(spec_file), str(out_file), str(images_dir or "")]
+        portable = python is not None or cwd is not None
+        spec_file.write_text(spec.model_dump_json(exclude_defaults=portable), encoding="utf-8")
+        cmd = [
+            python or sys.executable,
+            "-m",
+            "bench.measure.child",
+            str(spec_file),
+            str(out_file),
+            str(images_dir or ""),
+        ]
         env = {
             **os.environ,
             "PYTHONUNBUFFERED": "1",
@@ -111,9 +148,10 @@ def run_in_child(
             PARENT_ENV: str(os.getpid()),
             RUN_DIR_ENV: tmp,
         }
-        env.update(_pinning(spec.device))
+        env.update(_pinning(spec.device) if pinning is None else pinning)
+        env.update(extra_env or {})
         with open(err_file, "wb") as err:
-            proc = subprocess.Popen(cmd, stdout=err, stderr=err, start_new_session=True, env=env)
+            proc = subprocess.Popen(cmd, stdout=err, stderr=err, start_new_session=True, env=env, cwd=cwd)
             if guard is not None:
                 guard.child = proc
                 if guard.abort:  # the signal came while the child was starting
@@ -184,12 +222,8 @@ def run_sweep(
                 record = parent_record(spec, "skipped", reason, utc_now_iso())
             else:
                 record = run_in_child(spec, timeout_s=timeout_s or spec.timeout_s, images_dir=images_dir, guard=guard)
-            try:
-                append_record(results_path, record)
-            except ResultsWriteError as exc:
-                outcome.write_error = exc
+            if not outcome.keep(record):
                 break
-            outcome.records.append(record)
             notify("end", index, len(todo), spec, record)
         finished = [r for r in outcome.records if r.status != "interrupted"]
         outcome.interrupted = guard.stopping and len(finished) < len(todo)

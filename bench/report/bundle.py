@@ -23,7 +23,13 @@ from bench.report.figures import build_figures
 from bench.report.guide_workloads import guide_estimates
 from bench.report.html import render_html
 from bench.report.markdown import render_markdown
+from bench.report.optimise_figure import optimise_figures
+from bench.report.optimise_table import optimise_section
+from bench.report.serving_data import build_serving
+from bench.report.serving_figures import serving_figures
+from bench.report.serving_render import render_serving_html, render_serving_markdown
 from bench.results import RunRecord
+from bench.serve.schema import ServeRecord, SloRecord
 
 DEFAULT_TITLE = "kandinsky-bench report"
 
@@ -46,6 +52,8 @@ def build_report(
     title: str = DEFAULT_TITLE,
     html_name: str | None = None,
     estimates: Sequence[Estimate] | None = None,
+    serve_records: Sequence[ServeRecord | SloRecord] = (),
+    slo_p99_s: float | None = None,
 ) -> ReportBundle:
     """Render the HTML page, the markdown job summary and the CSV summary table for ``records``.
 
@@ -58,6 +66,9 @@ def build_report(
         estimates: Precomputed :func:`~bench.report.guide_workloads.guide_estimates` output (the guide's
             workloads plus those of full-size GPU records), to reuse one projection for several renderings;
             computed here when ``None``.
+        serve_records: Serving results (load points, SLO searches) whose measured points join the simulated
+            latency-vs-load curves (:mod:`bench.report.serving_data`).
+        slo_p99_s: The p99 latency SLO of the "$ per image at SLO" table (default: the serving records').
 
     Returns:
         The three renderings plus the tables they were made from.
@@ -67,9 +78,16 @@ def build_report(
         estimates = guide_estimates(records, catalog, gpu_ids=gpus)
     data = build_report_data(records, catalog, estimates, title)
     figures = build_figures(records, data.rows, data.points)
+    serving = build_serving(records, serve_records, estimates, slo_p99_s)
     return ReportBundle(
-        html=render_html(data, figures),
-        markdown=render_markdown(data, html_name),
+        html=render_html(
+            data,
+            [*figures, *serving_figures(serving), *optimise_figures(records, catalog)],
+            render_serving_html(serving),
+        ),
+        markdown=render_markdown(data, html_name)
+        + render_serving_markdown(serving)
+        + optimise_section(records, catalog),
         csv=render_csv(data.rows),
         data=data,
     )

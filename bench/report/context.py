@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from bench.report.architecture import architecture_notes, source_banner_applies
 from bench.results import RunRecord
 
 WEIGHT_NOTES = {
@@ -98,9 +99,10 @@ def environment_blocks(records: Sequence[RunRecord], max_blocks: int = 8) -> lis
 
 
 def weight_notes(records: Sequence[RunRecord]) -> list[str]:
-    """Banners for weight sources whose numbers must not be read as the real models' (``random``, ``tiny``)."""
-    sources = sorted({r.spec.weights for r in records})
-    return [WEIGHT_NOTES[s] for s in sources if s in WEIGHT_NOTES]
+    """Banners for numbers that must not be read as the real models': by weight source (``random``, ``tiny``),
+    and for records whose recorded architecture is not their registered model's (whatever the source)."""
+    sources = sorted({r.spec.weights for r in records if source_banner_applies(r)})
+    return [WEIGHT_NOTES[s] for s in sources if s in WEIGHT_NOTES] + architecture_notes(records)
 
 
 def scenario_infos(records: Sequence[RunRecord]) -> list[ScenarioInfo]:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from bench.cost.catalog import Catalog
 from bench.cost.model_comparison import ModelRow
 from bench.cost.projection import Estimate
+from bench.report.architecture import BuiltRow, built_rows
 from bench.report.context import (
     EnvBlock,
     ScenarioInfo,
@@ -59,6 +60,7 @@ class ReportData:
     finished_at: str
     models: tuple[ModelRow, ...] = ()
     model_notes: tuple[str, ...] = ()
+    built: tuple[BuiltRow, ...] = ()  # what the records built, where they say (bench.report.architecture)
 
     @property
     def ok_count(self) -> int:
@@ -94,6 +96,7 @@ def build_report_data(
         finished_at=max((r.finished_at for r in records), default=""),
         models=tuple(models),
         model_notes=tuple(table_notes(models)),
+        built=tuple(built_rows(records)),
     )
 
 

@@ -17,6 +17,7 @@ from bench.cost.model_comparison import ModelRow, compare_models
 from bench.cost.projection import Estimate
 from bench.report.rows import is_cpu
 from bench.results import RunRecord
+from bench.results.registered import stands_for_registered
 
 Source = Literal["measured", "projected"]
 WORKLOAD_HEADERS = ("model", "task", "resolution", "steps", "batch", "dtype", "memory")
@@ -225,8 +226,8 @@ def _record_gpu(record: RunRecord, catalog: Catalog) -> GpuSpec | None:
 
 
 def real_gpu_records(records: Sequence[RunRecord]) -> list[RunRecord]:
-    """Records that can stand for a full-size model on a GPU: not tiny weights, not run on the CPU."""
-    return [r for r in records if r.spec.weights != "tiny" and not is_cpu(r)]
+    """Records that can stand for a full-size model on a GPU: the registered architecture, not run on the CPU."""
+    return [r for r in records if stands_for_registered(r) and not is_cpu(r)]
 
 
 def model_comparison(records: Sequence[RunRecord], catalog: Catalog) -> list[ModelRow]:

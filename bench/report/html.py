@@ -97,14 +97,15 @@ def environment() -> jinja2.Environment:
     return env
 
 
-def render_html(data: ReportData, figures: Sequence[FigureSvg]) -> str:
-    """Render the whole report page as one string."""
+def render_html(data: ReportData, figures: Sequence[FigureSvg], serving: Markup | None = None) -> str:
+    """Render the whole report page as one string (``serving``: the escaped serving section, if any)."""
     return (
         environment()
         .get_template(TEMPLATE)
         .render(
             data=data,
             figures=[(f, Markup(f.svg)) for f in figures],  # SVG made by bench.report.figures, not user text
+            serving=serving or Markup(""),  # bench.report.serving_render escapes every value in it
             workload_headers=WORKLOAD_HEADERS,
             script=Markup(SORT_FILTER_SCRIPT),
             script_hash=Markup(csp_hash(SORT_FILTER_SCRIPT)),  # base64 and quotes: safe in the attribute

@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from bench.cost.catalog import Catalog
 from bench.cost.costs import usd_per_1k_images
+from bench.report.architecture import row_label
 from bench.results import RunRecord
 
 MemoryKind = Literal["VRAM", "RSS"]
@@ -121,7 +122,7 @@ def summary_rows(records: Sequence[RunRecord], catalog: Catalog) -> list[Summary
         spec, summ = rec.spec, rec.summary
         mem_mb, mem_kind = peak_memory(rec)
         usd, note = measured_cost(rec, catalog)
-        reason = rec.reason or (f"{rec.error.type}: {rec.error.message}" if rec.error else "")
+        reason = rec.reason or (f"{rec.error.type}: {rec.error.message}" if rec.error else "") or row_label(rec)
         rows.append(
             SummaryRow(
                 run_key=rec.run_key,

@@ -13,9 +13,13 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from bench.errors import ResultsFormatError
+from bench.results.architecture import ArchitectureInfo
+from bench.results.optimise import OptimiseStats
 from bench.spec import STAGES, RunSpec
 
-SCHEMA_VERSION = 1
+# 2: optional architecture, placement, side/ab_round and optimise fields (a version-1 record reads as it is;
+# a kbench that reads only version 1 now says "upgrade" instead of naming an unknown field)
+SCHEMA_VERSION = 2
 Status = Literal["ok", "oom", "error", "timeout", "skipped", "interrupted"]
 FAILED_STATUSES = ("oom", "error", "timeout")
 RETRIED_STATUSES = ("interrupted",)  # a run stopped by the user is not done: ``--resume`` runs it again
@@ -119,9 +123,14 @@ class RunRecord(BaseModel):
     timeline: Timeline | None = None
     env: dict[str, Any] = Field(default_factory=dict)
     warnings: list[str] = Field(default_factory=list)
+    placement: dict[str, str | int | None] | None = None  # executor, node, GPU ids (bench.measure.executors)
     started_at: str
     finished_at: str
     kbench_version: str
+    architecture: ArchitectureInfo | None = None  # what was built (None: not recorded, older records)
+    optimise: OptimiseStats | None = None  # speed settings, compile cost, quality vs baseline (optimise axes)
+    side: str | None = None  # `kbench ab`: the side ("base" or "head") that measured this record
+    ab_round: int | None = None  # `kbench ab`: the interleaving round (1-based) of this record
 
     @property
     def ok(self) -> bool:

@@ -38,8 +38,16 @@ def append_record(path: str | Path, record: RunRecord) -> None:
         ResultsWriteError: the record could not be written whole (disk full, folder gone, read-only); the
             file is left as it was, every earlier record intact.
     """
+    append_line(path, dump_record(record))
+
+
+def append_line(path: str | Path, line: str) -> None:
+    """Append one JSON line (no newline in it) as :func:`append_record` does: whole, or not at all.
+
+    Other record kinds with their own files (serving load points) share this one write path.
+    """
     path = Path(path)
-    data = (dump_record(record) + "\n").encode("utf-8")
+    data = (line + "\n").encode("utf-8")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
@@ -164,4 +172,4 @@ def completed_keys(path: str | Path) -> set[str]:
     return {r.run_key for r in iter_results(path) if r.status not in RETRIED_STATUSES}
 
 
-__all__ = ["MAX_RESULTS_BYTES", "append_record", "completed_keys", "iter_results", "read_results"]
+__all__ = ["MAX_RESULTS_BYTES", "append_line", "append_record", "completed_keys", "iter_results", "read_results"]

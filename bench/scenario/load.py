@@ -14,6 +14,7 @@ from pydantic import BaseModel, ValidationError
 from bench.errors import ScenarioError, clip, located
 from bench.scenario.expand import DEFAULT_MAX_RUNS, expand, matrix_size
 from bench.scenario.schema import ScenarioFile, ScenarioSpec
+from bench.scenario.serve import ServeSpec
 from bench.spec import RunSpec
 from bench.yaml_files import read_yaml_document
 
@@ -118,7 +119,7 @@ def load_scenario_file(path: str | Path, *, max_runs: int = DEFAULT_MAX_RUNS) ->
         except ValidationError as err:
             loc, msg = _first_error(err)
             if msg == "unknown field":
-                msg += f"; allowed: {_allowed_fields(ScenarioSpec)}"
+                msg += f"; allowed: {_allowed_fields(ServeSpec if loc[:1] == ('serve',) else ScenarioSpec)}"
             named = _NAMED_FIELD.match(msg)  # a cross-field or per-entry check names its field
             if named and _split_field(named.group(1))[: len(loc)] == loc:
                 loc, msg = _split_field(named.group(1)), named.group(2)

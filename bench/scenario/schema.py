@@ -4,13 +4,15 @@ per-field and cross-field rule, so a mistake is caught before any model load or 
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
 
 from bench.errors import ScenarioError, clip
 from bench.models.registry import MODELS, get_model, known_models, refiner_models
 from bench.prompts import load_prompt_set
+from bench.scenario.optimise import OPTIMISE_EXCLUDE_KEYS, OPTIMISE_EXCLUDE_VALUES, OptimiseAxes
+from bench.scenario.serve import ServeSpec
 from bench.spec import STRICT, Dtype, Language, MemoryOption, Task, WeightSource, parse_resolution
 
 MIN_SIDE = 64
@@ -25,12 +27,14 @@ EXCLUDE_KEYS = (
     "memory",
     "language",
     "refiner",
+    *OPTIMISE_EXCLUDE_KEYS,
 )
 _STRICT = ConfigDict(**STRICT, allow_inf_nan=False)  # every float field finite: .nan and .inf are mistakes
 MAX_EXCLUDE = 200  # exclude entries are matched against every combination; more than this is a matrix to split
 MAX_TEXT = 4096  # characters of a name, path, hub id or negative prompt
 MAX_MEMORY_LIMIT_MB = 16 * 1024 * 1024  # 16 TiB: beyond any host, so a larger limit is a typo (1e30)
 MAX_TIME_S = 7 * 24 * 3600.0
+GPU_MODEL_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"  # a GPU model name such as A100 or H100-SXM
 _EXCLUDE_TYPES: tuple[tuple[str, Any], ...] = (
     ("model", str),
     ("task", Task),
@@ -43,6 +47,7 @@ _EXCLUDE_TYPES: tuple[tuple[str, Any], ...] = (
     ("refiner", bool),
 )
 _EXCLUDE_VALUES = {key: TypeAdapter(kind, config=ConfigDict(strict=True)) for key, kind in _EXCLUDE_TYPES}
+_EXCLUDE_VALUES.update(OPTIMISE_EXCLUDE_VALUES)
 
 
 class ScenarioSpec(BaseModel):
@@ -78,8 +83,12 @@ class ScenarioSpec(BaseModel):
     timeout_s: float = Field(default=1800.0, gt=0.0, le=7 * 24 * 3600)
     memory_limit_mb: int | None = Field(default=None, ge=64, le=MAX_MEMORY_LIMIT_MB)
     cpu_threads: int | None = Field(default=None, ge=1, le=1024)
+    gpu: str | None = Field(default=None, pattern=GPU_MODEL_PATTERN)  # scale-out executors place runs by it
     refiner: list[bool] = Field(default_factory=lambda: [False], min_length=1)
     exclude: list[dict[str, Any]] = Field(default_factory=list, max_length=MAX_EXCLUDE)
+    mode: Literal["isolated", "serve"] = "isolated"  # serve: a server under load (bench/serve/)
+    serve: ServeSpec | None = None
+    optimise: OptimiseAxes | None = None  # speed-setting axes (bench/scenario/optimise.py)
 
     @field_validator(
         "models", "tasks", "batch_sizes", "images_per_prompt", "dtypes", "memory", "languages", mode="before"
@@ -193,6 +202,13 @@ class ScenarioSpec(BaseModel):
             self._check_refiner()
         if self.max_repeats is not None and self.max_repeats < self.repeats:
             raise ValueError(f"max_repeats ({self.max_repeats}) must be >= repeats ({self.repeats})")
+        if (self.mode == "serve") != (self.serve is not None):
+            missing = "serve: mode serve needs a serve: block (server, arrivals, rates or concurrency)"
+            raise ValueError(missing if self.serve is None else "mode: a serve: block needs mode: serve")
+        if self.serve is not None and self.batch_sizes != [1]:
+            raise ValueError("batch_sizes: a serve scenario batches by serve.max_batch; leave batch_sizes out")
+        if self.gpu is not None and not self.device.startswith("cuda"):
+            raise ValueError(f"gpu: names the GPU model a CUDA run is placed on; device is {self.device!r}")
         if self.memory_limit_mb is not None and self.device.startswith("cuda"):
             # an address-space limit set before CUDA initialises makes context creation fail: every run an oom
             raise ValueError(

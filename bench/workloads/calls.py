@@ -53,11 +53,18 @@ def prompt_arguments(
     }
 
 
-def run_workload(pipes: dict[str, Any], spec: RunSpec, generator: Any, hooks: StageHooks) -> list[Any]:
-    """Execute one call of the run's task on built pipelines; return the PIL images produced."""
+def run_workload(
+    pipes: dict[str, Any], spec: RunSpec, generator: Any, hooks: StageHooks, prompts: list[str] | None = None
+) -> list[Any]:
+    """Execute one call of the run's task on built pipelines; return the PIL images produced.
+
+    ``prompts`` (``spec.batch_size`` of them) replaces the prompt set's: a server passes its requests' prompts.
+    """
     plan = call_plan(Workload.from_spec(spec))
     roles = {r.role for r in plan.roles}
-    prompts = prompts_for(spec)
+    if prompts is not None and len(prompts) != spec.batch_size:
+        raise ValueError(f"run_workload: {len(prompts)} prompts for batch size {spec.batch_size}")
+    prompts = prompts_for(spec) if prompts is None else list(prompts)
     if "prior" in roles:
         return _run_two_stage(pipes, spec, plan.roles, prompts, generator, hooks)
     if "refiner" in roles:

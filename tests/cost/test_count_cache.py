@@ -14,7 +14,7 @@ def _count():
 def test_counts_are_stored_and_reused(tmp_path, monkeypatch):
     monkeypatch.setenv("KBENCH_CACHE_DIR", str(tmp_path))
     first = _count()
-    files = list(tmp_path.glob("*.npz"))
+    files = list((tmp_path / "op-counts").glob("*.npz"))
     assert len(files) == 1
     again = _count()  # a fresh in-process cache: read back from disk
     assert np.array_equal(first.flops, again.flops) and np.array_equal(first.bytes, again.bytes)
@@ -24,7 +24,7 @@ def test_counts_are_stored_and_reused(tmp_path, monkeypatch):
 def test_damaged_entry_is_recounted(tmp_path, monkeypatch):
     monkeypatch.setenv("KBENCH_CACHE_DIR", str(tmp_path))
     first = _count()
-    (entry,) = tmp_path.glob("*.npz")
+    (entry,) = (tmp_path / "op-counts").glob("*.npz")
     entry.write_bytes(b"not an npz file")
     again = _count()
     assert again.total_flops == first.total_flops
@@ -43,7 +43,7 @@ def test_component_sizes_round_trip(tmp_path, monkeypatch):
     monkeypatch.setenv("KBENCH_CACHE_DIR", str(tmp_path))
     flops.component_sizes.cache_clear()
     first = flops.component_sizes("kandinsky-2.2", "decoder", "fp16")
-    assert list(tmp_path.glob("*.json"))
+    assert list((tmp_path / "op-counts").glob("*.json"))
     flops.component_sizes.cache_clear()
     assert flops.component_sizes("kandinsky-2.2", "decoder", "fp16") == first
     assert first["unet"][0] == 1_253_057_288 * 2  # fp16 weight bytes of the 2.2 UNet

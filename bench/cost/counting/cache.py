@@ -14,42 +14,27 @@ import json
 import os
 import tempfile
 from collections.abc import Callable
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from bench.cache import cache_home, versions_key
+
 if TYPE_CHECKING:
     from bench.cost.counting.ops import OpCount
 
 COUNT_METHOD_VERSION = 3  # bump when the counting rules change (2: the loaders' fp32-kept modules; 3: op classes)
-_LIBRARIES = ("torch", "diffusers", "transformers", "kandinsky-bench")
 
 
 def cache_dir() -> Path | None:
     """Where counts are kept, or ``None`` when caching is off."""
-    setting = os.environ.get("KBENCH_CACHE_DIR")
-    if setting == "off":
-        return None
-    if setting:
-        return Path(setting)
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "kandinsky-bench" / "op-counts"
-
-
-def _versions() -> str:
-    out = []
-    for lib in _LIBRARIES:
-        try:
-            out.append(f"{lib}={version(lib)}")
-        except PackageNotFoundError:
-            out.append(f"{lib}=?")
-    return ";".join(out)
+    home = cache_home()
+    return None if home is None else home / "op-counts"
 
 
 def entry_key(*parts: object) -> str:
-    text = f"v{COUNT_METHOD_VERSION}|{_versions()}|" + "|".join(map(str, parts))
+    text = f"v{COUNT_METHOD_VERSION}|{versions_key()}|" + "|".join(map(str, parts))
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 

@@ -18,6 +18,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from bench.cache import cache_home
 from bench.errors import KbenchError
 
 CACHE_SCHEMA_VERSION = 1
@@ -85,13 +86,8 @@ class PriceCache(BaseModel):
 
 def price_cache_path() -> Path | None:
     """Where the price cache lives, or None when ``KBENCH_CACHE_DIR=off``."""
-    setting = os.environ.get("KBENCH_CACHE_DIR")
-    if setting == "off":
-        return None
-    if setting:
-        return Path(setting) / CACHE_FILE
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "kandinsky-bench" / CACHE_FILE
+    home = cache_home()
+    return None if home is None else home / CACHE_FILE
 
 
 def load_price_cache(path: Path | None = None) -> PriceCache | None:

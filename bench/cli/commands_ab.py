@@ -1,0 +1,168 @@
+"""``kbench ab``: two revisions on one machine, interleaved (ABBA), compared with the grouped statistics."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+from rich.console import Console
+from rich.text import Text
+
+from bench.cli.outputs import Output, check_outputs, check_results_output
+from bench.cli.summaries import summary_outputs, write_summary
+from bench.errors import EXIT_RUNS_FAILED, OutputError, RegressionFound, located
+
+if TYPE_CHECKING:
+    from bench.ab import AbReport, Side
+    from bench.results import RunRecord
+    from bench.spec import RunSpec
+
+
+def _progress(
+    event: str, index: int, total: int, spec: RunSpec, side: Side, rnd: int, record: RunRecord | None
+) -> None:
+    where = f"[{index}/{total}] round {rnd} {side.name}"
+    if event == "start":
+        print(f"{where}: {spec.run_key} ...", flush=True)
+    elif record is not None:
+        detail = f"{record.summary.median_s_per_image:.4g} s/image" if record.summary else (record.reason or "")[:160]
+        print(f"{where}: {record.status} {detail}", flush=True)
+
+
+def _print(console: Console, report: AbReport) -> None:
+    from bench.cli.commands_compare import _print_report
+
+    for line in report.sides:
+        console.print(Text(line, style="dim"))
+    for d in report.parity.differences:
+        console.print(Text(f"sides differ: {d}", style="yellow"))
+    for e in report.parity.events:
+        console.print(Text(f"between rounds: {e}", style="yellow"))
+    _print_report(console, report.compare)
+
+
+def _default_output() -> Path:
+    return Path("results") / f"ab-{time.strftime('%Y%m%d-%H%M%S')}.jsonl"
+
+
+def ab(
+    scenario: Path | None = typer.Argument(None, help="Scenario file whose runs both sides measure."),
+    base: str | None = typer.Option(None, "--base", help="Base revision (commit, branch, tag) of --repo."),
+    head: str | None = typer.Option(None, "--head", help="Head revision of --repo."),
+    repo: Path = typer.Option(Path("."), "--repo", help="The git repository under test (default: here)."),
+    rounds: int = typer.Option(3, "--rounds", help="Interleaved rounds (ABBA order); each runs every run per side."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Results file for both sides (new or empty)."),
+    clean: bool = typer.Option(False, "--clean", help="Remove the sides' worktrees and environments afterwards."),
+    base_python: str | None = typer.Option(None, "--base-python", help="Interpreter of the base side."),
+    head_python: str | None = typer.Option(None, "--head-python", help="Interpreter of the head side."),
+    base_diffusers: str | None = typer.Option(
+        None, "--base-diffusers", help="diffusers version or requirement for base (a venv per side)."
+    ),
+    head_diffusers: str | None = typer.Option(None, "--head-diffusers", help="diffusers version or requirement."),
+    base_hub: list[str] = typer.Option([], "--base-hub", help="ROLE=DIR model directory or hub id for base."),
+    head_hub: list[str] = typer.Option([], "--head-hub", help="ROLE=DIR model directory or hub id for head."),
+    venv: bool = typer.Option(False, "--venv", help="A virtual environment per side with the worktree installed."),
+    cache_dir: Path | None = typer.Option(None, "--cache-dir", help="Where worktrees and environments are kept."),
+    threshold: list[str] = typer.Option([], "--threshold", "-t", help="As kbench compare, e.g. median:5%."),
+    thresholds_file: list[Path] = typer.Option([], "--thresholds", help="YAML thresholds file."),
+    timeout: float | None = typer.Option(None, "--timeout", min=1, help="Seconds per run (default: the scenario's)."),
+    summary: Path | None = typer.Option(None, "--summary", help="Markdown summary (and a .png figure beside it)."),
+    step_summary: bool = typer.Option(False, "--step-summary", help="Also append it to $GITHUB_STEP_SUMMARY."),
+    json_out: Path | None = typer.Option(None, "--json", help="Write the comparison as JSON."),
+    recompare: Path | None = typer.Option(None, "--recompare", help="Redo the comparison of an A/B results file."),
+    confidence: float = typer.Option(0.95, "--confidence", min=0.5, max=0.999, help="Two-sided confidence level."),
+    seed: int = typer.Option(0, "--seed", help="Bootstrap seed."),
+) -> None:
+    """Measure SCENARIO on --base and --head alternately on this machine; exit 1 on a regression of head."""
+    from bench.ab import AbError, SideRequest, ab_report, clean_sides, run_interleaved
+    from bench.ab.plan import parse_hub, plan_ab, prepare_sides
+    from bench.compare.thresholds import build_thresholds
+    from bench.results import read_results
+
+    extra = [Output(o, p) for o, p in (("--json", json_out),) if p is not None] + summary_outputs(summary)
+    rules = build_thresholds(threshold, thresholds_file)
+    console = Console()
+    if recompare is not None:
+        check_outputs(extra, [recompare, *thresholds_file])
+        records = read_results([recompare])
+        report = ab_report(records, rules, confidence=confidence, seed=seed, source=str(recompare))
+        _finish(console, report, summary, step_summary, json_out)
+        return
+    if scenario is None:
+        raise AbError("SCENARIO: give a scenario file (or --recompare RESULTS)")
+    requests = (
+        SideRequest("base", base, base_python, base_diffusers, parse_hub(base_hub, "--base-hub"), venv),
+        SideRequest("head", head, head_python, head_diffusers, parse_hub(head_hub, "--head-hub"), venv),
+    )
+    results = output or _default_output()
+    check_results_output(results, [scenario, *thresholds_file], extra)
+    if results.exists() and results.stat().st_size > 0:
+        raise OutputError(located("exists and holds records; kbench ab writes a new results file", file=results))
+    plan = plan_ab(scenario, *requests, repo=repo, rounds=rounds, cache_dir=cache_dir)
+    if rounds < 3:
+        why = (
+            "one process per side: the noise between processes is not measured"
+            if rounds == 1
+            else "the two head processes run back to back (A B B A), so a burst of load can hit one side only"
+        )
+        typer.echo(f"kbench: warning: --rounds {rounds}: {why}; use 3 or more on a shared machine", err=True)
+    sides = prepare_sides(plan)
+    described = tuple(s.describe() for s in sides.values())
+    for line in described:
+        print(line, flush=True)
+    try:
+        outcome = run_interleaved(list(plan.specs), sides, rounds, results, timeout_s=timeout, progress=_progress)
+    finally:
+        if clean:
+            for path in clean_sides(plan.root, list(sides.values())):
+                print(f"removed {path}", flush=True)
+    print(f"results: {results} ({len(outcome.records)} record(s))", flush=True)
+    if outcome.write_error is not None:
+        typer.echo(f"kbench: error: {outcome.write_error}", err=True)
+        raise typer.Exit(EXIT_RUNS_FAILED)
+    if outcome.interrupted:
+        typer.echo("kbench: interrupted: the comparison was not made; finished records are kept", err=True)
+        raise typer.Exit(outcome.exit_code)
+    report = ab_report(outcome.records, rules, confidence=confidence, seed=seed, sides=described)
+    _finish(console, report, summary, step_summary, json_out)
+
+
+def _finish(
+    console: Console, report: AbReport, summary: Path | None, step_summary: bool, json_out: Path | None
+) -> None:
+    from bench.report.compare_render import report_to_dict
+    from bench.report.summary_figures import change_figure
+    from bench.report.summary_md import render_ab_summary
+
+    _print(console, report)
+    write_summary(
+        summary,
+        step_summary,
+        lambda figure: render_ab_summary(report, figure=figure),
+        lambda: change_figure(report.compare),
+    )
+    if json_out is not None:
+        data = report_to_dict(report.compare) | {
+            "ab": {
+                "rounds": report.rounds,
+                "order": [list(o) for o in report.order],
+                "noise_floor": report.noise,
+                "sides": list(report.sides),
+                "side_differences": [str(d) for d in report.parity.differences],
+                "round_events": [str(e) for e in report.parity.events],
+            }
+        }
+        from bench.cli.commands_compare import _write_output
+
+        _write_output(json_out, json.dumps(data, indent=2) + "\n")
+    if report.has_regression:
+        keys = ", ".join(r.run_key for r in report.compare.regressions[:3])
+        raise RegressionFound(f"head is slower: {len(report.compare.regressions)} regression(s): {keys}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``ab`` to ``app``."""
+    app.command("ab")(ab)

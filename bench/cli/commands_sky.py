@@ -1,0 +1,182 @@
+"""``kbench sky plan`` and ``kbench sky collect``: measure a scenario on candidate GPUs before renting one.
+
+``plan`` writes one SkyPilot task file per candidate GPU and prints what the measurement campaign will cost
+(:mod:`bench.sky.campaign`); ``collect`` merges the results files that come back (:mod:`bench.sky.collect`),
+which ``kbench recommend --results`` and ``kbench report`` then read. See docs/scale-out.md.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+import bench
+from bench.cli import pricing
+from bench.cli.outputs import Output, check_outputs
+from bench.cli.tables import TERMINAL_WIDTH, format_table, markdown, wrap_notes
+from bench.cost.catalog import Catalog
+from bench.cost.prices.policy import DEFAULT_MAX_AGE_DAYS
+from bench.errors import KbenchError
+from bench.results import read_results
+from bench.scenario import load_scenarios
+from bench.sky.accelerators import SkyAccelerator, parse_accelerator_overrides, sky_accelerator
+from bench.sky.campaign import DEFAULT_SETUP_MINUTES, GpuCampaign, Span, estimate_campaign, top_gpus
+from bench.sky.plan import (
+    DEFAULT_DISK_GB,
+    DEFAULT_TORCH_INDEX,
+    STORES,
+    PlanOptions,
+    launch_commands,
+    render_task,
+    slug,
+    task_document,
+)
+
+
+def resolve_gpu(catalog: Catalog, name: str) -> str:
+    """A catalog id from ``--gpu``: the id itself, or a prefix that names one GPU (``a100-80gb``)."""
+    if name in catalog.gpus:
+        return name
+    matches = sorted(g for g in catalog.gpus if g.startswith(name))
+    if len(matches) == 1:
+        return matches[0]
+    detail = f"it could be {', '.join(matches)}" if matches else f"known: {', '.join(sorted(catalog.gpus))}"
+    raise KbenchError(f"--gpu {name}: not one catalog GPU; {detail}")
+
+
+def _project_dir(project: Path | None) -> Path:
+    root = project or Path(bench.__file__).resolve().parents[1]
+    if not (root / "pyproject.toml").is_file() or not (root / "bench").is_dir():
+        raise KbenchError(f"--project: {root} is not a kandinsky-bench checkout (no pyproject.toml and bench/)")
+    return root
+
+
+def _span(span: Span, fmt: str) -> str:
+    return f"{fmt.format(span.mid)} ({fmt.format(span.low)}-{fmt.format(span.high)})"
+
+
+def plan_command(
+    scenario: Path = typer.Argument(..., help="The scenario file to measure on each candidate GPU."),
+    gpu: list[str] = typer.Option([], "--gpu", help="A candidate catalog GPU (repeatable; a unique prefix will do)."),
+    top: int = typer.Option(0, "--top", min=0, help="Or: the N GPUs recommend ranks cheapest for the scenario."),
+    out: Path = typer.Option(..., "--out", help="Folder for the task files (and, later, the returned results)."),
+    bucket: str | None = typer.Option(None, "--bucket", help="Write results to this bucket (SkyPilot storage)."),
+    store: str = typer.Option("s3", "--store", help=f"The bucket's store: {'|'.join(STORES)}."),
+    project: Path | None = typer.Option(None, "--project", help="The checkout synced as workdir (default: this one)."),
+    accelerator: list[str] = typer.Option([], "--accelerator", help="GPU_ID=SKYPILOT_NAME (repeatable)."),
+    setup_minutes: float = typer.Option(DEFAULT_SETUP_MINUTES, "--setup-minutes", min=0.0, max=1440.0),
+    disk_gb: int = typer.Option(DEFAULT_DISK_GB, "--disk-gb", min=20, max=65536),
+    torch_index: str = typer.Option(DEFAULT_TORCH_INDEX, "--torch-index", help="pip index of the CUDA torch."),
+    spot: bool = typer.Option(False, "--spot", help="Ask for spot instances (a restarted task resumes)."),
+    results: list[Path] = typer.Option([], "--results", help="Earlier results that measure or calibrate."),
+    price: list[str] = typer.Option([], "--price", help="Override a price: GPU_ID=USD_PER_HOUR (repeatable)."),
+    as_markdown: bool = pricing.MARKDOWN,
+) -> None:
+    """Write a SkyPilot task per candidate GPU and print the campaign's projected minutes and dollars."""
+    if bool(gpu) == bool(top):
+        raise KbenchError("sky plan: give candidate GPUs with --gpu (repeatable) or --top N, one of the two")
+    if store not in STORES:
+        raise KbenchError(f"--store: {store!r} is not a SkyPilot store; allowed: {', '.join(STORES)}")
+    workdir = _project_dir(project)
+    specs = load_scenarios([scenario])
+    prices = pricing.load_prices(None, price, pricing.make_policy(None, None, DEFAULT_MAX_AGE_DAYS, []))
+    records = read_results(results) if results else []
+    catalog = prices.priced
+    ids = [resolve_gpu(catalog, g) for g in gpu] if gpu else top_gpus(specs, catalog, top, records)
+    ids = list(dict.fromkeys(ids))
+    overrides = parse_accelerator_overrides(accelerator)
+    accels = {g: sky_accelerator(g, overrides) for g in ids}
+    name = slug(scenario.stem)
+    files = {g: out / f"kbench-{name}-{slug(g)}.yaml" for g in ids}
+    check_outputs([Output("--out", out, "dir"), *(Output("--out", f) for f in files.values())], [scenario, *results])
+    campaigns = [estimate_campaign(specs, catalog, g, records, setup_minutes=setup_minutes) for g in ids]
+    opts = PlanOptions(workdir, bucket, store, torch_index, disk_gb, use_spot=spot)
+    out.mkdir(parents=True, exist_ok=True)
+    commands: list[str] = []
+    for g in ids:
+        document = task_document(scenario, scenario.stem, g, accels[g], opts)
+        files[g].write_text(render_task(document), encoding="utf-8")
+        commands += launch_commands(files[g], document, out / "results", bucket)
+    _print_plan(campaigns, accels, files, commands, prices.note(), as_markdown)
+
+
+def _print_plan(
+    campaigns: list[GpuCampaign],
+    accels: dict[str, SkyAccelerator],
+    files: dict[str, Path],
+    commands: list[str],
+    price_note: str,
+    as_markdown: bool,
+) -> None:
+    headers = ["gpu", "accelerator", "runs", "oom", "minutes (low-high)", "$/h", "$ (low-high)", "task file"]
+    rows = []
+    total_min = total_usd = Span(0.0, 0.0, 0.0)
+    for c in campaigns:
+        usd = c.usd
+        total_min = total_min + c.minutes
+        total_usd = total_usd + usd if usd is not None else total_usd
+        accel = accels[c.gpu_id]
+        rows.append(
+            [
+                c.gpu_id,
+                f"{accel.name}:1",
+                str(c.runs),
+                str(c.oom_runs),
+                _span(c.minutes, "{:.0f}"),
+                f"{c.usd_per_hour:.2f}" if c.usd_per_hour is not None else "—",
+                _span(usd, "{:.2f}") if usd is not None else "no price",
+                files[c.gpu_id].name,
+            ]
+        )
+    rows.append(["total", "", "", "", _span(total_min, "{:.0f}"), "", _span(total_usd, "{:.2f}"), ""])
+    notes = [
+        f"minutes include {campaigns[0].setup_minutes:g} min of set-up per GPU; runs are projected unless a record "
+        "measured them (--results); oom: runs whose workload does not fit that GPU (they cost their load only)",
+        *(f"{g}: {a.note}" for g, a in accels.items() if a.note),
+        price_note,
+    ]
+    if as_markdown:
+        typer.echo(markdown(headers, rows, notes))
+    else:
+        typer.echo(format_table(headers, rows, width=TERMINAL_WIDTH, shrink=[7]))
+        typer.echo("\n".join(wrap_notes(notes)))
+    typer.echo("\nthen, per GPU:\n" + "\n".join(f"  {c}" for c in commands))
+    folder = next(iter(files.values())).parent
+    typer.echo(f"  kbench sky collect {folder} --out {folder}/merged.jsonl")
+    typer.echo(f"  kbench recommend --results {folder}/merged.jsonl --model MODEL ...")
+
+
+def collect_command(
+    directory: Path = typer.Argument(..., help="The folder the returned results files are in (searched recursively)."),
+    out: Path = typer.Option(..., "--out", help="The merged results file to write (must not exist)."),
+) -> None:
+    """Merge returned results files (validated, each record once) into a new results file."""
+    from bench.sky.collect import collect, results_files
+
+    check_outputs([Output("--out", out)], results_files(directory, out))
+    done = collect(directory, out)
+    rows = [
+        [
+            str(f.path.relative_to(directory)),
+            str(f.records),
+            str(f.duplicates),
+            ", ".join(f"{n} {s}" for s, n in sorted(f.statuses.items())),
+            ", ".join(sorted(f.gpus)) or "—",
+        ]
+        for f in done.files
+    ]
+    typer.echo(format_table(["file", "records", "repeats", "statuses", "GPU (NVML)"], rows, width=TERMINAL_WIDTH))
+    typer.echo(f"merged: {done.out} ({done.records} record(s) from {len(done.files)} file(s))")
+    typer.echo(f"next: kbench recommend --results {done.out} --model MODEL ...  |  kbench report {done.out}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``sky plan`` and ``sky collect`` to ``app``."""
+    sky_app = typer.Typer(help="Measure before you rent: SkyPilot tasks per candidate GPU.", no_args_is_help=True)
+    sky_app.command("plan")(plan_command)
+    sky_app.command("collect")(collect_command)
+    app.add_typer(sky_app, name="sky")
+
+
+__all__ = ["collect_command", "plan_command", "register", "resolve_gpu"]

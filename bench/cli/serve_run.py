@@ -1,0 +1,131 @@
+"""``kbench run`` for ``mode: serve`` scenarios: start the servers, drive them, write the serving records.
+
+Serving records go to their own JSONL file (default ``results/kbench-<time>.serve.jsonl``; ``--out`` names
+it), never into an isolated-run results file. The $ per image at the SLO is priced here, where the cost
+room is in reach, and handed to the serve room as a function (:data:`bench.serve.records.PriceFn`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from bench.cli.outputs import MIN_FREE_RUN, Output, check_outputs
+from bench.errors import EXIT_OK, EXIT_RUNS_FAILED, OutputError, ScenarioError, located
+from bench.serve.records import SloPrice, serve_key
+from bench.serve.schema import ServeRecord
+from bench.spec import RunSpec
+
+SERVE_SUFFIX = ".serve.jsonl"
+
+
+def price_at_rate(spec: RunSpec, env: dict[str, object], images_per_s: float) -> SloPrice | None:
+    """$ per image when one GPU serves ``images_per_s``: the catalog price of the GPU the server ran on.
+
+    ``None`` on a CPU or a GPU the catalog does not list. Seconds per image are ``1 / images_per_s`` (the GPU
+    is rented whether busy or not, so the served rate, not the call time, sets the price of an image).
+    """
+    from bench.cost.catalog import load_catalog
+    from bench.cost.costs import usd_per_image
+
+    name = env.get("gpu_name")
+    if not isinstance(name, str) or images_per_s <= 0:
+        return None
+    gpu = load_catalog().match_nvml_name(name)
+    price = gpu.cheapest_price() if gpu is not None else None
+    if gpu is None or price is None:
+        return None
+    usd = usd_per_image(1.0 / images_per_s, price.usd_per_hour)
+    return SloPrice(
+        gpu=gpu.id,
+        usd_per_hour=price.usd_per_hour,
+        usd_per_image=usd,
+        source=f"{price.label()}, {price.date}, {price.source}",
+    )
+
+
+def _check_out(path: Path, inputs: Sequence[Path]) -> None:
+    output = Output("--out", path)
+    check_outputs([output], inputs, min_free=MIN_FREE_RUN)
+    with contextlib.suppress(FileNotFoundError):
+        head = path.read_bytes()[:64].lstrip()
+        if head and not head.startswith(b'{"record_type":"serve'):
+            raise OutputError(
+                located("exists and is not a kbench serving results file; refusing to append to it", file=path)
+            )
+
+
+def points_table(points: Sequence[ServeRecord]) -> Table:
+    table = Table(title="kbench serving")
+    for col in ("configuration", "load", "phase", "status", "ok/sent", "p50 s", "p90 s", "p99 s", "req/s", "SLO"):
+        table.add_column(col, overflow="fold")
+    for r in points:
+        load = f"{r.offered_rate_per_s:g}/s" if r.offered_rate_per_s is not None else f"c={r.concurrency}"
+        lat = r.latency
+        cells = [
+            r.serve_key,
+            load,
+            r.phase,
+            r.status,
+            f"{r.completed}/{r.sent}",
+            *(f"{v:.3f}" if lat else "—" for v in ((lat.p50_s, lat.p90_s, lat.p99_s) if lat else (0, 0, 0))),
+            f"{r.achieved_rate_per_s:.3f}",
+            "—" if r.slo_ok is None else ("ok" if r.slo_ok else "missed"),
+        ]
+        table.add_row(*(Text(c) for c in cells))
+    return table
+
+
+def dispatch_serve(
+    paths: Sequence[Path],
+    specs: Sequence[RunSpec],
+    *,
+    out: Path | None,
+    dry_run: bool,
+    resume: bool,
+    allow_failures: bool,
+) -> None:
+    """Run the files' serve scenarios and exit; return at once when they have none (an isolated sweep)."""
+    from bench.serve.plans import serve_plans
+
+    plans = serve_plans(paths, specs)
+    if not plans:
+        return
+    if dry_run:
+        for plan in plans:
+            s = plan.serve
+            load = f"rates {s.rates}" if s.rates is not None else f"concurrency {s.concurrency}"
+            typer.echo(f"{serve_key(plan.spec, s)}  {load}")
+        typer.echo(f"{len(plans)} serving configuration(s) from {', '.join(str(p) for p in paths)}")
+        raise typer.Exit(EXIT_OK)
+    if resume:
+        raise ScenarioError("--resume: applies to isolated runs; a serve scenario runs its load points again")
+    from bench.measure.runner import default_results_path
+    from bench.serve.runner import run_serve
+
+    default = default_results_path()
+    results = out or default.with_name(default.stem + SERVE_SUFFIX)
+    _check_out(results, [*paths, *{Path(s.prompt_set) for s in specs if s.prompt_set != "default"}])
+    outcome = run_serve(plans, results, price=price_at_rate, progress=lambda line: typer.echo(line))
+    with contextlib.suppress(OSError):
+        if outcome.points:
+            Console(width=200).print(points_table(outcome.points))
+        for slo in outcome.slos:
+            usd = f", ${slo.usd_per_image_at_slo:.5f}/image on {slo.gpu}" if slo.usd_per_image_at_slo else ""
+            typer.echo(f"max rate at p99 <= {slo.slo_p99_s:g} s: {slo.max_rate_at_slo_per_s} req/s{usd}")
+        typer.echo(f"serving results: {results} ({len(outcome.points)} load point(s))")
+    if outcome.interrupted:
+        raise typer.Exit(outcome.exit_code)
+    if outcome.failed and not allow_failures:
+        typer.echo(f"{len(outcome.failed)} load point(s) failed; see {results}", err=True)
+        raise typer.Exit(EXIT_RUNS_FAILED)
+    raise typer.Exit(EXIT_OK)
+
+
+__all__ = ["SERVE_SUFFIX", "dispatch_serve", "points_table", "price_at_rate"]

@@ -1,0 +1,45 @@
+"""Executors: where the runs of a sweep execute. ``local`` (sequential, :func:`bench.measure.runner.run_sweep`),
+``gpus`` (one worker per visible GPU of this machine) and ``ray`` (a Ray task per run). All share one unit of
+work, a run in a fresh child process, and one writer of the results file (the driver)."""
+
+from __future__ import annotations
+
+from bench.errors import KbenchError
+from bench.measure.executors.base import EXECUTOR_NAMES, Executor
+from bench.measure.runner import run_sweep
+
+
+class LocalExecutor:
+    """Today's sequential sweep, unchanged: one run after another on this machine."""
+
+    name = "local"
+
+    sweep = staticmethod(run_sweep)
+
+
+def make_executor(name: str, *, ray_address: str | None = None, ray_num_cpus: float | None = None) -> Executor:
+    """The executor ``--executor NAME`` names, with its options checked.
+
+    Raises:
+        KbenchError: an unknown name, or a Ray option given to another executor (exit code 2).
+    """
+    if name not in EXECUTOR_NAMES:
+        raise KbenchError(f"--executor: {name!r} is not an executor; allowed: {', '.join(EXECUTOR_NAMES)}")
+    if name != "ray" and (ray_address is not None or ray_num_cpus is not None):
+        raise KbenchError(f"--ray-address/--ray-num-cpus: apply to --executor ray only, not {name!r}")
+    if ray_num_cpus is not None and not 0 < ray_num_cpus <= 1024:
+        raise KbenchError(f"--ray-num-cpus: must be a number of CPUs > 0 and <= 1024, got {ray_num_cpus:g}")
+    if ray_address is not None and not (ray_address == "auto" or ray_address.strip()):
+        raise KbenchError("--ray-address: give auto, ray://HOST:PORT or HOST:PORT")
+    if name == "gpus":
+        from bench.measure.executors.gpus import GpusExecutor
+
+        return GpusExecutor()
+    if name == "ray":
+        from bench.measure.executors.ray import RayExecutor
+
+        return RayExecutor(ray_address, ray_num_cpus)
+    return LocalExecutor()
+
+
+__all__ = ["EXECUTOR_NAMES", "Executor", "KbenchError", "LocalExecutor", "make_executor"]

@@ -1,0 +1,165 @@
+"""From a load point's outcomes to its :class:`ServeRecord`, and the bounded SLO search over rates."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from bench import __version__
+from bench.results import utc_now_iso
+from bench.scenario.serve import ServeSpec
+from bench.serve.load import LoadResult
+from bench.serve.schema import LatencyStats, Phase, PointStatus, ServeDevice, ServeRecord
+from bench.spec import RunSpec
+
+BISECT_TOLERANCE = 0.1  # stop when the bracket is within 10% of its upper end
+ROUND_S = 6  # decimals of the per-request lists (microseconds)
+MAX_REQUEST_ERRORS = 5  # distinct request errors kept per load point (the most frequent)
+
+
+def serve_key(spec: RunSpec, serve: ServeSpec) -> str:
+    """A serving configuration's identity: the workload's run key, the server, the arrivals, the batching."""
+    return "|".join((spec.run_key, serve.server, serve.arrivals, f"mb{spec.batch_size}"))
+
+
+@dataclass(frozen=True)
+class PointMeta:
+    """What a load point was asked to be, beside what it measured."""
+
+    spec: RunSpec
+    serve: ServeSpec
+    offered_rate_per_s: float | None = None
+    concurrency: int | None = None
+    phase: Phase = "sweep"
+    seed: int = 0
+    started_at: str = ""
+
+
+def load_point_record(
+    meta: PointMeta,
+    result: LoadResult,
+    device: ServeDevice | None,
+    env: dict[str, object],
+    warnings: list[str],
+) -> ServeRecord:
+    """The record of one finished (or cut short) load point."""
+    serve, spec = meta.serve, meta.spec
+    ok = [o for o in result.outcomes if o.status == "ok"]
+    failed = sum(o.status == "failed" for o in result.outcomes) + max(0, result.sent - len(result.outcomes))
+    timed_out = sum(o.status == "timeout" for o in result.outcomes)
+    errors = Counter((o.error or "no reason given")[:200] for o in result.outcomes if o.status != "ok")
+    if result.sent > len(result.outcomes):
+        errors["sent, but no reply was recorded before the load point stopped"] += result.sent - len(result.outcomes)
+    latencies = [o.latency_s for o in ok]
+    served = [o.served for o in ok if o.served is not None]
+    waits = [max(0.0, s.started_s - s.arrived_s) for s in served if s.arrived_s is not None]
+    service = [s.finished_s - s.started_s for s in served]
+    window = result.window_s
+    images = len(ok) * spec.images_per_prompt
+    latency = LatencyStats.from_values(latencies)
+    slo_ok = None
+    if serve.slo_p99_s is not None:
+        slo_ok = bool(latency and latency.p99_s <= serve.slo_p99_s and not failed and not timed_out)
+    status: PointStatus = "interrupted" if result.interrupted else ("failed" if result.stop_reason else "ok")
+    if device is not None and device.energy_j is not None and images:
+        device = device.model_copy(update={"energy_j_per_image": device.energy_j / images})
+    return ServeRecord(
+        serve_key=serve_key(spec, serve),
+        run_key=spec.run_key,
+        spec=spec,
+        server=serve.server,
+        target_url=serve.target_url,
+        arrivals=serve.arrivals,
+        max_batch=spec.batch_size,
+        batch_window_s=serve.batch_window_s,
+        concurrency=meta.concurrency,
+        offered_rate_per_s=meta.offered_rate_per_s,
+        achieved_rate_per_s=len(ok) / window if window > 0 else 0.0,
+        phase=meta.phase,
+        seed=meta.seed,
+        status=status,
+        reason=result.stop_reason,
+        window_s=window,
+        sent=result.sent,
+        completed=len(ok),
+        failed=failed,
+        timed_out=timed_out,
+        request_errors=dict(errors.most_common(MAX_REQUEST_ERRORS)),
+        latency=latency,
+        queue_wait=LatencyStats.from_values(waits),
+        service=LatencyStats.from_values(service),
+        mean_batch=sum(s.batch for s in served) / len(served) if served else None,
+        images_per_s=images / window if window > 0 else 0.0,
+        slo_p99_s=serve.slo_p99_s,
+        slo_ok=slo_ok,
+        latency_s=[round(v, ROUND_S) for v in latencies],
+        queue_wait_s=[round(v, ROUND_S) for v in waits],
+        service_s=[round(v, ROUND_S) for v in service],
+        device=device or ServeDevice(),
+        env=env,
+        warnings=warnings,
+        started_at=meta.started_at or utc_now_iso(),
+        finished_at=utc_now_iso(),
+        kbench_version=__version__,
+    )
+
+
+def failed_point_record(meta: PointMeta, reason: str, env: dict[str, object]) -> ServeRecord:
+    """A load point that could not run (the server did not start, or died at an earlier point)."""
+    return load_point_record(meta, LoadResult(stop_reason=reason), None, env, [])
+
+
+def next_probe(results: dict[float, bool], probes_left: int) -> float | None:
+    """The next rate the SLO search should try, or None when it is done.
+
+    ``results`` maps each rate tried to whether its p99 met the SLO. Without a missed rate the search
+    doubles the highest rate; without a met one it halves the lowest; otherwise it bisects the bracket
+    (highest met, lowest missed above it) until that is within :data:`BISECT_TOLERANCE` of its upper end.
+    """
+    if probes_left <= 0 or not results:
+        return None
+    good = [r for r, ok in results.items() if ok]
+    if not good:
+        return min(results) / 2
+    low = max(good)
+    above = [r for r, ok in results.items() if not ok and r > low]
+    if not above:
+        return low * 2
+    high = min(above)
+    if (high - low) / high <= BISECT_TOLERANCE:
+        return None
+    return (low + high) / 2
+
+
+def slo_bracket(results: dict[float, bool]) -> tuple[float | None, float | None]:
+    """(highest rate that met the SLO, lowest rate above it that missed); None where there is none."""
+    good = [r for r, ok in results.items() if ok]
+    low = max(good) if good else None
+    missed = [r for r, ok in results.items() if not ok and (low is None or r > low)]
+    return low, (min(missed) if missed else None)
+
+
+PriceFn = Callable[[RunSpec, dict[str, object], float], "SloPrice | None"]
+
+
+@dataclass(frozen=True)
+class SloPrice:
+    """The price of serving at the max rate: from the project's one cost function, injected by the CLI."""
+
+    gpu: str
+    usd_per_hour: float
+    usd_per_image: float
+    source: str
+
+
+__all__ = [
+    "PointMeta",
+    "PriceFn",
+    "SloPrice",
+    "failed_point_record",
+    "load_point_record",
+    "next_probe",
+    "serve_key",
+    "slo_bracket",
+]

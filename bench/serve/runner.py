@@ -1,0 +1,316 @@
+"""A serve sweep: for each serving configuration, start its server, warm it up, drive every load point,
+search the max rate at the SLO, and append each record the moment it exists.
+
+One process writes the serving results file (:class:`~bench.results.ResultsLock`). The server is stopped by
+its PID (process group) at the end of its configuration, on a failure and on a signal; the client threads of a
+point are joined before the next. A server that does not start, or dies mid-load, is a failed record with its
+reason, and the points already written stay. Signals follow the isolated sweep (:mod:`bench.measure.interrupts`):
+the first Ctrl-C finishes the current load point, a second one, SIGTERM or SIGHUP kill the server at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench import __version__
+from bench.measure.interrupts import SweepGuard
+from bench.prompts import load_prompt_set
+from bench.results import ResultsLock, utc_now_iso
+from bench.results.store import append_line
+from bench.scenario.serve import ServeSpec
+from bench.serve.clients import GradioTarget, OpenAITarget, Target
+from bench.serve.engine import GenRequest, ServerConfig
+from bench.serve.load import LoadResult, arrival_offsets, run_closed_loop, run_open_loop
+from bench.serve.process import ServerFailure, ServerProcess
+from bench.serve.records import (
+    PointMeta,
+    PriceFn,
+    failed_point_record,
+    load_point_record,
+    next_probe,
+    serve_key,
+    slo_bracket,
+)
+from bench.serve.schema import ServeRecord, SloRecord, dump_serve_record
+from bench.spec import RunSpec
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class ServePlan:
+    """One serving configuration: the workload (batch size = the server's max batch) and how to load it."""
+
+    spec: RunSpec
+    serve: ServeSpec
+
+
+@dataclass
+class ServeOutcome:
+    results_path: Path
+    points: list[ServeRecord] = field(default_factory=list)
+    slos: list[SloRecord] = field(default_factory=list)
+    interrupted: bool = False
+    exit_code: int = 0
+
+    @property
+    def failed(self) -> list[ServeRecord]:
+        return [p for p in self.points if p.status == "failed"]
+
+
+def _requests(spec: RunSpec, count: int) -> list[GenRequest]:
+    """The prompts of the run's set in turn, every other input the run's own (the same work per request)."""
+    prompts = load_prompt_set(spec.language, spec.prompt_set)
+    common = {
+        "negative_prompt": spec.negative_prompt,
+        "steps": spec.steps,
+        "guidance_scale": spec.guidance_scale,
+        "seed": spec.seed,
+        "width": spec.width,
+        "height": spec.height,
+    }
+    return [GenRequest(prompt=prompts[i % len(prompts)], **common) for i in range(count)]
+
+
+class _Session:
+    """One configuration's server (or given endpoint), client and writer."""
+
+    def __init__(self, plan: ServePlan, out: Path, guard: SweepGuard, workdir: Path, progress: Progress) -> None:
+        self.plan, self.out, self.guard, self.workdir, self.say = plan, out, guard, workdir, progress
+        self.server: ServerProcess | None = None
+        self.target: Target | None = None
+        self.env: dict[str, object] = {}
+        self.warnings: list[str] = []
+        self.gone: str | None = None
+
+    def server_gone(self) -> str | None:
+        if self.gone is None and self.server is not None and (reason := self.server.exit_reason()):
+            self.gone = f"the server died mid-load: {reason}"
+        return self.gone
+
+    def open(self) -> None:
+        plan, serve = self.plan, self.plan.serve
+        if serve.server == "url":
+            url, api = serve.target_url or "", serve.api or "openai"
+        else:
+            config = ServerConfig(
+                spec=plan.spec, max_batch=plan.spec.batch_size, batch_window_s=serve.batch_window_s or 0.0
+            )
+            self.server = ServerProcess(serve.server, config, self.workdir)
+            self.server.start()
+            self.guard.child = self.server.proc  # a second Ctrl-C or SIGTERM kills the server at once
+            took = self.server.wait_healthy(serve.startup_timeout_s, lambda: self.guard.abort)
+            self.say(f"server {serve.server} pid {self.server.pid} healthy at {self.server.url} in {took:.1f} s")
+            url, api = self.server.url, serve.server
+        workers = max([*(serve.concurrency or []), serve.max_requests, 1])
+        try:
+            if api == "gradio":
+                self.target = GradioTarget(
+                    url, serve.request_timeout_s, self.workdir, workers, same_clock=serve.is_local_target
+                )
+            else:
+                self.target = OpenAITarget(url, serve.request_timeout_s)
+        except Exception as exc:  # the client could not read the endpoint's API
+            raise ServerFailure(f"client could not connect to {url}: {type(exc).__name__}: {str(exc)[:200]}") from None
+        self.env = _environment(plan.spec, url, self.server.pid if self.server else None)
+        for request in _requests(plan.spec, serve.warmup):
+            outcome = self.target.send(request, lambda: self.guard.abort)
+            if outcome.status != "ok":
+                self.warnings.append(f"warmup request {outcome.status}: {outcome.error}")
+
+    def point(self, meta: PointMeta) -> ServeRecord:
+        serve, target = self.plan.serve, self.target
+        if target is None:
+            raise ServerFailure("no endpoint to drive")
+        if meta.concurrency is not None:
+            pool = _requests(self.plan.spec, min(serve.max_requests, 997))
+            result: LoadResult = run_closed_loop(
+                target,
+                lambda i: pool[i % len(pool)],
+                meta.concurrency,
+                max_requests=serve.max_requests,
+                duration_s=serve.duration_s,
+                server_gone=self.server_gone,
+                interrupted=lambda: self.guard.abort,
+            )
+        else:
+            rate = meta.offered_rate_per_s or 0.0
+            result = run_open_loop(
+                target,
+                _requests(self.plan.spec, serve.max_requests),
+                arrival_offsets(serve.arrivals, rate, serve.max_requests, meta.seed),
+                duration_s=serve.duration_s,
+                timeout_s=serve.request_timeout_s,
+                server_gone=self.server_gone,
+                interrupted=lambda: self.guard.abort,
+            )
+        device = target.device(result.started_s, result.finished_s) if self.server_gone() is None else None
+        record = load_point_record(meta, result, device, self.env, list(self.warnings))
+        self.write(record)
+        return record
+
+    def write(self, record: ServeRecord | SloRecord) -> None:
+        append_line(self.out, dump_serve_record(record))
+
+    def close(self) -> None:
+        if self.target is not None:
+            with contextlib.suppress(Exception):
+                self.target.close()
+        if self.server is not None:
+            self.server.stop()
+            self.guard.child = None
+
+
+def _environment(spec: RunSpec, url: str, pid: int | None) -> dict[str, object]:
+    from bench.measure.env import capture_environment
+
+    try:
+        env: dict[str, object] = dict(capture_environment(spec.device if pid else "cpu", spec=spec))
+    except Exception as exc:  # environment capture never loses a measurement
+        env = {"capture_error": f"{type(exc).__name__}: {exc}"}
+    env.update({"kbench_version": __version__, "endpoint": url, "server_pid": pid})
+    return env
+
+
+def _metas(plan: ServePlan) -> list[PointMeta]:
+    serve, started = plan.serve, utc_now_iso()
+    if serve.concurrency is not None:
+        return [
+            PointMeta(plan.spec, serve, concurrency=c, seed=serve.seed, started_at=started) for c in serve.concurrency
+        ]
+    return [
+        PointMeta(plan.spec, serve, offered_rate_per_s=r, seed=serve.seed + i, started_at=started)
+        for i, r in enumerate(sorted(set(serve.rates or [])))
+    ]
+
+
+def run_serve(
+    plans: Sequence[ServePlan],
+    results_path: str | Path,
+    *,
+    price: PriceFn | None = None,
+    progress: Progress | None = None,
+) -> ServeOutcome:
+    """Run every serving configuration in turn; each record is appended as soon as it exists."""
+    out = Path(results_path)
+    outcome = ServeOutcome(results_path=out)
+    say = progress or (lambda text: None)
+    workdir = Path(tempfile.mkdtemp(prefix="kbench-serve-"))
+    try:
+        with ResultsLock(out), SweepGuard() as guard:
+            for plan in plans:
+                if guard.stopping:
+                    break
+                _run_plan(plan, out, guard, workdir, say, outcome, price)
+            outcome.interrupted = guard.stopping
+            outcome.exit_code = guard.exit_code() if guard.stopping else 0
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return outcome
+
+
+def _run_plan(
+    plan: ServePlan,
+    out: Path,
+    guard: SweepGuard,
+    workdir: Path,
+    say: Progress,
+    outcome: ServeOutcome,
+    price: PriceFn | None,
+) -> None:
+    session = _Session(plan, out, guard, workdir, say)
+    metas = _metas(plan)
+    say(f"serve {serve_key(plan.spec, plan.serve)}: {len(metas)} load point(s)")
+    try:
+        try:
+            session.open()
+        except ServerFailure as exc:
+            for meta in metas:
+                record = failed_point_record(meta, str(exc), session.env)
+                session.write(record)
+                outcome.points.append(record)
+            return
+        results: dict[float, bool] = {}
+        for index, meta in enumerate(metas):
+            if guard.stopping:
+                break
+            if session.gone:  # the points it would have run are failures too, with the reason
+                for left in metas[index:]:
+                    record = failed_point_record(left, f"not run: {session.gone}", session.env)
+                    session.write(record)
+                    outcome.points.append(record)
+                break
+            record = session.point(meta)
+            outcome.points.append(record)
+            say(_point_line(record))
+            if record.offered_rate_per_s is not None and record.slo_ok is not None and record.status == "ok":
+                results[record.offered_rate_per_s] = record.slo_ok
+        serve = plan.serve
+        if serve.slo_p99_s is None or serve.concurrency is not None or not results:
+            return
+        probes = 0
+        while not (guard.stopping or session.gone) and (rate := next_probe(results, serve.bisect_steps - probes)):
+            probes += 1
+            meta = PointMeta(
+                plan.spec, serve, offered_rate_per_s=rate, phase="bisection", seed=serve.seed + 100 + probes
+            )
+            record = session.point(meta)
+            outcome.points.append(record)
+            say(_point_line(record))
+            if record.status != "ok" or record.slo_ok is None:
+                break
+            results[rate] = record.slo_ok
+        slo = _slo_record(plan, results, len(results), session.env, price)
+        session.write(slo)
+        outcome.slos.append(slo)
+    finally:
+        session.close()
+
+
+def _slo_record(
+    plan: ServePlan, results: dict[float, bool], probes: int, env: dict[str, object], price: PriceFn | None
+) -> SloRecord:
+    low, high = slo_bracket(results)
+    spec, serve = plan.spec, plan.serve
+    cost = price(spec, env, low * spec.images_per_prompt) if price is not None and low else None
+    return SloRecord(
+        serve_key=serve_key(spec, serve),
+        run_key=spec.run_key,
+        spec=spec,
+        server=serve.server,
+        arrivals=serve.arrivals,
+        max_batch=spec.batch_size,
+        slo_p99_s=serve.slo_p99_s or 0.0,
+        max_rate_at_slo_per_s=low,
+        highest_failing_rate_per_s=high,
+        probes=probes,
+        status="ok",
+        reason=None if low is not None else "no rate tried met the SLO",
+        images_per_request=spec.images_per_prompt,
+        gpu=cost.gpu if cost else None,
+        usd_per_hour=cost.usd_per_hour if cost else None,
+        usd_per_image_at_slo=cost.usd_per_image if cost else None,
+        price_source=cost.source if cost else None,
+        started_at=utc_now_iso(),
+        finished_at=utc_now_iso(),
+        kbench_version=__version__,
+    )
+
+
+def _point_line(r: ServeRecord) -> str:
+    load = f"{r.offered_rate_per_s:g} req/s" if r.offered_rate_per_s is not None else f"concurrency {r.concurrency}"
+    if r.latency is None:
+        return f"  {load}: {r.status} {r.reason or 'nothing completed'}"[:240]
+    slo = "" if r.slo_ok is None else (" SLO ok" if r.slo_ok else " SLO missed")
+    return (
+        f"  {load} ({r.phase}): {r.completed}/{r.sent} ok, p50 {r.latency.p50_s:.3f} s, p99 {r.latency.p99_s:.3f} s,"
+        f" {r.achieved_rate_per_s:.3f} req/s{slo}" + (f" [{r.status}: {r.reason}]" if r.reason else "")
+    )[:400]
+
+
+__all__ = ["ServeOutcome", "ServePlan", "run_serve"]

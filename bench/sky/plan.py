@@ -1,0 +1,150 @@
+"""``kbench sky plan``: one SkyPilot task file per candidate GPU, each measuring one scenario there.
+
+Each task (SkyPilot's task YAML: ``resources``, ``workdir``, ``file_mounts``, ``setup``, ``run``; see
+docs.skypilot.co, "SkyPilot YAML") syncs this project as the ``workdir``, mounts the scenario file, installs
+torch and the project in ``setup``, and in ``run`` calls ``kbench run`` of the scenario with the results
+written on the machine's disk (one writer, atomic appends, as everywhere) and copied whole to the results
+mount when the sweep ends, whatever its exit code. With a bucket the mount is SkyPilot storage
+(``name``/``store``, ``mode: MOUNT``) and a restarted task resumes from the copy there (``--resume``); without
+one the file stays in ``~/kbench-results`` on the machine, fetched with ``rsync`` (SkyPilot adds each cluster
+to ``~/.ssh/config``).
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bench.sky.accelerators import SkyAccelerator
+
+REMOTE_SCENARIO_DIR = "~/kbench-scenarios"
+REMOTE_RESULTS_DIR = "~/kbench-results"  # on the machine's own disk: where kbench appends
+RESULTS_MOUNT = "/kbench-results"  # the bucket, when there is one
+DEFAULT_TORCH_INDEX = "https://download.pytorch.org/whl/cu128"
+TORCH_VERSION = "2.13.0"
+DEFAULT_DISK_GB = 200  # torch, CUDA libraries and, with weights: hub, the model downloads
+STORES = ("s3", "gcs", "azure", "r2", "ibm", "oci", "nebius", "coreweave")  # SkyPilot storage stores
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    """How the task files are written (shared by every candidate GPU)."""
+
+    workdir: Path  # the project checkout SkyPilot syncs
+    bucket: str | None = None
+    store: str = "s3"
+    torch_index: str = DEFAULT_TORCH_INDEX
+    disk_gb: int = DEFAULT_DISK_GB
+    use_spot: bool = False
+
+
+def slug(text: str) -> str:
+    """A name part SkyPilot accepts for a task and a cluster: lower-case letters, digits, '-'."""
+    return re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-") or "x"
+
+
+def results_name(scenario: str, gpu_id: str) -> str:
+    return f"{slug(scenario)}-{slug(gpu_id)}.jsonl"
+
+
+def task_document(
+    scenario: Path, scenario_name: str, gpu_id: str, accel: SkyAccelerator, opts: PlanOptions
+) -> dict[str, Any]:
+    """The SkyPilot task for measuring ``scenario`` on one GPU, as the YAML document's mapping."""
+    remote_scenario = f"{REMOTE_SCENARIO_DIR}/{scenario.name}"
+    out_name = results_name(scenario_name, gpu_id)
+    resources: dict[str, Any] = {"accelerators": f"{accel.name}:1", "disk_size": opts.disk_gb}
+    if accel.infra:
+        resources["infra"] = accel.infra
+    if opts.use_spot:
+        resources["use_spot"] = True
+    mounts: dict[str, Any] = {remote_scenario: str(scenario.resolve())}
+    if opts.bucket:
+        mounts[RESULTS_MOUNT] = {"name": opts.bucket, "store": opts.store, "mode": "MOUNT"}
+    return {
+        "name": f"kbench-{slug(scenario_name)}-{slug(gpu_id)}",
+        "resources": resources,
+        "workdir": str(opts.workdir.resolve()),
+        "file_mounts": mounts,
+        "envs": {"KBENCH_GPU": gpu_id, "KBENCH_RESULTS_NAME": out_name},
+        "setup": _setup(opts),
+        "run": _run(remote_scenario, out_name, bool(opts.bucket)),
+    }
+
+
+def _setup(opts: PlanOptions) -> str:
+    pip = "~/kbench-venv/bin/pip install -q"
+    return "\n".join(
+        [
+            "set -e",
+            "python3 -m venv ~/kbench-venv",
+            f"{pip} torch=={TORCH_VERSION} --index-url {shlex.quote(opts.torch_index)}",
+            f"{pip} -e .",
+            "~/kbench-venv/bin/kbench --version",
+            "",
+        ]
+    )
+
+
+def _run(remote_scenario: str, out_name: str, bucket: bool) -> str:
+    lines = [f"mkdir -p {REMOTE_RESULTS_DIR}", f'OUT="{REMOTE_RESULTS_DIR.replace("~", "$HOME")}/$KBENCH_RESULTS_NAME"']
+    if bucket:  # a restarted task resumes from what the last attempt copied out
+        lines.append(f'[ -f "$OUT" ] || cp {RESULTS_MOUNT}/{out_name} "$OUT" 2>/dev/null || true')
+    lines += [
+        'RESUME=""; [ -s "$OUT" ] && RESUME="--resume"',
+        f'~/kbench-venv/bin/kbench run {remote_scenario} --executor local --out "$OUT" $RESUME '
+        "--no-report --allow-failures",
+        "rc=$?",
+    ]
+    if bucket:
+        lines.append(f'cp "$OUT" {RESULTS_MOUNT}/{out_name}')  # a whole file, written once
+    lines += ['echo "kbench: results in $OUT (exit $rc)"', "exit $rc", ""]
+    return "\n".join(lines)
+
+
+def render_task(document: dict[str, Any]) -> str:
+    """The task as YAML text (block scalars for the scripts, keys in SkyPilot's documented order)."""
+
+    class _Dumper(yaml.SafeDumper):
+        pass
+
+    def _text(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+        style = "|" if "\n" in value else None
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+    _Dumper.add_representer(str, _text)
+    return yaml.dump(document, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=1000)
+
+
+def launch_commands(task_file: Path, document: dict[str, Any], collect_dir: Path, bucket: str | None) -> list[str]:
+    """The shell commands that run one task and bring its results home."""
+    cluster = document["name"]
+    out = document["envs"]["KBENCH_RESULTS_NAME"]
+    if bucket:
+        return [
+            f"sky launch -y -c {cluster} --down {task_file}",
+            f"# results: {RESULTS_MOUNT}/{out} in bucket {bucket}",
+        ]
+    return [
+        f"sky launch -y -c {cluster} -i 15 {task_file}",
+        f"rsync -Pavz {cluster}:{REMOTE_RESULTS_DIR}/{out} {collect_dir}/",
+        f"sky down -y {cluster}",
+    ]
+
+
+__all__ = [
+    "DEFAULT_DISK_GB",
+    "DEFAULT_TORCH_INDEX",
+    "STORES",
+    "PlanOptions",
+    "launch_commands",
+    "render_task",
+    "results_name",
+    "slug",
+    "task_document",
+]

@@ -1,0 +1,1 @@
+"""Tests of the serving simulator (bench.cost.serving)."""

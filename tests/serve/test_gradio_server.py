@@ -1,0 +1,45 @@
+"""The deployment guide's Gradio app, started for real (queue, ``batch=True``, max batch 2) on a tiny CPU
+pipeline and driven through ``gradio_client`` at two rates and two concurrencies."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bench.serve.process import ServerProcess
+from bench.serve.runner import ServePlan, run_serve
+from bench.serve.schema import read_serve_results
+from tests.serve.checks import check_point
+from tests.serve.conftest import drive, running_server, serve_spec
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    with running_server("gradio", tmp_path_factory.mktemp("gradio"), max_batch=2) as srv:
+        yield srv
+
+
+def test_open_loop_at_two_rates(server: ServerProcess, tmp_path: Path) -> None:
+    out = tmp_path / "g.serve.jsonl"
+    serve = drive(server, "gradio", arrivals="poisson", rates=[2.0, 6.0], max_requests=5, warmup=1)
+    outcome = run_serve([ServePlan(serve_spec(2), serve)], out)
+    slow, fast = outcome.points
+    for point in outcome.points:
+        check_point(point)
+        assert point.completed == 5 and point.max_batch == 2
+    assert (slow.offered_rate_per_s, fast.offered_rate_per_s) == (2.0, 6.0)
+    assert read_serve_results(out) == outcome.points
+
+
+def test_closed_loop_batches_waiting_requests(server: ServerProcess, tmp_path: Path) -> None:
+    """One client is always alone in its batch; three clients on one worker leave two waiting during each
+    call, and the queue hands both to the next call (``batch=True``, ``max_batch_size=2``)."""
+    serve = drive(server, "gradio", arrivals="closed", concurrency=[1, 3], max_requests=6)
+    one, three = run_serve([ServePlan(serve_spec(2), serve)], tmp_path / "g.serve.jsonl").points
+    for point in (one, three):
+        check_point(point)
+        assert point.completed == 6
+    assert one.mean_batch == 1
+    assert three.mean_batch is not None and three.mean_batch > 1
