@@ -22,6 +22,8 @@ _RESOLUTION_RE = re.compile(r"^\s*(\d+)\s*[xX×]\s*(\d+)\s*$")
 STRICT = ConfigDict(extra="forbid", frozen=True)
 # The pipeline stages every record, count and projection is split into.
 STAGES = ("text_encode", "prior", "denoise", "decode")
+# The memory options that move weights between the CPU and an accelerator (pipelines are built on the CPU).
+OFFLOAD_OPTIONS = ("model_cpu_offload", "sequential_cpu_offload")
 
 
 def parse_resolution(value: object) -> tuple[int, int]:

@@ -20,7 +20,7 @@ from bench import stats
 from bench.measure import lifeline
 from bench.measure.device import local_device
 from bench.measure.failures import OOM_MARKERS, classify_exception, error_info
-from bench.measure.preflight import apply_memory_option, environment_skip_reason
+from bench.measure.preflight import apply_memory_option, build_run_pipelines, environment_skip_reason
 from bench.measure.state import MeasurementState
 from bench.measure.timing import CallTiming, Clock, StageRecorder
 from bench.optimise.parts import NotApplicable
@@ -68,7 +68,6 @@ class _Measurement(MeasurementState):
 
         from bench.measure.architecture import record_architecture
         from bench.measure.samplers import DEFAULT_INTERVAL_S, SamplerThread, TorchAllocatorTracker, open_samplers
-        from bench.models.build import build_pipelines
         from bench.models.hub import HubLoads
         from bench.optimise.apply import apply_optimisations
         from bench.workloads import StageHooks, run_workload
@@ -84,12 +83,8 @@ class _Measurement(MeasurementState):
             torch.set_num_threads(spec.cpu_threads)
         clock = Clock(spec.device)
         t0 = clock.now_ns()
-        build_device = "cpu" if spec.memory in ("model_cpu_offload", "sequential_cpu_offload") else spec.device
         loads = HubLoads()
-        pipes = build_pipelines(
-            spec.model, spec.task, spec.weights, build_device, spec.dtype, spec.hub, refiner=spec.refiner, loads=loads
-        )
-        apply_memory_option(pipes, spec)
+        pipes = build_run_pipelines(spec, loads)
         if spec.optimise.key_part:  # speed settings: part of the start-up, like the memory option
             self.tuner = apply_optimisations(pipes, spec)
         self.load_s = (clock.now_ns() - t0) / 1e9 - loads.download_s  # a download is not load time

@@ -5,9 +5,12 @@ Kept apart from :mod:`bench.measure.child` so the serving engine and the optimis
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from bench.spec import RunSpec
+from bench.spec import OFFLOAD_OPTIONS, RunSpec
+
+if TYPE_CHECKING:
+    from bench.models.hub import HubLoads
 
 
 def environment_skip_reason(spec: RunSpec) -> str | None:
@@ -24,9 +27,11 @@ def environment_skip_reason(spec: RunSpec) -> str | None:
     if spec.device.startswith("cuda"):
         import torch
 
+        from bench.measure.samplers.nvml import cuda_index
+
         if not torch.cuda.is_available():
             return "CUDA device requested but torch.cuda.is_available() is False on this machine"
-        index = int(spec.device.split(":")[1]) if ":" in spec.device else 0
+        index = cuda_index(spec.device)
         if index >= torch.cuda.device_count():
             return f"{spec.device} requested but only {torch.cuda.device_count()} CUDA device(s) are visible"
     if spec.dtype == "bf16" and spec.device.startswith("cuda"):
@@ -36,6 +41,19 @@ def environment_skip_reason(spec: RunSpec) -> str | None:
 
         return bf16_skip_reason(torch, spec.device)  # the run's own device, by compute capability
     return None
+
+
+def build_run_pipelines(spec: RunSpec, loads: HubLoads | None = None) -> dict[str, Any]:
+    """The run's pipelines with its memory option applied; with CPU offload they are built on the CPU and
+    accelerate moves each module to the device when it runs."""
+    from bench.models.build import build_pipelines
+
+    device = "cpu" if spec.memory in OFFLOAD_OPTIONS else spec.device
+    pipes = build_pipelines(
+        spec.model, spec.task, spec.weights, device, spec.dtype, spec.hub, refiner=spec.refiner, loads=loads
+    )
+    apply_memory_option(pipes, spec)
+    return pipes
 
 
 def apply_memory_option(pipes: dict[str, Any], spec: RunSpec) -> None:

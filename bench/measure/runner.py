@@ -27,7 +27,7 @@ from bench.errors import ResultsWriteError
 from bench.measure.interrupts import SweepGuard, kill_group
 from bench.measure.lifeline import PARENT_ENV, RUN_DIR_ENV
 from bench.results import ErrorInfo, ResultsLock, RunRecord, append_record, completed_keys, utc_now_iso
-from bench.spec import RunSpec
+from bench.spec import OFFLOAD_OPTIONS, RunSpec
 
 STDERR_TAIL_LINES = 12
 KILL_GRACE_S = 5.0
@@ -67,7 +67,7 @@ ProgressCallback = Callable[[str, int, int, RunSpec, RunRecord | None], None]
 
 def static_skip_reason(spec: RunSpec) -> str | None:
     """Reasons a run cannot apply that are known without touching any device."""
-    if spec.device == "cpu" and spec.memory in ("model_cpu_offload", "sequential_cpu_offload"):
+    if spec.device == "cpu" and spec.memory in OFFLOAD_OPTIONS:
         return f"{spec.memory} moves weights between CPU and an accelerator; it does not apply on device cpu"
     from bench.optimise.static import static_skip_reason as optimise_skip_reason
 

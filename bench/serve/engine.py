@@ -62,9 +62,8 @@ class Engine:
     def __init__(self, config: ServerConfig) -> None:
         import torch
 
-        from bench.measure.child import apply_memory_option
+        from bench.measure.preflight import build_run_pipelines
         from bench.measure.samplers import DEFAULT_INTERVAL_S, SamplerThread, open_samplers
-        from bench.models.build import build_pipelines
 
         spec = self.spec = config.spec
         samplers, self.warnings = open_samplers(spec.device, os.getpid())
@@ -72,11 +71,7 @@ class Engine:
         self.sampler.start()
         if spec.cpu_threads:
             torch.set_num_threads(spec.cpu_threads)
-        build_device = "cpu" if spec.memory in ("model_cpu_offload", "sequential_cpu_offload") else spec.device
-        self.pipes = build_pipelines(
-            spec.model, spec.task, spec.weights, build_device, spec.dtype, spec.hub, refiner=spec.refiner
-        )
-        apply_memory_option(self.pipes, spec)
+        self.pipes = build_run_pipelines(spec)
         self._lock = threading.Lock()  # one pipeline call at a time, as one GPU serves
 
     def check(self, request: GenRequest) -> str | None:

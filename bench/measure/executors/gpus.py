@@ -24,6 +24,7 @@ from bench.measure.executors.base import Event, FanoutGuard, Placement, base_pla
 from bench.measure.executors.driver import DrivenExecutor
 from bench.measure.interrupts import SweepGuard
 from bench.measure.runner import parent_record, run_in_child
+from bench.measure.samplers.nvml import cuda_index
 from bench.results import ErrorInfo, utc_now_iso
 from bench.spec import RunSpec
 
@@ -79,7 +80,7 @@ def can_take(gpu: Gpu, spec: RunSpec) -> bool:
     """Whether ``gpu``'s worker may run ``spec`` (CPU runs: any worker)."""
     if not spec.device.startswith("cuda"):
         return True
-    if ":" in spec.device and int(spec.device.split(":")[1]) != gpu.index:
+    if ":" in spec.device and cuda_index(spec.device) != gpu.index:  # plain "cuda": any GPU
         return False
     return spec.gpu is None or _norm(spec.gpu) in _norm(gpu.name)
 
