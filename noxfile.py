@@ -37,6 +37,8 @@ def bench(session: nox.Session) -> None:
     _install(session)
     session.run(
         "pytest",
+        "-n",
+        "0",  # one process: pytest-benchmark measures nothing in xdist workers, and timings need the cores
         "--benchmark-enable",
         "--benchmark-only",
         "--benchmark-columns=min,median,max,rounds",
@@ -50,7 +52,7 @@ def bench(session: nox.Session) -> None:
 def full(session: nox.Session) -> None:
     """Full-size random models end to end on the CPU (about 10 GB of RAM, a few minutes)."""
     _install(session)
-    session.run("pytest", "-m", "full", "-s", "tests/full", *session.posargs)
+    session.run("pytest", "-n", "0", "-m", "full", "-s", "tests/full", *session.posargs)
 
 
 @nox.session(python="3.11")
@@ -61,6 +63,8 @@ def gpu(session: nox.Session) -> None:
     session.run("python", "-m", "bench.acceptance", *session.posargs)
     session.run(
         "pytest",
+        "-n",
+        "0",
         "--benchmark-enable",
         "--benchmark-only",
         "benchmarks/test_harness.py",

@@ -1,4 +1,9 @@
-"""Shared fixtures: scenario files written to tmp paths, and a small CLI runner via real subprocesses."""
+"""Shared fixtures: scenario files written to tmp paths, and a small CLI runner via real subprocesses.
+
+Tiny pipelines are a few small matrix products per call: on two cores torch's default of one thread per core
+makes them two to ten times slower (threads wait on each other), so the suite, and every child process it
+starts, runs torch on one thread. Set before anything imports torch; the children inherit the variable.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
+os.environ["OMP_NUM_THREADS"] = "1"
+os.environ["MKL_NUM_THREADS"] = "1"
+if "torch" in sys.modules:  # a plugin imported it first: the variable is read only at import
+    sys.modules["torch"].set_num_threads(1)
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -13,6 +13,15 @@ from tests.test_compare import make_record
 
 pytest_plugins = ["pytester"]
 
+
+@pytest.fixture(autouse=True)
+def _not_an_xdist_worker(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The inner pytest sessions are plain ones: pytest-benchmark turns itself off in an xdist worker (it reads
+    ``PYTEST_XDIST_WORKER``), and this suite's own workers set it."""
+    for name in ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID"):
+        monkeypatch.delenv(name, raising=False)
+
+
 CALLABLE_TEST = """
 import time
 from pathlib import Path

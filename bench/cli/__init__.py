@@ -13,6 +13,7 @@ import typer
 
 from bench import __version__
 from bench.cli import _common
+from bench.measure.interrupts import process_entry
 
 app = typer.Typer(
     name="kbench",
@@ -76,8 +77,19 @@ _register()
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: run the typer app and turn user errors into one line and an exit code."""
+    """Run one command in this process and return its exit code; user errors become one line and a code.
+
+    Called from another program (tests, the pytest plugin, a notebook), a signal that stops the command is
+    passed on to that program's handlers afterwards; :func:`entry` is the process's own entry point.
+    """
     return _common.run_app(app, argv if argv is not None else sys.argv[1:])
 
 
-__all__ = ["app", "main"]
+def entry() -> None:
+    """The ``kbench`` command (and ``python -m bench``): a signal that stops a command is its exit code."""
+    with process_entry():
+        code = main()
+    sys.exit(code)
+
+
+__all__ = ["app", "entry", "main"]

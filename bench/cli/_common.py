@@ -13,6 +13,7 @@ from typing import Any, TextIO
 import typer
 
 from bench.errors import EXIT_INTERRUPTED, EXIT_USAGE, KbenchError
+from bench.measure.interrupts import owns_process, signals_passed_on
 
 MAX_MESSAGE_CHARS = 1000  # an error or warning line is cut here, whatever value it quotes
 EXIT_INTERNAL = 70  # a bug in kbench (sysexits EX_SOFTWARE): never 1, which means "regression found"
@@ -75,7 +76,20 @@ def _show_warning(
 
 
 def run_app(app: typer.Typer, argv: list[str]) -> int:
-    """Invoke the app in standalone-off mode so errors map to exit codes here, in one place."""
+    """Invoke the app in standalone-off mode so errors map to exit codes here, in one place.
+
+    Inside another program (not :func:`~bench.measure.interrupts.process_entry`) a signal is that program's
+    business: a sweep's stopping signal is delivered again once the command is done, and Ctrl-C anywhere else
+    (typer turns it into exit code 130) is raised again as ``KeyboardInterrupt``.
+    """
+    with signals_passed_on():
+        code = _run(app, argv)
+    if code == EXIT_INTERRUPTED and not owns_process():
+        raise KeyboardInterrupt
+    return code
+
+
+def _run(app: typer.Typer, argv: list[str]) -> int:
     STATE.debug = "--debug" in argv
     with warnings.catch_warnings():
         warnings.showwarning = _show_warning
@@ -92,6 +106,8 @@ def run_app(app: typer.Typer, argv: list[str]) -> int:
         except typer.Exit as exc:
             return int(exc.exit_code)
         except (typer.Abort, KeyboardInterrupt):
+            if not owns_process():  # inside another program (pytest, a notebook): Ctrl-C is for it
+                raise
             typer.echo("kbench: interrupted", err=True)
             return EXIT_INTERRUPTED
         except typer.TyperException as exc:  # usage errors: unknown option, bad value, missing argument

@@ -14,6 +14,7 @@ from typing import Any
 from bench.errors import ModelError
 from bench.models.configs import WeightsKind, load_config
 from bench.models.hub import HubLoads, load_pipeline
+from bench.models.quiet_import import import_diffusers
 from bench.models.registry import get_model
 from bench.models.types import ComponentSpec, ModelSpec
 
@@ -80,7 +81,7 @@ def build_component(component: ComponentSpec, weights: WeightsKind, device: str,
         side = int(config["image_size"])
         return CLIPImageProcessorPil(size={"shortest_edge": side}, crop_size={"height": side, "width": side})
     if cls_name.endswith("Scheduler"):
-        import diffusers
+        diffusers = import_diffusers()
 
         return getattr(diffusers, cls_name).from_config(_constructor_args(config))
     from bench.models.dtype_plan import apply_dtype_plan
@@ -121,6 +122,7 @@ def build_qwen2vl_processor(text_encoder_config: dict[str, Any]) -> Any:
 def _build_model(cls_name: str, config: dict[str, Any]) -> Any:
     args = _constructor_args(config)
     if cls_name == "MultilingualCLIP":
+        import_diffusers()
         from diffusers.pipelines.kandinsky.text_encoder import MCLIPConfig, MultilingualCLIP
 
         dims = {"transformerDimSize": args.pop("transformerDimensions"), "imageDimSize": args.pop("numDims")}
@@ -134,7 +136,7 @@ def _build_model(cls_name: str, config: dict[str, Any]) -> Any:
 
         config_cls = getattr(transformers, _TRANSFORMERS_CONFIGS[cls_name])
         return getattr(transformers, cls_name)(config_cls(**args)).eval()
-    import diffusers
+    diffusers = import_diffusers()
 
     return getattr(diffusers, cls_name).from_config(args).eval()
 
@@ -149,7 +151,7 @@ def build_role_components(model_id: str, role: str, weights: WeightsKind, device
 
 def pipeline_class_for(model: ModelSpec, role: str, task: str) -> Any:
     """The diffusers pipeline class a role runs for a task (img2img swaps the decoder class)."""
-    import diffusers
+    diffusers = import_diffusers()
 
     name = model.roles[role].pipeline_class
     if role != "prior" and task in model.task_pipeline_class:

@@ -23,6 +23,8 @@ from typing import Any
 
 import torch
 
+from bench.models.quiet_import import import_diffusers
+
 FP32_MODULE_ATTRIBUTES = ("_keep_in_fp32_modules", "_keep_in_fp32_modules_strict")
 
 
@@ -35,7 +37,7 @@ def _patterns(module: Any, attribute: str) -> list[str]:
 
 def kept_in_fp32(module: Any, dtype: torch.dtype) -> Callable[[str], bool]:
     """A test of parameter names: True for those the loaders keep in fp32 when loading at ``dtype``."""
-    from diffusers import ModelMixin
+    ModelMixin = import_diffusers().ModelMixin
 
     if isinstance(module, ModelMixin):
         names = set(_patterns(module, "_keep_in_fp32_modules"))

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import ModelError
+from bench.models.quiet_import import import_diffusers
 
 
 @dataclass
@@ -41,7 +42,7 @@ def resolve(location: str, role: str, loads: HubLoads) -> str:
             raise ModelError(f"hub: {location!r} is not a directory with a saved pipeline (model_index.json)")
         loads.revisions[role] = None
         return str(directory)
-    from diffusers import DiffusionPipeline
+    DiffusionPipeline = import_diffusers().DiffusionPipeline
 
     started = time.perf_counter()
     try:
@@ -55,6 +56,7 @@ def resolve(location: str, role: str, loads: HubLoads) -> str:
 
 def _device_map(device: str) -> str | None:
     """The ``device_map`` that loads a pipeline straight onto ``device``, where diffusers supports one."""
+    import_diffusers()
     from diffusers.pipelines.pipeline_utils import SUPPORTED_DEVICE_MAP
 
     kind = device.split(":")[0]

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from bench.models.quiet_import import import_diffusers
 from bench.optimise.parts import NotApplicable, class_name, denoisers
 from bench.spec import Optimisation
 
 
 def _config(opt: Optimisation, pipe: Any, guidance_distilled: bool) -> Any:
-    import diffusers
+    diffusers = import_diffusers()
 
     def current_timestep() -> Any:
         return getattr(pipe, "_current_timestep", None)

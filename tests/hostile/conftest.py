@@ -3,7 +3,9 @@ runner that measures what each refusal costs and proves that nothing on disk cha
 
 Commands run in-process through :func:`bench.cli.main`, so a case costs milliseconds: most hostile input is
 refused before anything heavy is imported. Each call is guarded by ``SIGALRM``, so a command that would
-block (a FIFO read) fails its test instead of hanging the suite.
+block (a FIFO read) fails its test instead of hanging the suite. No case asserts how fast a refusal is (a busy
+machine would break that); what an input that could explode would cost is bounded in memory instead
+(``tracemalloc``), which load does not change.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ from bench.results.schema import RunRecord
 from tests.factories import tiny_spec
 
 MAX_OUTPUT_CHARS = 4096  # stdout and stderr together, for a refused command
-MAX_SECONDS = 2.0  # a refusal on a busy 2-core machine; they take milliseconds when idle
+HOST_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # the test process's own, as each command found them
+HANG_S = 120  # a command still running after this blocked (FIFO): far beyond any refusal, even under load
 
 SCENARIO = """\
 scenarios:
@@ -90,9 +93,10 @@ def work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def kb(work: Path, capsys: pytest.CaptureFixture[str]) -> Callable[..., Outcome]:
     """Run ``kbench ARGS`` in-process in ``work``; return its :class:`Outcome`."""
 
-    def run(*args: object, timeout: int = 20) -> Outcome:
+    def run(*args: object, timeout: int = HANG_S) -> Outcome:
         before = _tree(work)
         capsys.readouterr()
+        handlers = [signal.getsignal(s) for s in HOST_SIGNALS]
         previous = signal.signal(signal.SIGALRM, _on_alarm)
         signal.alarm(timeout)
         started = time.perf_counter()
@@ -102,6 +106,7 @@ def kb(work: Path, capsys: pytest.CaptureFixture[str]) -> Callable[..., Outcome]
             signal.alarm(0)
             signal.signal(signal.SIGALRM, previous)
         seconds = time.perf_counter() - started
+        assert [signal.getsignal(s) for s in HOST_SIGNALS] == handlers, "a command left its signal handlers"
         captured = capsys.readouterr()
         after = _tree(work)
         changed = sorted(k for k, v in before.items() if after.get(k) != v)
@@ -111,9 +116,9 @@ def kb(work: Path, capsys: pytest.CaptureFixture[str]) -> Callable[..., Outcome]
     return run
 
 
-def refused(outcome: Outcome, *needles: str, code: int = 2, max_seconds: float = MAX_SECONDS) -> str:
-    """Assert one ``kbench: error:`` line holding every needle, exit ``code``, bounded output and time, and
-    no file under the work folder changed or created. Returns the line."""
+def refused(outcome: Outcome, *needles: str, code: int = 2) -> str:
+    """Assert one ``kbench: error:`` line holding every needle, exit ``code``, bounded output, and no file
+    under the work folder changed or created. Returns the line."""
     assert outcome.code == code, (outcome.code, outcome.err[-2000:])
     assert "Traceback" not in outcome.err + outcome.out
     assert len(outcome.err_lines) == 1, outcome.err[-2000:]
@@ -122,7 +127,6 @@ def refused(outcome: Outcome, *needles: str, code: int = 2, max_seconds: float =
     for needle in needles:
         assert needle in line, (needle, line)
     assert len(outcome.out) + len(outcome.err) < MAX_OUTPUT_CHARS, len(outcome.out) + len(outcome.err)
-    assert outcome.seconds < max_seconds, outcome.seconds
     assert outcome.changed == [], outcome.changed
     assert outcome.created == [], outcome.created
     return line

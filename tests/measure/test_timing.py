@@ -61,8 +61,12 @@ def _assert_wall_is_the_call(timing: CallTiming, outside_s: float) -> None:
 
 def test_time_lands_in_the_stage_that_spent_it():
     """A known delay inside the decoder shows up as decode time, one between the stages as unaccounted time,
-    and neither leaks into the other: the split is measured, not derived from the wall time."""
-    delay = 1.0  # far above the stages' own run-to-run noise on a busy machine
+    and neither leaks into the other: the split is measured, not derived from the wall time.
+
+    Robust on a busy machine by construction: a sleep is never shorter than asked, so the stage that holds it
+    reaches the delay whatever the load, and the other stage, which would hold all of it if it leaked, stays
+    below it unless that stage alone were slowed by a whole second (the tiny decoder takes milliseconds)."""
+    delay = 1.0
     spec = tiny_spec(model="kandinsky-2.2", steps=2)
     pipes = build_pipelines("kandinsky-2.2", "text2img", "tiny", "cpu", "fp32")
     movq = next(p.components["movq"] for p in pipes.values() if "movq" in p.components)
@@ -84,17 +88,17 @@ def test_time_lands_in_the_stage_that_spent_it():
         run_workload(pipes, spec, torch.Generator().manual_seed(0), hooks)
 
     call()  # warm
-    plain, _ = _timed_call(recorder, call)
     slow["decode"] = True
     slowed, outside_s = _timed_call(recorder, call)
     slow["decode"] = False
     paused, _ = _timed_call(recorder, lambda: call(delay))
     recorder.remove()
-    assert slowed.stage_s["decode"] >= plain.stage_s["decode"] + 0.9 * delay
-    assert slowed.unaccounted_s < plain.unaccounted_s + 0.5 * delay
-    assert paused.unaccounted_s >= plain.unaccounted_s + 0.9 * delay
-    assert paused.stage_s["decode"] < plain.stage_s["decode"] + 0.5 * delay
-    _assert_wall_is_the_call(slowed, outside_s)
+    assert slowed.stage_s["decode"] >= delay
+    assert slowed.unaccounted_s < delay
+    assert paused.unaccounted_s >= delay
+    assert paused.stage_s["decode"] < delay
+    assert delay <= slowed.wall_s <= outside_s  # the wall time holds the call, and an outside clock holds it
+    assert sum(slowed.stage_s.values()) <= slowed.wall_s * (1 + 1e-9)
 
 
 def test_pair_spans_collapses_nesting():

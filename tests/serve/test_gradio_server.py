@@ -28,7 +28,7 @@ def test_open_loop_at_two_rates(server: ServerProcess, tmp_path: Path) -> None:
     slow, fast = outcome.points
     for point in outcome.points:
         check_point(point)
-        assert point.completed == 5 and point.max_batch == 2
+        assert point.completed == 5 and point.max_batch == 2, point.request_errors
     assert (slow.offered_rate_per_s, fast.offered_rate_per_s) == (2.0, 6.0)
     assert read_serve_results(out) == outcome.points
 
@@ -40,6 +40,6 @@ def test_closed_loop_batches_waiting_requests(server: ServerProcess, tmp_path: P
     one, three = run_serve([ServePlan(serve_spec(2), serve)], tmp_path / "g.serve.jsonl").points
     for point in (one, three):
         check_point(point)
-        assert point.completed == 6
+        assert point.completed == 6, point.request_errors
     assert one.mean_batch == 1
     assert three.mean_batch is not None and three.mean_batch > 1

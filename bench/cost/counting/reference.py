@@ -27,6 +27,7 @@ from bench.cost.counting.inputs import component_call
 from bench.cost.counting.meta import quiet, torch_dtype
 from bench.cost.counting.ops import OpCount, count_call, largest_leaf_bytes, module_weight_bytes, parameter_leaves
 from bench.cost.counting.profile import StagePart, WorkloadProfile
+from bench.models.quiet_import import import_diffusers
 from bench.spec import Workload
 
 REFERENCE_MODELS = ("sd-1.5", "sd-2.1")
@@ -53,7 +54,9 @@ _VAE: dict[str, Any] = {
 @functools.lru_cache(maxsize=8)
 def _build(model: str, name: str, dtype: str) -> Any:
     import torch
-    from diffusers import AutoencoderKL, UNet2DConditionModel
+
+    diffusers = import_diffusers()
+    AutoencoderKL, UNet2DConditionModel = diffusers.AutoencoderKL, diffusers.UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
 
     with quiet(), torch.device("meta"):

@@ -26,6 +26,7 @@ from typing import Any
 from bench.errors import KbenchError
 from bench.measure.executors.base import Event, FanoutGuard, Placement, base_placement, pinned_env
 from bench.measure.executors.driver import DrivenExecutor
+from bench.measure.interrupts import handlers_kept
 from bench.measure.runner import parent_record, run_in_child
 from bench.results import ErrorInfo, RunRecord, utc_now_iso
 from bench.spec import RunSpec
@@ -88,6 +89,10 @@ class RayExecutor(DrivenExecutor):
         except ImportError:
             raise KbenchError(INSTALL_HINT) from None
         started = not ray.is_initialized()
+        with handlers_kept():  # ray.init replaces the process's SIGTERM handler for good
+            yield from self._connected(ray, started)
+
+    def _connected(self, ray: Any, started: bool) -> Iterator[None]:
         if started:
             try:
                 if self.address is None:

@@ -14,6 +14,7 @@ import time
 import pytest
 
 from bench.measure.executors.ray import RayExecutor
+from bench.measure.interrupts import handlers_kept
 from bench.measure.runner import run_sweep
 from bench.results import read_results
 from tests.conftest import REPO
@@ -31,7 +32,7 @@ def _spec(**kw):
 def cluster(tmp_path_factory):
     hooks = tmp_path_factory.mktemp("hooks")
     site = write_site(hooks)
-    with pytest.MonkeyPatch.context() as mp:
+    with pytest.MonkeyPatch.context() as mp, handlers_kept():  # ray.init takes the process's SIGTERM for good
         mp.setenv("PYTHONPATH", f"{site}{os.pathsep}{REPO}")
         mp.setenv("KB_HOOKS", str(hooks))
         ray.init(

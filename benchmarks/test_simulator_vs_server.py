@@ -7,6 +7,9 @@ per request beyond the call (three clients back to back). One constant comes fro
 rest of a request's latency (client, HTTP, the queue's hand-off), which holds no worker. The queueing under
 load is what is predicted. Each point's simulation replays the load generator's own
 seeded arrival times and averages p50 and p99 over replications of the service draws.
+
+A benchmark (``nox -s bench``), not a test: how close a queue model comes to a real server's latencies is a
+figure of this machine and its load at the time, which the suite must not fail on.
 """
 
 from __future__ import annotations
@@ -25,8 +28,6 @@ from bench.serve.process import ServerProcess
 from bench.serve.runner import ServePlan, run_serve
 from bench.serve.schema import ServeRecord
 from tests.serve.conftest import drive, running_server, serve_spec
-
-pytestmark = pytest.mark.slow
 
 LOADS = ((0.2, 10), (0.4, 20), (0.6, 30), (0.75, 40))  # (planned utilisation, requests)
 REPLICATIONS = 200
@@ -150,8 +151,8 @@ def _table(rows: list[dict[str, float]]) -> str:
     return "\n".join(lines)
 
 
-def test_simulator_predicts_the_gradio_server_from_its_calls_without_load(measured) -> None:
-    rows = comparison(measured)
+def test_simulator_predicts_the_gradio_server_from_its_calls_without_load(benchmark, measured) -> None:
+    rows = benchmark.pedantic(comparison, args=(measured,), rounds=1, iterations=1)
     table = _table(rows)
     held, outside = rows[0]["held"] * 1000, rows[0]["outside_call"] * 1000
     print(f"\nsimulated vs measured (worker held {held:.0f} ms beyond the call, {outside:.0f} ms outside):\n{table}")
