@@ -27,6 +27,7 @@ from bench.sky.plan import (
     DEFAULT_TORCH_INDEX,
     STORES,
     PlanOptions,
+    check_bucket,
     launch_commands,
     render_task,
     slug,
@@ -76,6 +77,11 @@ def plan_command(
     """Write a SkyPilot task per candidate GPU and print the campaign's projected minutes and dollars."""
     if bool(gpu) == bool(top):
         raise KbenchError("sky plan: give candidate GPUs with --gpu (repeatable) or --top N, one of the two")
+    if bucket is not None:
+        try:
+            check_bucket(bucket)
+        except ValueError as exc:
+            raise KbenchError(f"--bucket: {exc}") from None
     if store not in STORES:
         raise KbenchError(f"--store: {store!r} is not a SkyPilot store; allowed: {', '.join(STORES)}")
     workdir = _project_dir(project)

@@ -52,11 +52,34 @@ def results_name(scenario: str, gpu_id: str) -> str:
     return f"{slug(scenario)}-{slug(gpu_id)}.jsonl"
 
 
+BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")  # S3 and GCS bucket names (the strictest rules)
+_SHELL_SAFE = re.compile(r"[A-Za-z0-9._/~-]+")
+
+
+def check_bucket(name: str) -> str:
+    """A bucket name as the stores accept it (it is printed in commands and written in the task), else ValueError."""
+    if not BUCKET_NAME.fullmatch(name):
+        raise ValueError(
+            f"{name!r} is not a bucket name: 3-63 characters, lower-case letters, digits, '.' and '-', "
+            "starting and ending with a letter or digit"
+        )
+    return name
+
+
+def remote_scenario_path(scenario: Path) -> str:
+    """Where the scenario file is mounted on the machine: a name made of safe characters only, since it is
+    written into the task's shell script (the user's file name is never run by a shell)."""
+    suffix = ".yml" if scenario.suffix.lower() == ".yml" else ".yaml"
+    return f"{REMOTE_SCENARIO_DIR}/{slug(scenario.stem)}{suffix}"
+
+
 def task_document(
     scenario: Path, scenario_name: str, gpu_id: str, accel: SkyAccelerator, opts: PlanOptions
 ) -> dict[str, Any]:
     """The SkyPilot task for measuring ``scenario`` on one GPU, as the YAML document's mapping."""
-    remote_scenario = f"{REMOTE_SCENARIO_DIR}/{scenario.name}"
+    if opts.bucket is not None:
+        check_bucket(opts.bucket)
+    remote_scenario = remote_scenario_path(scenario)
     out_name = results_name(scenario_name, gpu_id)
     resources: dict[str, Any] = {"accelerators": f"{accel.name}:1", "disk_size": opts.disk_gb}
     if accel.infra:
@@ -92,6 +115,9 @@ def _setup(opts: PlanOptions) -> str:
 
 
 def _run(remote_scenario: str, out_name: str, bucket: bool) -> str:
+    for word in (remote_scenario, out_name):  # made of slugs; checked again where they meet the shell
+        if not _SHELL_SAFE.fullmatch(word):
+            raise ValueError(f"{word!r} cannot be written into a shell script unquoted")
     lines = [f"mkdir -p {REMOTE_RESULTS_DIR}", f'OUT="{REMOTE_RESULTS_DIR.replace("~", "$HOME")}/$KBENCH_RESULTS_NAME"']
     if bucket:  # a restarted task resumes from what the last attempt copied out
         lines.append(f'[ -f "$OUT" ] || cp {RESULTS_MOUNT}/{out_name} "$OUT" 2>/dev/null || true')
@@ -123,26 +149,31 @@ def render_task(document: dict[str, Any]) -> str:
 
 def launch_commands(task_file: Path, document: dict[str, Any], collect_dir: Path, bucket: str | None) -> list[str]:
     """The shell commands that run one task and bring its results home."""
-    cluster = document["name"]
+    cluster = shlex.quote(document["name"])
     out = document["envs"]["KBENCH_RESULTS_NAME"]
+    task = shlex.quote(str(task_file))
     if bucket:
         return [
-            f"sky launch -y -c {cluster} --down {task_file}",
-            f"# results: {RESULTS_MOUNT}/{out} in bucket {bucket}",
+            f"sky launch -y -c {cluster} --down {task}",
+            f"# results: {RESULTS_MOUNT}/{out} in bucket {check_bucket(bucket)}",
         ]
+    remote = shlex.quote(f"{document['name']}:{REMOTE_RESULTS_DIR}/{out}")  # the remote shell expands its ~
     return [
-        f"sky launch -y -c {cluster} -i 15 {task_file}",
-        f"rsync -Pavz {cluster}:{REMOTE_RESULTS_DIR}/{out} {collect_dir}/",
+        f"sky launch -y -c {cluster} -i 15 {task}",
+        f"rsync -Pavz {remote} {shlex.quote(str(collect_dir) + '/')}",
         f"sky down -y {cluster}",
     ]
 
 
 __all__ = [
+    "BUCKET_NAME",
     "DEFAULT_DISK_GB",
     "DEFAULT_TORCH_INDEX",
     "STORES",
     "PlanOptions",
+    "check_bucket",
     "launch_commands",
+    "remote_scenario_path",
     "render_task",
     "results_name",
     "slug",

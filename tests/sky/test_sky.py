@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import stat
 import subprocess
 from pathlib import Path
@@ -20,7 +21,7 @@ from bench.results import append_record, read_results
 from bench.scenario import load_scenarios
 from bench.sky.accelerators import SKY_ACCELERATORS, SkyAccelerator
 from bench.sky.campaign import RUN_OVERHEAD_S, estimate_campaign, run_seconds, top_gpus
-from bench.sky.plan import PlanOptions, render_task, task_document
+from bench.sky.plan import PlanOptions, launch_commands, remote_scenario_path, render_task, task_document
 from bench.spec import Workload
 from tests.conftest import REPO, run_kbench
 from tests.factories import tiny_spec
@@ -179,3 +180,45 @@ def _record(spec, started):
     from bench.measure.runner import parent_record
 
     return parent_record(spec, "skipped", "no GPU here", started)
+
+
+HOSTILE_NAMES = ["k3;touch PWNED;#.yaml", "a b.yaml", "$(touch SUBST).yaml", "it's `touch TICK`.yml", "-rf.yaml"]
+
+
+@pytest.mark.parametrize("name", HOSTILE_NAMES)
+def test_a_hostile_scenario_name_never_reaches_a_shell(tmp_path, name):
+    """The generated ``run:`` script, executed by bash with a stand-in kbench that writes its argument vector
+    one per line: the scenario is the one argument it should be, nothing else ran, ``--out`` is still there.
+    The printed commands split back (``shlex``) into the paths they name."""
+    scenario = tmp_path / "in" / name
+    scenario.parent.mkdir()
+    scenario.write_text(K22, encoding="utf-8")
+    doc = task_document(scenario, scenario.stem, "l4", SKY_ACCELERATORS["l4"], PlanOptions(REPO, bucket="my.bucket-1"))
+    assert next(iter(doc["file_mounts"])) == remote_scenario_path(scenario)
+    home = tmp_path / "home"
+    fake = home / "kbench-venv" / "bin" / "kbench"
+    fake.parent.mkdir(parents=True)
+    fake.write_text('#!/bin/sh\nprintf "%s\\n" "$@" > "$HOME/argv"\nexit 0\n')
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    env = {"PATH": os.environ["PATH"], "HOME": str(home), **doc["envs"]}
+    done = subprocess.run(["bash", "-c", doc["run"]], env=env, cwd=cwd, capture_output=True, text=True, timeout=30)
+    argv = (home / "argv").read_text().splitlines()
+    remote = remote_scenario_path(scenario).replace("~", str(home))
+    assert argv[:2] == ["run", remote] and "--out" in argv and argv[-1] == "--allow-failures", (argv, done.stderr)
+    assert list(cwd.iterdir()) == [] and not (home / "PWNED").exists()  # nothing the name said was run
+    task_file = tmp_path / "out dir" / f"task {name}"
+    for command in launch_commands(task_file, doc, tmp_path / "res ults", None):
+        words = shlex.split(command)
+        assert str(task_file) in words or str(tmp_path / "res ults") + "/" in words or words[:2] == ["sky", "down"]
+
+
+@pytest.mark.parametrize("bucket", ["My_Bucket", "b\nrm -rf ~", "ab", "-bucket", "x" * 64])
+def test_a_bucket_name_the_stores_refuse_is_one_line_before_any_file(tmp_path, write_yaml, bucket):
+    scenario = write_yaml(K22)
+    with pytest.raises(ValueError, match="is not a bucket name"):
+        task_document(scenario, "k22", "l4", SKY_ACCELERATORS["l4"], PlanOptions(REPO, bucket=bucket))
+    proc = run_kbench("sky", "plan", str(scenario), "--gpu", "l4", "--out", str(tmp_path / "o"), "--bucket", bucket)
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1 and "--bucket" in proc.stderr
+    assert not (tmp_path / "o").exists()
