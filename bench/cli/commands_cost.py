@@ -9,6 +9,7 @@ import typer
 from bench.cli import pricing
 from bench.cli.tables import format_table
 from bench.cost.catalog import Catalog, load_catalog, parse_price_overrides
+from bench.cost.prices.book import load_price_book
 from bench.errors import KbenchError, ScenarioError
 from bench.spec import Workload
 
@@ -35,7 +36,7 @@ def gpus_command(
     """List the GPU catalog: specs, the price the policy uses, and every listed price with its date and source."""
     from bench.cli.cost_views import gpus_json, gpus_text
 
-    chosen = pricing.load_prices(catalog, price, pricing.make_policy(tier, price_stat, max_price_age, provider))
+    chosen = load_price_book(catalog, price, pricing.make_policy(tier, price_stat, max_price_age, provider))
     typer.echo(
         gpus_json(chosen) if json_out else gpus_text(chosen, listed=prices, as_markdown=markdown), nl=not json_out
     )
@@ -65,7 +66,7 @@ def cost_command(
     from bench.results import read_results
 
     session = pricing.make_session(None if session_hours else session_images, session_hours)
-    chosen = pricing.load_prices(catalog, price, pricing.make_policy(tier, price_stat, max_price_age, provider))
+    chosen = load_price_book(catalog, price, pricing.make_policy(tier, price_stat, max_price_age, provider))
     rows = cost_rows(
         read_results(results),
         chosen.priced,
@@ -172,7 +173,7 @@ def recommend_command(
     if slo_p99 is None and (rate is not None or max_batch != 1):
         raise ScenarioError("--rate and --max-batch: only with --slo-p99 SECONDS")
     session = pricing.make_session(session_images, session_hours)
-    prices = pricing.load_prices(catalog, price, pricing.make_policy(tier, price_stat, max_price_age, provider))
+    prices = load_price_book(catalog, price, pricing.make_policy(tier, price_stat, max_price_age, provider))
     cat = prices.priced
     for gpu_id in gpu:
         cat.get(gpu_id)
@@ -312,7 +313,7 @@ def compare_models_command(
         size = parse_resolution(resolution) if resolution else None
     except ValueError as exc:
         raise ScenarioError(f"--resolution: {exc}") from None
-    chosen = pricing.load_prices(catalog, price, pricing.make_policy(tier, price_stat, max_price_age, provider))
+    chosen = load_price_book(catalog, price, pricing.make_policy(tier, price_stat, max_price_age, provider))
     rows = compare_models(
         chosen.priced,
         gpu,

@@ -17,6 +17,7 @@ from bench.cli import pricing
 from bench.cli._common import one_line
 from bench.cli.json_doc import choice_json, document, figure
 from bench.cli.tables import TERMINAL_WIDTH, Footnotes, format_table, markdown, wrap_notes
+from bench.cost.prices.book import load_price_book
 from bench.errors import KbenchError
 
 
@@ -95,7 +96,7 @@ def show_command(
     """Show the price cache: the price each GPU gets under the policy, or one GPU's offers with --gpu."""
     from bench.cost.prices.cache import price_cache_path
 
-    prices = pricing.load_prices(catalog, price, pricing.make_policy(tier, price_stat, max_price_age, provider))
+    prices = load_price_book(catalog, price, pricing.make_policy(tier, price_stat, max_price_age, provider))
     if prices.cache is None:
         raise KbenchError(f"no price cache at {price_cache_path()}; run kbench prices refresh first")
     if gpu is not None:

@@ -36,14 +36,15 @@ def write_report(
     slo_p99_s: float | None = None,
 ) -> list[Path]:
     """Read results, build the report and write NAME.html, NAME.md and NAME.csv; return the paths written."""
-    from bench.cli.pricing import load_prices, make_policy
+    from bench.cli.pricing import make_policy
+    from bench.cost.prices.book import load_price_book
     from bench.cost.prices.policy import DEFAULT_MAX_AGE_DAYS
     from bench.report.bundle import build_report
     from bench.results import read_results
 
     # the price policy's price per GPU (live offers of the price cache when present, else catalog prices)
     policy = make_policy(None, None, DEFAULT_MAX_AGE_DAYS, list(providers or []))
-    catalog = load_prices(catalog_file, prices or [], policy).priced
+    catalog = load_price_book(catalog_file, prices or [], policy).priced
     for gpu in gpu_ids or []:
         catalog.get(gpu)  # unknown ids fail here, naming the known ones
     records = read_results(results)

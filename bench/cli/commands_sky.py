@@ -16,6 +16,7 @@ from bench.cli import pricing
 from bench.cli.outputs import Output, check_outputs
 from bench.cli.tables import TERMINAL_WIDTH, format_table, markdown, wrap_notes
 from bench.cost.catalog import Catalog
+from bench.cost.prices.book import load_price_book
 from bench.cost.prices.policy import DEFAULT_MAX_AGE_DAYS
 from bench.errors import KbenchError
 from bench.results import read_results
@@ -86,7 +87,7 @@ def plan_command(
         raise KbenchError(f"--store: {store!r} is not a SkyPilot store; allowed: {', '.join(STORES)}")
     workdir = _project_dir(project)
     specs = load_scenarios([scenario])
-    prices = pricing.load_prices(None, price, pricing.make_policy(None, None, DEFAULT_MAX_AGE_DAYS, []))
+    prices = load_price_book(None, price, pricing.make_policy(None, None, DEFAULT_MAX_AGE_DAYS, []))
     records = read_results(results) if results else []
     catalog = prices.priced
     ids = [resolve_gpu(catalog, g) for g in gpu] if gpu else top_gpus(specs, catalog, top, records)

@@ -10,9 +10,9 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from bench.cli.json_doc import choice_json, document, figure, listed_price_json, session_json
-from bench.cli.pricing import Prices
 from bench.cli.tables import TERMINAL_WIDTH, Footnotes, format_table, markdown, wrap_notes
 from bench.cost.costs import CostRow
+from bench.cost.prices.book import PriceBook
 from bench.spec import STAGES
 
 if TYPE_CHECKING:  # the counting and comparison modules load torch and diffusers: not for `kbench gpus`
@@ -37,7 +37,7 @@ def _emit(
     return table + ("\n" + "\n".join(wrap_notes(notes)) if notes else "") + "\n"
 
 
-def gpus_text(prices: Prices, *, listed: bool, as_markdown: bool) -> str:
+def gpus_text(prices: PriceBook, *, listed: bool, as_markdown: bool) -> str:
     """The catalog: specs and the policy's price per GPU, then every listed price with its source."""
     notes = Footnotes()
     rows = []
@@ -82,7 +82,7 @@ def gpus_text(prices: Prices, *, listed: bool, as_markdown: bool) -> str:
     return "".join(out)
 
 
-def gpus_json(prices: Prices) -> str:
+def gpus_json(prices: PriceBook) -> str:
     rows = []
     for gpu in prices.listed.gpus.values():
         rows.append(
@@ -185,7 +185,9 @@ def flops_json(rows: Sequence[FlopsRow], notes: Sequence[str]) -> str:
     return document("flops", {}, out, notes)
 
 
-def compare_models_json(rows: Sequence[ModelRow], prices: Prices, query: dict[str, Any], notes: Sequence[str]) -> str:
+def compare_models_json(
+    rows: Sequence[ModelRow], prices: PriceBook, query: dict[str, Any], notes: Sequence[str]
+) -> str:
     from bench.report.model_table import tied_gpus
 
     out = []

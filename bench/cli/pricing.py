@@ -1,22 +1,15 @@
-"""The price-policy and session options every costing command shares, and the catalog they produce.
+"""The price-policy and session options every costing command shares.
 
-``recommend``, ``cost``, ``gpus``, ``compare-models``, ``report`` and ``prices show`` all read prices the same
-way: the bundled catalog (plus ``--catalog`` and ``--price``), the live offers of the price cache when there is
-one, and the policy of ``--tier``, ``--price-stat``, ``--max-price-age`` and ``--provider``.
+The prices themselves come from one place, the price book (:mod:`bench.cost.prices.book`), built from the
+policy these options make.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
-
 import typer
 
-from bench.cost.catalog import Catalog, load_catalog, parse_price_overrides
 from bench.cost.costs import Session
-from bench.cost.prices.cache import PriceCache, load_price_cache, price_cache_path
-from bench.cost.prices.policy import DEFAULT_MAX_AGE_DAYS, STATS, TIERS, PriceChoice, PricePolicy, choose_prices
-from bench.cost.prices.policy import priced_catalog as _priced
+from bench.cost.prices.policy import DEFAULT_MAX_AGE_DAYS, STATS, TIERS, PricePolicy
 from bench.errors import KbenchError
 
 TIER = typer.Option(
@@ -73,38 +66,6 @@ def session_label(session: Session | None) -> str:
     return f"{session.images} images" if session.images is not None else f"{session.hours:g} h"
 
 
-@dataclass(frozen=True)
-class Prices:
-    """The catalog as listed, the same catalog carrying the policy's prices, and the choices behind them."""
-
-    listed: Catalog
-    priced: Catalog
-    choices: dict[str, PriceChoice | None]
-    spot: dict[str, PriceChoice | None]
-    policy: PricePolicy
-    cache: PriceCache | None
-
-    def note(self) -> str:
-        """One line: where the prices came from and under which policy."""
-        if self.cache is None:
-            where = f"bundled catalog prices (no price cache at {price_cache_path()}; kbench prices refresh)"
-        else:
-            where = f"{len(self.cache.offers)} live offers fetched {self.cache.refreshed_at} + catalog fallback"
-        return f"prices: {where}; policy: {self.policy.describe()}"
-
-
-def load_prices(catalog_file: Path | None, overrides: list[str], policy: PricePolicy) -> Prices:
-    """Catalog, cache and policy together: the prices every costing command uses."""
-    listed = load_catalog(catalog_file, parse_price_overrides(overrides))
-    cache = load_price_cache()
-    choices = choose_prices(listed, cache, policy)
-    spot_policy = PricePolicy(
-        tier="spot", stat=policy.stat, max_age_days=policy.max_age_days, providers=policy.providers, today=policy.today
-    )
-    spot = choose_prices(listed, cache, spot_policy) if policy.tier in (None, "on-demand", "marketplace") else {}
-    return Prices(listed, _priced(listed, choices), choices, spot, policy, cache)
-
-
 __all__ = [
     "JSON",
     "MARKDOWN",
@@ -113,8 +74,6 @@ __all__ = [
     "SESSION_HOURS",
     "SESSION_IMAGES",
     "TIER",
-    "Prices",
-    "load_prices",
     "make_policy",
     "make_session",
     "session_label",

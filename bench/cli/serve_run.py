@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -18,36 +19,44 @@ from rich.text import Text
 
 from bench.cli.outputs import MIN_FREE_RUN, Output, check_outputs
 from bench.errors import EXIT_OK, EXIT_RUNS_FAILED, OutputError, ScenarioError, located
-from bench.serve.records import SloPrice, serve_key
+from bench.serve.records import PriceFn, SloPrice, serve_key
 from bench.serve.schema import ServeRecord
 from bench.spec import RunSpec
+
+if TYPE_CHECKING:
+    from bench.cost.prices.book import PriceBook
 
 SERVE_SUFFIX = ".serve.jsonl"
 
 
-def price_at_rate(spec: RunSpec, env: dict[str, object], images_per_s: float) -> SloPrice | None:
-    """$ per image when one GPU serves ``images_per_s``: the catalog price of the GPU the server ran on.
+def slo_pricer(book: PriceBook) -> PriceFn:
+    """The $ per image at a served rate, priced from ``book`` (the same price every other command shows)."""
 
-    ``None`` on a CPU or a GPU the catalog does not list. Seconds per image are ``1 / images_per_s`` (the GPU
-    is rented whether busy or not, so the served rate, not the call time, sets the price of an image).
-    """
-    from bench.cost.catalog import load_catalog
-    from bench.cost.costs import usd_per_image
+    def price_at_rate(spec: RunSpec, env: dict[str, object], images_per_s: float) -> SloPrice | None:
+        """$ per image when one GPU serves ``images_per_s``: the book's price of the GPU the server ran on.
 
-    name = env.get("gpu_name")
-    if not isinstance(name, str) or images_per_s <= 0:
-        return None
-    gpu = load_catalog().match_nvml_name(name)
-    price = gpu.cheapest_price() if gpu is not None else None
-    if gpu is None or price is None:
-        return None
-    usd = usd_per_image(1.0 / images_per_s, price.usd_per_hour)
-    return SloPrice(
-        gpu=gpu.id,
-        usd_per_hour=price.usd_per_hour,
-        usd_per_image=usd,
-        source=f"{price.label()}, {price.date}, {price.source}",
-    )
+        ``None`` on a CPU or a GPU the catalog does not list or the policy leaves unpriced. Seconds per image
+        are ``1 / images_per_s`` (the GPU is rented whether busy or not, so the served rate, not the call
+        time, sets the price of an image).
+        """
+        from bench.cost.costs import usd_per_image
+
+        name = env.get("gpu_name")
+        if not isinstance(name, str) or images_per_s <= 0:
+            return None
+        gpu = book.gpu_for_device(name)
+        price = gpu.cheapest_price() if gpu is not None else None  # the book's GPUs carry the chosen price only
+        if gpu is None or price is None:
+            return None
+        usd = usd_per_image(1.0 / images_per_s, price.usd_per_hour)
+        return SloPrice(
+            gpu=gpu.id,
+            usd_per_hour=price.usd_per_hour,
+            usd_per_image=usd,
+            source=f"{price.label()}, {price.date}, {price.source}",
+        )
+
+    return price_at_rate
 
 
 def _check_out(path: Path, inputs: Sequence[Path]) -> None:
@@ -112,7 +121,9 @@ def dispatch_serve(
     default = default_results_path()
     results = out or default.with_name(default.stem + SERVE_SUFFIX)
     _check_out(results, [*paths, *{Path(s.prompt_set) for s in specs if s.prompt_set != "default"}])
-    outcome = run_serve(plans, results, price=price_at_rate, progress=lambda line: typer.echo(line))
+    from bench.cost.prices.book import load_price_book
+
+    outcome = run_serve(plans, results, price=slo_pricer(load_price_book()), progress=lambda line: typer.echo(line))
     with contextlib.suppress(OSError):
         if outcome.points:
             Console(width=200).print(points_table(outcome.points))
@@ -128,4 +139,4 @@ def dispatch_serve(
     raise typer.Exit(EXIT_OK)
 
 
-__all__ = ["SERVE_SUFFIX", "dispatch_serve", "points_table", "price_at_rate"]
+__all__ = ["SERVE_SUFFIX", "dispatch_serve", "points_table", "slo_pricer"]
