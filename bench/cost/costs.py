@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from bench.cost.catalog import Catalog, GpuSpec, Price
+from bench.cost.record_gpu import record_gpu
 from bench.results import RunRecord
 
 S_PER_HOUR = 3600.0
@@ -269,8 +270,7 @@ def cost_rows(
     for record in records:
         if not record.ok or record.summary is None:
             continue
-        env_name = str(record.env.get("gpu_name") or "")
-        gpu = forced or (catalog.match_nvml_name(env_name) if env_name else None)
+        gpu = forced or record_gpu(record, catalog)
         price = gpu.cheapest_price(providers) if gpu else None
         s = record.summary.median_s_per_image
         energy_j = record.energy.energy_j_per_image
@@ -284,7 +284,7 @@ def cost_rows(
             CostRow(
                 run_key=record.run_key,
                 gpu_id=gpu.id if gpu else None,
-                gpu_name=gpu.name if gpu else (env_name or record.spec.device),
+                gpu_name=gpu.name if gpu else (str(record.env.get("gpu_name") or "") or record.spec.device),
                 s_per_image=s,
                 load_s=record.timing.load_s if record.timing else None,
                 price=price,

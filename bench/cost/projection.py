@@ -21,6 +21,7 @@ from bench.cost.catalog import Catalog, GpuSpec
 from bench.cost.costs import usd_per_1k_images
 from bench.cost.counting.profile import WorkloadProfile, profile_workload
 from bench.cost.intervals import Band, apply, shipped_intervals, widen
+from bench.cost.record_gpu import record_gpu
 from bench.cost.roofline import DEFAULT_EFF_SOURCE, ModelConstants, denoiser_kind, family, stage_times
 from bench.cost.vram import estimate_vram, measured_vram_gib
 from bench.results import RunRecord
@@ -168,8 +169,7 @@ def workload_key(w: Workload) -> tuple[object, ...]:
 
 
 def _gpu_of(record: RunRecord, catalog: Catalog) -> GpuSpec | None:
-    name = record.env.get("gpu_name")
-    return catalog.match_nvml_name(str(name)) if name else None
+    return record_gpu(record, catalog)
 
 
 def _usable(record: RunRecord) -> bool:

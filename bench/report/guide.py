@@ -15,7 +15,7 @@ from bench.cost.catalog import Catalog, GpuSpec
 from bench.cost.costs import rental_table
 from bench.cost.model_comparison import ModelRow, compare_models
 from bench.cost.projection import Estimate
-from bench.report.rows import is_cpu
+from bench.cost.record_gpu import ran_on_cpu, record_gpu
 from bench.results import RunRecord
 from bench.results.registered import stands_for_registered
 
@@ -221,13 +221,12 @@ COMPARISON_DEFAULT_GPUS = ("rtx4090", "a100-80gb-sxm")
 
 
 def _record_gpu(record: RunRecord, catalog: Catalog) -> GpuSpec | None:
-    name = record.env.get("gpu_name")
-    return catalog.match_nvml_name(str(name)) if name and not is_cpu(record) else None
+    return record_gpu(record, catalog)
 
 
 def real_gpu_records(records: Sequence[RunRecord]) -> list[RunRecord]:
     """Records that can stand for a full-size model on a GPU: the registered architecture, not run on the CPU."""
-    return [r for r in records if stands_for_registered(r) and not is_cpu(r)]
+    return [r for r in records if stands_for_registered(r) and not ran_on_cpu(r)]
 
 
 def model_comparison(records: Sequence[RunRecord], catalog: Catalog) -> list[ModelRow]:

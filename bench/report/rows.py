@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from bench.cost.catalog import Catalog
 from bench.cost.costs import usd_per_1k_images
+from bench.cost.record_gpu import ran_on_cpu, record_gpu
 from bench.report.architecture import row_label
 from bench.results import RunRecord
 
@@ -83,17 +84,12 @@ def _batch_label(batch_size: int, images_per_prompt: int = 1) -> str:
     return str(batch_size) if images_per_prompt == 1 else f"{batch_size}×{images_per_prompt}"
 
 
-def is_cpu(record: RunRecord) -> bool:
-    """True when the run was measured on the CPU (no GPU, so no rental price of its own)."""
-    return record.spec.device.split(":")[0] == "cpu"
-
-
 def peak_memory(record: RunRecord) -> tuple[float | None, MemoryKind | None]:
     """Peak device memory: whole-device VRAM on a GPU, else torch's reserved peak, else process RSS."""
     mem = record.memory
     if mem.vram_used_peak_mb is not None:
         return mem.vram_used_peak_mb, "VRAM"
-    if mem.torch_reserved_peak_mb is not None and not is_cpu(record):
+    if mem.torch_reserved_peak_mb is not None and not ran_on_cpu(record):
         return mem.torch_reserved_peak_mb, "VRAM"
     if mem.peak_rss_mb is not None:
         return mem.peak_rss_mb, "RSS"
@@ -104,10 +100,9 @@ def measured_cost(record: RunRecord, catalog: Catalog) -> tuple[float | None, st
     """$ per 1000 images of this record's own median on the GPU it ran on, at that GPU's cheapest price."""
     if record.summary is None:
         return None, NO_COST_FAILED
-    if is_cpu(record):
+    if ran_on_cpu(record):
         return None, NO_COST_CPU
-    name = record.env.get("gpu_name")
-    gpu = catalog.match_nvml_name(str(name)) if name else None
+    gpu = record_gpu(record, catalog)
     price = gpu.cheapest_price() if gpu is not None else None
     if gpu is None or price is None:
         return None, NO_COST_NOT_IN_CATALOG
@@ -160,7 +155,6 @@ __all__ = [
     "SUMMARY_COLUMNS",
     "MemoryKind",
     "SummaryRow",
-    "is_cpu",
     "measured_cost",
     "peak_memory",
     "summary_rows",
