@@ -84,23 +84,24 @@ def test_mann_whitney_matches_hand_computation():
 
 
 def test_few_samples_use_the_full_range():
-    t = compare_samples([1.0, 1.05, 1.1], [1.3, 1.35, 1.4])
+    t = compare_samples([1.0, 1.05, 1.1, 1.08], [1.3, 1.35, 1.4, 1.33])
     assert t.method == "range"
-    assert t.ratio == pytest.approx(1.35 / 1.05)
+    assert t.ratio == pytest.approx(1.34 / 1.065)
     assert (t.ci_low, t.ci_high) == (pytest.approx(1.3 / 1.1), pytest.approx(1.4 / 1.0))
     assert t.verdict == "regression"  # even the most favourable pairing is 18% slower
-    overlap = compare_samples([1.0, 1.1, 1.3], [1.2, 1.3, 1.4])
-    assert overlap.verdict == "inconclusive"  # +18% point estimate, range [-8%, +40%]
+    overlap = compare_samples([1.0, 1.1, 1.3, 1.2], [1.2, 1.3, 1.4, 1.35])
+    assert overlap.verdict == "inconclusive"  # past the threshold, range [-8%, +40%]
     assert (overlap.ci_low, overlap.ci_high) == (pytest.approx(1.2 / 1.3), pytest.approx(1.4))
 
 
-def test_fewer_than_three_samples_are_never_judged():
-    # Separated by 30%, but with two samples a side no test can be significant: not a regression.
+def test_fewer_than_four_samples_are_never_judged():
+    # Separated by 30%, but with three samples a side no data can be significant at 95% (2 / C(6, 3) = 0.10).
+    assert compare_samples([1.0, 1.05, 1.1], [1.3, 1.35, 1.4]).verdict == "inconclusive"
     assert compare_samples([1.0, 1.01], [1.3, 1.31]).verdict == "inconclusive"
-    assert compare_samples([1.0], [1.01]).verdict == "unchanged"
-    report = compare_records([make_record([1.0, 1.01])], [make_record([1.3, 1.31])])
+    assert compare_samples([1.0], [1.01]).verdict == "inconclusive"  # not "unchanged" either: not judged
+    report = compare_records([make_record([1.0, 1.01, 1.02])], [make_record([1.3, 1.31, 1.32])])
     assert not report.has_regression
-    assert any("fewer than 3 samples" in n for n in report.runs[0].notes)
+    assert any("not judged: too few samples (3 and 3" in n for n in report.runs[0].notes)
 
 
 def test_bootstrap_is_deterministic_and_brackets_the_ratio():

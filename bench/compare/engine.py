@@ -21,13 +21,13 @@ from bench.compare.stats import (
     CONFIDENCE,
     DEFAULT_SEED,
     MIN_BOOTSTRAP_SAMPLES,
-    MIN_SAMPLES,
     N_RESAMPLES,
     TimeComparison,
     ValueComparison,
     _clean,
     compare_samples,
     compare_value,
+    min_samples_for,
 )
 from bench.compare.thresholds import DEFAULT_THRESHOLDS, Metric, Threshold, ThresholdSet
 from bench.errors import KbenchError
@@ -193,8 +193,12 @@ def _compare_pair(
                 baseline_groups=b.sample_groups(),
                 current_groups=c.sample_groups(),
             )
-            if min(time.n_baseline, time.n_current) < MIN_SAMPLES:
-                notes.append(f"fewer than {MIN_SAMPLES} samples on a side: time not judged (use repeats >= 5)")
+            need = min_samples_for(confidence)
+            if min(time.n_baseline, time.n_current) < need:
+                notes.append(
+                    f"not judged: too few samples ({time.n_baseline} and {time.n_current}; a {confidence:.0%} verdict "
+                    f"needs at least {need} a side, and the bootstrap {MIN_BOOTSTRAP_SAMPLES}: use repeats >= 5)"
+                )
             elif time.method == "range":
                 notes.append(f"fewer than {MIN_BOOTSTRAP_SAMPLES} samples: interval is the full range")
         else:

@@ -1,17 +1,17 @@
 """Statistics on two samples of timings or two single values: pure, no I/O, no torch.
 
-Seconds per image are compared by the ratio of medians (current / baseline) with a percentile-bootstrap
-confidence interval (Efron & Tibshirani, *An Introduction to the Bootstrap*, 1993, ch. 13), resampling each
-side independently with a seeded RNG, so the same inputs always give the same verdict. A change is a
-**regression only when the whole interval lies above 1 + threshold**: it must be both significant and larger
-than the threshold (asv's rule), which keeps noise from failing CI. With fewer than
-:data:`MIN_BOOTSTRAP_SAMPLES` samples on a side the bootstrap is meaningless and the interval is the full range
-``[min(cur)/max(base), max(cur)/min(base)]`` instead; with fewer than :data:`MIN_SAMPLES` no verdict on time
-is given at all. A two-sided Mann–Whitney U p-value (normal approximation with tie and continuity correction;
+Seconds per image are compared by the ratio of medians (current / baseline) with a percentile-bootstrap confidence
+interval (Efron & Tibshirani, *An Introduction to the Bootstrap*, 1993, ch. 13), resampling each side independently
+with a seeded RNG, so the same inputs always give the same verdict. A change is a **regression only when the whole
+interval lies above 1 + threshold**: it must be both significant and larger than the threshold (asv's rule), which
+keeps noise from failing CI. With fewer than :data:`MIN_BOOTSTRAP_SAMPLES` samples on a side the bootstrap is
+meaningless and the interval is the full range ``[min(cur)/max(base), max(cur)/min(base)]`` instead; with fewer
+than :func:`min_samples_for` samples (4 at 95%) no verdict on time is given at all: the result is ``inconclusive``,
+never ``unchanged``. A two-sided Mann–Whitney U p-value (normal approximation with tie and continuity correction;
 Hollander & Wolfe, *Nonparametric Statistical Methods*, 2nd ed., 1999, section 4.1) is reported alongside.
 
-Peak memory and energy per image are single values per run and are compared against their thresholds
-directly, with no noise model.
+Peak memory and energy per image are single values per run and are compared against their thresholds directly, with
+no noise model.
 """
 
 from __future__ import annotations
@@ -29,10 +29,25 @@ from bench.compare.thresholds import Threshold
 CONFIDENCE = 0.95
 N_RESAMPLES = 2000
 MIN_BOOTSTRAP_SAMPLES = 5
-# Below this many samples on a side no test reaches 5% significance (A/A false alarms: 13% at n=1, CV 3%),
-# so a time change is never judged a regression or an improvement, only "inconclusive".
-MIN_SAMPLES = 3
 DEFAULT_SEED = 0
+
+
+def min_samples_for(confidence: float = CONFIDENCE) -> int:
+    """The fewest samples per side at which two samples can differ at ``confidence`` at all.
+
+    With ``n`` samples a side, the most extreme outcome, every current sample slower than every baseline one,
+    has the exact two-sided rank-test (Mann-Whitney) p-value ``2 / C(2n, n)``: 0.33 at n=2, 0.10 at n=3, 0.029
+    at n=4. Below the first ``n`` where that is under ``1 - confidence`` no data can show a difference, so no
+    verdict on time is given (the full-range interval used below the bootstrap's minimum is then that same
+    extreme-arrangement test).
+    """
+    n = 1
+    while 2 / math.comb(2 * n, n) >= 1.0 - confidence:
+        n += 1
+    return n
+
+
+MIN_SAMPLES = min_samples_for(CONFIDENCE)  # 4 at 95%
 
 Verdict = Literal["regression", "improvement", "unchanged", "inconclusive", "unchecked"]
 
@@ -195,8 +210,8 @@ def compare_samples(
     verdict: Verdict
     if not rule.enabled:
         verdict = "unchecked"
-    elif min(base.size, cur.size) < MIN_SAMPLES:
-        verdict = "inconclusive" if ratio > 1.0 + rule.value or ratio * (1.0 + rule.value) < 1.0 else "unchanged"
+    elif min(base.size, cur.size) < min_samples_for(confidence):
+        verdict = "inconclusive"  # not judged: no data this small can show a change at this confidence
     elif lo > 1.0 + rule.value:
         verdict = "regression"
     elif hi * (1.0 + rule.value) < 1.0:
@@ -269,4 +284,5 @@ __all__ = [
     "compare_value",
     "grouped_bootstrap_ratio_ci",
     "mann_whitney_p",
+    "min_samples_for",
 ]

@@ -166,24 +166,37 @@ class ImageCost:
 
 
 def session_cost(
-    s_per_image: float, usd_per_hour: float, session: Session, *, overhead_s: float, billing: Billing
+    s_per_image: float,
+    usd_per_hour: float,
+    session: Session,
+    *,
+    overhead_s: float,
+    billing: Billing,
+    images_per_call: int = 1,
 ) -> SessionCost:
     """The cost of one session, model load and warmup included, rounded as the provider bills.
 
-    With ``session.images``: busy time is ``overhead + images × s_per_image``, billed as ``billing`` rounds it.
-    With ``session.hours``: the hours are billed, and the images are those that finish after the overhead.
+    Images come in whole calls of ``images_per_call`` (batch × images per prompt), each taking
+    ``images_per_call × s_per_image``: a last, partial call costs a whole one. With ``session.images``: busy time
+    is ``overhead + calls × call time`` for the calls that make them, billed as ``billing`` rounds it. With
+    ``session.hours``: the hours are billed, and the images are those of the calls that finish after the
+    overhead (the images made may then exceed what one image at a time would give by less than one call).
     """
     _check_non_negative(s_per_image=s_per_image, usd_per_hour=usd_per_hour, overhead_s=overhead_s)
+    if images_per_call < 1:
+        raise ValueError(f"images_per_call must be >= 1, got {images_per_call}")
+    call_s = images_per_call * s_per_image
     if session.images is not None:
         images = session.images
-        busy = overhead_s + images * s_per_image
+        busy = overhead_s + math.ceil(images / images_per_call) * call_s
         billed = billing.billed_s(busy)
     else:
         if not s_per_image > 0:
             raise ValueError(f"s_per_image must be > 0 for a session of hours, got {s_per_image}")
         billed = billing.billed_s(float(session.hours or 0.0) * S_PER_HOUR)
-        images = max(0, math.floor((billed - overhead_s) / s_per_image + 1e-9))
-        busy = overhead_s + images * s_per_image
+        calls = max(0, math.floor((billed - overhead_s) / call_s + 1e-9))
+        images = calls * images_per_call
+        busy = overhead_s + calls * call_s
     usd = billed * usd_per_hour / S_PER_HOUR
     return SessionCost(
         images=images,
@@ -202,6 +215,7 @@ def image_cost(
     session: Session | None = None,
     overhead_s: float = 0.0,
     billing: Billing | None = None,
+    images_per_call: int = 1,
 ) -> ImageCost:
     """The one cost function: steady-state $ per 1000 images and, given a session, its full cost.
 
@@ -209,7 +223,14 @@ def image_cost(
     """
     steady = usd_per_1k_images(s_per_image, usd_per_hour)
     full = (
-        session_cost(s_per_image, usd_per_hour, session, overhead_s=overhead_s, billing=billing or Billing())
+        session_cost(
+            s_per_image,
+            usd_per_hour,
+            session,
+            overhead_s=overhead_s,
+            billing=billing or Billing(),
+            images_per_call=images_per_call,
+        )
         if session is not None
         else None
     )
@@ -277,7 +298,16 @@ def cost_rows(
         overhead = record_overhead_s(record)
         billing = (billing_for(price) if billing_for else Billing()) if price else None
         cost = (
-            image_cost(s, price.usd_per_hour, session=session, overhead_s=overhead, billing=billing) if price else None
+            image_cost(
+                s,
+                price.usd_per_hour,
+                session=session,
+                overhead_s=overhead,
+                billing=billing,
+                images_per_call=record.spec.images_per_call,
+            )
+            if price
+            else None
         )
         usd = cost.steady_usd_per_1k_images / 1000.0 if cost else None
         rows.append(

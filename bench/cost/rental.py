@@ -93,11 +93,18 @@ def _interval(estimate: Estimate) -> tuple[float, float] | None:
     return (float(lo), float(hi))
 
 
-def _cost(estimate: Estimate, choice: PriceChoice | None, session: Session | None, o: Overhead) -> ImageCost | None:
+def _cost(
+    estimate: Estimate, choice: PriceChoice | None, session: Session | None, o: Overhead, images_per_call: int
+) -> ImageCost | None:
     if choice is None:
         return None
     return image_cost(
-        estimate.s_per_image, choice.usd_per_hour, session=session, overhead_s=o.total_s, billing=choice.billing
+        estimate.s_per_image,
+        choice.usd_per_hour,
+        session=session,
+        overhead_s=o.total_s,
+        billing=choice.billing,
+        images_per_call=images_per_call,
     )
 
 
@@ -118,14 +125,17 @@ def rental_rows(
         spot = (spot_prices or {}).get(e.gpu_id)
         if spot is not None and choice is not None and spot.kind != "spot":
             spot = None  # only a real spot price is shown beside the main one
-        cost = _cost(e, choice, session, overhead)
+        per_call = workload.images_per_call
+        cost = _cost(e, choice, session, overhead, per_call)
         s_int = _interval(e)
         usd_int = (
             (1000 * s_int[0] * choice.usd_per_hour / 3600, 1000 * s_int[1] * choice.usd_per_hour / 3600)
             if s_int and choice
             else None
         )
-        rows.append(RentalRow(e, choice, cost, spot, _cost(e, spot, session, overhead), overhead, s_int, usd_int))
+        rows.append(
+            RentalRow(e, choice, cost, spot, _cost(e, spot, session, overhead, per_call), overhead, s_int, usd_int)
+        )
     rows.sort(key=lambda r: (r.price is not None and r.price.stale, r.ranking_usd, r.estimate.s_per_image))
     if rows and rows[0].usd_interval is not None:
         best_hi = rows[0].usd_interval[1]

@@ -6,12 +6,15 @@ import pytest
 
 from bench.cost.catalog import load_catalog
 from bench.cost.costs import (
+    Billing,
+    Session,
     cost_rows,
     energy_cost_usd,
     energy_wh,
     images_per_hour,
     images_per_usd,
     rental_table,
+    session_cost,
     usd_per_1k_images,
     usd_per_image,
 )
@@ -114,3 +117,17 @@ def test_session_and_billing_reject_impossible_values():
         Session(images=0)
     with pytest.raises(ValueError, match="billing increment must be > 0 s"):
         Billing(0.0)
+
+
+def test_a_session_at_batch_above_one_pays_whole_calls():
+    """10 images at 4 images a call take 3 calls: the last, partial call costs a whole one (12 s, not 10 s)."""
+    per_second = Billing(increment_s=1.0, known=True)
+    ten = session_cost(1.0, 3600.0, Session(images=10), overhead_s=0.0, billing=per_second, images_per_call=4)
+    assert (ten.busy_s, ten.billed_s, ten.usd) == (12.0, 12.0, 12.0)
+    assert ten.usd_per_1k_images == pytest.approx(1200.0)
+    eight = session_cost(1.0, 3600.0, Session(images=8), overhead_s=0.0, billing=per_second, images_per_call=4)
+    assert eight.busy_s == 8.0  # whole calls only: nothing wasted
+    hour = session_cost(1.0, 3600.0, Session(hours=1.0), overhead_s=2.0, billing=per_second, images_per_call=4)
+    assert hour.images == 899 * 4 and hour.busy_s == 2.0 + 899 * 4.0  # the calls that finish within the hour
+    with pytest.raises(ValueError, match="images_per_call"):
+        session_cost(1.0, 1.0, Session(images=1), overhead_s=0.0, billing=per_second, images_per_call=0)

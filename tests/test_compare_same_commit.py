@@ -1,0 +1,55 @@
+"""The same commit measured twice never fails the compare gate when each run has too few samples to judge.
+
+Built from real recorded samples (the bundled example's six runs, three repeats each, measured on a 2-core CPU):
+the "current" side is each run's own samples, shuffled and scaled by a process-level factor such as a busy
+shared machine gives one process and not another (lognormal, sigma 0.5: the +118% of two same-commit runs seen on
+such a machine is inside it). No data that small can show a change at 95% (the exact rank-test bound), so no
+seeded repetition may judge a regression.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from bench.cli import main
+from bench.compare.engine import compare_records
+from bench.compare.stats import min_samples_for
+from bench.results import append_record, read_results
+from tests.conftest import REPO
+
+EXAMPLE = REPO / "reports" / "example" / "default.jsonl"
+REPETITIONS = 300
+
+
+def _rerun(records, rng):
+    out = []
+    for record in records:
+        factor = float(np.exp(rng.normal(0.0, 0.5)))
+        samples = [s * factor for s in rng.permutation(record.timing.per_image_s)]
+        timing = record.timing.model_copy(update={"per_image_s": samples, "call_s": samples})
+        out.append(record.model_copy(update={"timing": timing}))
+    return out
+
+
+def test_the_exact_rank_bound_sets_the_minimum():
+    assert min_samples_for(0.95) == 4 and 2 / math.comb(6, 3) >= 0.05 > 2 / math.comb(8, 4)
+    assert min_samples_for(0.99) == 5
+
+
+def test_same_commit_with_three_repeats_never_judges_a_regression(tmp_path, capsys):
+    baseline = read_results([EXAMPLE])
+    assert {len(r.timing.per_image_s) for r in baseline} == {3}
+    rng = np.random.default_rng(20261207)
+    regressions = 0
+    for _ in range(REPETITIONS):
+        report = compare_records(baseline, _rerun(baseline, rng))
+        regressions += report.has_regression
+        assert all("not judged: too few samples" in " ".join(r.notes) for r in report.runs)
+    assert regressions == 0
+    current = tmp_path / "current.jsonl"
+    for record in _rerun(baseline, np.random.default_rng(1)):
+        append_record(current, record)
+    assert main(["compare", str(EXAMPLE), str(current)]) == 0
+    assert "not judged" in capsys.readouterr().out
