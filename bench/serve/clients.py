@@ -7,14 +7,20 @@ that exceeds the timeout is given up (the Gradio job cancelled) and counted as t
 
 from __future__ import annotations
 
+import contextlib
+import json
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from bench.serve.engine import GenRequest, Served
 from bench.serve.schema import ServeDevice
+
+if TYPE_CHECKING:
+    import httpx
 
 RequestStatus = Literal["ok", "failed", "timeout"]
 POLL_S = 0.2  # how often a waiting Gradio request checks the stop flag
@@ -61,17 +67,67 @@ def _device(url: str, start_s: float, end_s: float) -> ServeDevice | None:
         return None
 
 
+MAX_REPLY_BYTES = 64 * 1024 * 1024  # a reply larger than this is refused, not read on (a 1024x1024 PNG: ~2 MB)
+_CUT_REASONS = {
+    "timeout": "request timed out (connect, send and the whole reply)",
+    "too-large": "reply larger than the byte cap: not read further",
+    "stopped": "stopped before the reply came",
+}
+
+
+def _read_bounded(
+    reply: httpx.Response, deadline: float, should_stop: Callable[[], bool] | None, max_bytes: int
+) -> tuple[bytes, str | None]:
+    """The reply body, read until done, the deadline, the byte cap or a stop; and why it was cut.
+
+    httpx bounds each read, not the whole body: a watcher closes the reply when the deadline passes or the
+    load point stops, which ends a read blocked on a silent server at once.
+    """
+    cut: list[str] = []
+    finished = threading.Event()
+
+    def watch() -> None:
+        while not finished.wait(POLL_S):
+            if time.monotonic() > deadline or (should_stop is not None and should_stop()):
+                cut.append("timeout" if time.monotonic() > deadline else "stopped")
+                with contextlib.suppress(Exception):  # closing from this thread ends the blocked read
+                    reply.close()
+                return
+
+    watcher = threading.Thread(target=watch, name="kbench-reply-watch", daemon=True)
+    watcher.start()
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        for chunk in reply.iter_raw(chunk_size=64 * 1024):
+            size += len(chunk)
+            if size > max_bytes:
+                return b"", "too-large"
+            chunks.append(chunk)
+            if cut:
+                break
+    except Exception:
+        if not cut:
+            raise
+    finally:
+        finished.set()
+    return (b"", cut[0]) if cut else (b"".join(chunks), None)
+
+
 class OpenAITarget:
     """``POST /v1/images/generations`` through one shared ``httpx.Client``."""
 
-    def __init__(self, url: str, timeout_s: float) -> None:
+    def __init__(self, url: str, timeout_s: float, max_reply_bytes: int = MAX_REPLY_BYTES) -> None:
         import httpx
 
-        self.url = url
+        self.url, self.timeout_s, self.max_reply_bytes = url, timeout_s, max_reply_bytes
         limits = httpx.Limits(max_connections=MAX_CONNECTIONS, max_keepalive_connections=64)
         self._client = httpx.Client(base_url=url, timeout=timeout_s, limits=limits, trust_env=False)
 
     def send(self, request: GenRequest, should_stop: Callable[[], bool] | None = None) -> Outcome:
+        """One request, bounded as a whole: connect, send and the entire reply within the timeout (httpx's own
+        timeout bounds each read, so a server answering a byte a second would never end), at most
+        :data:`MAX_REPLY_BYTES` read, and given up as soon as the load point is stopped."""
         import httpx
 
         from bench.serve.app_openai import ROUTE
@@ -80,21 +136,26 @@ class OpenAITarget:
         if request.width and request.height:
             body["size"] = f"{request.width}x{request.height}"
         sent = time.time()
-        try:
-            reply = self._client.post(ROUTE, json=body)
+        deadline = time.monotonic() + self.timeout_s
+        try:  # the headers within the timeout (httpx), then the whole body within what is left of it
+            with self._client.stream("POST", ROUTE, json=body) as reply:
+                content, cut = _read_bounded(reply, deadline, should_stop, self.max_reply_bytes)
         except httpx.TimeoutException:
             return Outcome(sent, time.time(), "timeout", error="request timed out")
         except httpx.HTTPError as exc:
             return Outcome(sent, time.time(), "failed", error=f"{type(exc).__name__}: {str(exc)[:200]}")
         done = time.time()
+        if cut is not None:
+            return Outcome(sent, done, "timeout" if cut == "timeout" else "failed", error=_CUT_REASONS[cut])
         if reply.status_code != 200:
-            return Outcome(sent, done, "failed", error=f"HTTP {reply.status_code}: {reply.text[:200]}")
+            text = content[:200].decode("utf-8", errors="replace")
+            return Outcome(sent, done, "failed", error=f"HTTP {reply.status_code}: {text}")
         try:
-            data = reply.json()
+            data = json.loads(content)
             served = Served.model_validate(data["kbench"]) if isinstance(data.get("kbench"), dict) else None
             if not data.get("data"):
                 return Outcome(sent, done, "failed", error="reply has no images")
-        except (ValueError, AttributeError) as exc:
+        except (ValueError, AttributeError, RecursionError) as exc:
             return Outcome(sent, done, "failed", error=f"unreadable reply: {str(exc)[:200]}")
         return Outcome(sent, done, "ok", served=served)
 
