@@ -8,7 +8,6 @@ import typer
 
 from bench.cli import pricing
 from bench.cli.tables import format_table
-from bench.cost.catalog import Catalog, load_catalog, parse_price_overrides
 from bench.cost.prices.book import load_price_book
 from bench.errors import KbenchError, ScenarioError
 from bench.spec import Workload
@@ -16,10 +15,6 @@ from bench.spec import Workload
 _CATALOG = typer.Option(None, "--catalog", help="Your own GPU YAML, merged over the bundled catalog.")
 _PRICE = typer.Option([], "--price", help="Override a price: GPU_ID=USD_PER_HOUR (repeatable).")
 _PROVIDER = typer.Option([], "--provider", help="Only prices from providers containing this (repeatable).")
-
-
-def _catalog(catalog: Path | None, price: list[str]) -> Catalog:
-    return load_catalog(catalog, parse_price_overrides(price))
 
 
 def gpus_command(

@@ -76,10 +76,6 @@ PARAMS = _params()
 NAMES = tuple(p.name for p in PARAMS)
 
 
-def prior_params() -> dict[str, float]:
-    return {p.name: p.prior for p in PARAMS}
-
-
 def to_constants(x: np.ndarray, source: str = "") -> ModelConstants:
     return ModelConstants.from_params(dict(zip(NAMES, np.exp(x).tolist(), strict=True)), source=source)
 
@@ -285,7 +281,6 @@ __all__ = [
     "cross_validate",
     "fit",
     "legacy_seconds",
-    "prior_params",
     "summarise",
     "to_constants",
 ]

@@ -232,14 +232,6 @@ def denoiser_kind(profile: WorkloadProfile) -> str:
     return "dit" if any(p.component == "transformer" for p in profile.stage_parts("denoise")) else "unet"
 
 
-def denoise_s(profile: WorkloadProfile, gpu: GpuSpec, constants: ModelConstants | None = None) -> float:
-    """Seconds of the denoising loop of one pipeline call (every denoiser call, offload included)."""
-    c = constants or shipped_constants()
-    w = profile.workload
-    total = sum(p.repeats * call_time_s(p.count, gpu, p.dtype or w.dtype, c) for p in profile.stage_parts("denoise"))
-    return total + offload_s_by_stage(profile, gpu, c)["denoise"]
-
-
 __all__ = [
     "DEFAULT_EFF_SOURCE",
     "FAMILIES",
@@ -248,7 +240,6 @@ __all__ = [
     "StageTimes",
     "call_time_s",
     "constants_path",
-    "denoise_s",
     "denoiser_kind",
     "family",
     "host_link_gbs",

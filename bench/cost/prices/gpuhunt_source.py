@@ -6,8 +6,9 @@ CloudRift) are published as CSV catalogs that gpuhunt downloads, or reads from `
 others) are queried live, some only with credentials in the environment. Every provider is asked on its
 own, so one that fails (no network, no credentials, no file) is one warning and the others still count.
 
-gpuhunt has no public list of its providers; the two lists are read from its package, the only place this
-module touches gpuhunt's internals.
+gpuhunt has no public list of its providers, nor of the classes of its online ones; both are read from its
+package (``gpuhunt._internal``), the only places this module touches gpuhunt's internals. The project pins
+gpuhunt below 0.2 for that reason, and a layout it does not know is one error line, not a traceback.
 """
 
 from __future__ import annotations
@@ -44,6 +45,9 @@ class FetchResult:
     source: str = "gpuhunt"
 
 
+_INTERNALS_MOVED = "gpuhunt {version} keeps its provider lists elsewhere ({exc}); kbench reads those of gpuhunt 0.1.x"
+
+
 def gpuhunt_version() -> str:
     try:
         return version("gpuhunt")
@@ -53,8 +57,10 @@ def gpuhunt_version() -> str:
 
 def known_providers() -> tuple[list[str], list[str]]:
     """gpuhunt's offline and online provider names."""
-    from gpuhunt._internal.catalog import OFFLINE_PROVIDERS, ONLINE_PROVIDERS
-
+    try:
+        from gpuhunt._internal.catalog import OFFLINE_PROVIDERS, ONLINE_PROVIDERS
+    except ImportError as exc:
+        raise KbenchError(_INTERNALS_MOVED.format(version=gpuhunt_version(), exc=exc)) from None
     return list(OFFLINE_PROVIDERS), list(ONLINE_PROVIDERS)
 
 
@@ -117,7 +123,10 @@ def _download_failures(records: list[logging.LogRecord]) -> dict[str, str]:
 
 def _online_provider(name: str) -> Any:
     """Build an online provider from the environment, as gpuhunt's default catalog does."""
-    from gpuhunt._internal.default import ONLINE_PROVIDER_MODULES
+    try:
+        from gpuhunt._internal.default import ONLINE_PROVIDER_MODULES
+    except ImportError as exc:
+        raise KbenchError(_INTERNALS_MOVED.format(version=gpuhunt_version(), exc=exc)) from None
 
     for module_name, class_name in ONLINE_PROVIDER_MODULES:
         if module_name.rsplit(".", 1)[-1] == name:
