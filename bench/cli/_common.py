@@ -17,6 +17,14 @@ from bench.measure.interrupts import owns_process, signals_passed_on
 
 MAX_MESSAGE_CHARS = 1000  # an error or warning line is cut here, whatever value it quotes
 EXIT_INTERNAL = 70  # a bug in kbench (sysexits EX_SOFTWARE): never 1, which means "regression found"
+# Modules of the optional extras (pyproject.toml), by the extra that installs them: a command that needs one
+# that is missing says which extra to install, in one line.
+OPTIONAL_MODULES = {
+    **dict.fromkeys(("gradio", "gradio_client", "fastapi", "uvicorn", "httpx", "simpy"), "serve"),
+    "ray": "ray",
+    **dict.fromkeys(("torchao", "skimage"), "optimise"),
+    "ruptures": "history",
+}
 
 
 @dataclass
@@ -116,6 +124,13 @@ def _run(app: typer.Typer, argv: list[str]) -> int:
         except BrokenPipeError:  # `kbench ... | head`: the reader left; nothing more to say
             return 0
         except Exception as exc:  # a bug, not the user's input: say so on one line, keep exit 1 for regressions
+            if extra := _missing_extra(exc):
+                typer.echo(
+                    f"kbench: error: this needs the optional '{extra}' extra ({getattr(exc, 'name', '')} is not "
+                    f"installed): pip install 'kandinsky-bench[{extra}]' (or [all])",
+                    err=True,
+                )
+                return EXIT_USAGE
             if STATE.debug:
                 traceback.print_exc()
             typer.echo(
@@ -127,6 +142,13 @@ def _run(app: typer.Typer, argv: list[str]) -> int:
         finally:
             with contextlib.suppress(OSError, ValueError):
                 sys.stdout.flush()
+
+
+def _missing_extra(exc: BaseException) -> str | None:
+    """The optional extra whose module ``exc`` says is missing, if it is one."""
+    if not isinstance(exc, ModuleNotFoundError):
+        return None
+    return OPTIONAL_MODULES.get((exc.name or "").split(".")[0])
 
 
 def _usage_message(exc: Exception) -> str:

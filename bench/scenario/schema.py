@@ -62,7 +62,7 @@ class ScenarioSpec(BaseModel):
     hub: dict[str, str] = Field(default_factory=dict, max_length=5)
     resolutions: list[tuple[int, int]] | None = None
     steps: list[int] | None = None
-    prior_steps: int | None = Field(default=None, ge=1, le=1000)
+    prior_steps: int | None = Field(default=None, ge=2, le=1000)  # the 2.x priors' UnCLIPScheduler divides by steps - 1
     batch_sizes: list[int] = Field(default_factory=lambda: [1], min_length=1)
     images_per_prompt: list[int] = Field(default_factory=lambda: [1], min_length=1)
     guidance_scale: float | None = Field(default=None, ge=0.0, le=50.0)

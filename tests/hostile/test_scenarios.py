@@ -197,3 +197,10 @@ def test_bad_prompt_sets_fail_at_validation(kb, work, scenario_with, make, needl
 
 def test_dev_zero_as_a_prompt_set(kb, scenario_with):
     refused(kb("validate", scenario_with("    prompt_set: /dev/zero\n")), "/dev/zero: is a character device")
+
+
+def test_one_prior_step_is_refused_before_any_run(kb, work):
+    """The 2.x priors' scheduler spaces its timesteps by ``steps - 1``: one step once passed validation, then
+    failed at run time with a ZeroDivisionError."""
+    path = write(work / "s.yaml", SCENARIO.replace("prior_steps: 2", "prior_steps: 1"))
+    refused(kb("validate", path), "s.yaml", "prior_steps", "greater than or equal to 2")
