@@ -82,7 +82,7 @@ def ab(
     from bench.compare.thresholds import build_thresholds
     from bench.results import read_results
 
-    extra = [Output(o, p) for o, p in (("--json", json_out),) if p is not None] + summary_outputs(summary)
+    extra = [Output(o, p) for o, p in (("--json", json_out),) if p is not None] + summary_outputs(summary, step_summary)
     rules = build_thresholds(threshold, thresholds_file)
     console = Console()
     if recompare is not None:

@@ -118,7 +118,7 @@ def compare(
 
     base_files, cur_files = _result_files(baseline), _result_files(current)
     outputs = [Output(o, p) for o, p in (("--markdown", markdown), ("--json", json_out)) if p is not None]
-    outputs += summary_outputs(summary)
+    outputs += summary_outputs(summary, step_summary)
     check_outputs(outputs, [*base_files, *cur_files, *thresholds_file])
     rules = build_thresholds(threshold, thresholds_file)
     base_records = read_results(base_files)

@@ -79,7 +79,7 @@ def history(
     files = [f for p in results for f in _result_files(p)]
     if plot is not None and plot.suffix.lower() not in PLOT_SUFFIXES:
         raise HistoryError(f"--plot: {plot} must end in .png or .svg")
-    outputs = ([Output("--plot", plot)] if plot is not None else []) + summary_outputs(summary)
+    outputs = ([Output("--plot", plot)] if plot is not None else []) + summary_outputs(summary, step_summary)
     check_outputs(outputs, files)
     last = parse_baseline(baseline)
     rules = build_thresholds(threshold, [])

@@ -14,11 +14,15 @@ from bench.errors import OutputError, located
 STEP_SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
 
 
-def summary_outputs(summary: Path | None) -> list[Output]:
-    """The files ``--summary FILE`` writes: the markdown and its figure (``FILE`` with ``.png``)."""
-    if summary is None:
-        return []
-    return [Output("--summary", summary), Output("--summary", figure_path(summary))]
+def summary_outputs(summary: Path | None, step_summary: bool = False) -> list[Output]:
+    """The files ``--summary FILE`` writes (the markdown and its figure, ``FILE`` with ``.png``), and with
+    ``--step-summary`` the job summary file ``$GITHUB_STEP_SUMMARY`` names: checked like every output, so it
+    can be neither an input of the command nor a FIFO that would block the append."""
+    outputs = [Output("--summary", summary), Output("--summary", figure_path(summary))] if summary is not None else []
+    target = os.environ.get(STEP_SUMMARY_ENV) if step_summary else None
+    if target:
+        outputs.append(Output(f"--step-summary (${STEP_SUMMARY_ENV})", Path(target)))
+    return outputs
 
 
 def figure_path(summary: Path) -> Path:

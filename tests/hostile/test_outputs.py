@@ -177,3 +177,15 @@ def test_same_file_sees_links_but_not_namesakes(tmp_path):
     assert not same_file(a, b)
     with pytest.raises(OutputError, match="is also an input"):
         check_outputs([Output("-o", tmp_path / "l")], [a])
+
+
+def test_the_job_summary_is_checked_like_every_output(kb, work, monkeypatch):
+    """``$GITHUB_STEP_SUMMARY`` pointed at an input would append markdown to a results file (every later read
+    then rejects it); pointed at a FIFO the append would block. Both are refused before any work."""
+    base, cur = results_file(work / "base.jsonl"), results_file(work / "cur.jsonl")
+    before = base.read_bytes()
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(base))
+    refused(kb("compare", base, cur, "--step-summary"), "GITHUB_STEP_SUMMARY", "is also an input")
+    assert base.read_bytes() == before
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(fifo(work / "pipe")))
+    refused(kb("compare", base, cur, "--step-summary"), "GITHUB_STEP_SUMMARY", "FIFO")
