@@ -204,3 +204,15 @@ def test_one_prior_step_is_refused_before_any_run(kb, work):
     failed at run time with a ZeroDivisionError."""
     path = write(work / "s.yaml", SCENARIO.replace("prior_steps: 2", "prior_steps: 1"))
     refused(kb("validate", path), "s.yaml", "prior_steps", "greater than or equal to 2")
+
+
+@pytest.mark.parametrize("address", ["nonsense", "host:99999", "ray://", "a b:1", "http://h:1", "h:0", "h:1\nx"])
+def test_a_ray_address_ray_cannot_use_is_one_line_before_any_run(kb, work, scenario, address):
+    refused(kb("run", scenario, "--executor", "ray", "--ray-address", address, "-o", "r.jsonl"), "--ray-address")
+
+
+def test_the_ray_address_forms_ray_takes_pass():
+    from bench.measure.executors import check_ray_address
+
+    for address in ("auto", "127.0.0.1:6379", "ray://head.example:10001", "[::1]:6379"):
+        assert check_ray_address(address) == address

@@ -4,6 +4,8 @@ work, a run in a fresh child process, and one writer of the results file (the dr
 
 from __future__ import annotations
 
+import re
+
 from bench.errors import KbenchError
 from bench.measure.executors.base import EXECUTOR_NAMES, Executor
 from bench.measure.runner import run_sweep
@@ -15,6 +17,21 @@ class LocalExecutor:
     name = "local"
 
     sweep = staticmethod(run_sweep)
+
+
+_RAY_ADDRESS = re.compile(r"(ray://)?(?P<host>[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\]):(?P<port>[0-9]{1,5})")
+
+
+def check_ray_address(address: str) -> str:
+    """``auto``, ``HOST:PORT`` or ``ray://HOST:PORT`` (a port 1-65535), else one line naming what is allowed.
+
+    Raises:
+        KbenchError: any other text (Ray itself would fail late, with an internal error or a long wait).
+    """
+    match = _RAY_ADDRESS.fullmatch(address)
+    if address != "auto" and not (match and 0 < int(match["port"]) < 65536):
+        raise KbenchError(f"--ray-address: {address!r} is not auto, HOST:PORT or ray://HOST:PORT (port 1-65535)")
+    return address
 
 
 def make_executor(name: str, *, ray_address: str | None = None, ray_num_cpus: float | None = None) -> Executor:
@@ -29,8 +46,8 @@ def make_executor(name: str, *, ray_address: str | None = None, ray_num_cpus: fl
         raise KbenchError(f"--ray-address/--ray-num-cpus: apply to --executor ray only, not {name!r}")
     if ray_num_cpus is not None and not 0 < ray_num_cpus <= 1024:
         raise KbenchError(f"--ray-num-cpus: must be a number of CPUs > 0 and <= 1024, got {ray_num_cpus:g}")
-    if ray_address is not None and not (ray_address == "auto" or ray_address.strip()):
-        raise KbenchError("--ray-address: give auto, ray://HOST:PORT or HOST:PORT")
+    if ray_address is not None:
+        check_ray_address(ray_address)
     if name == "gpus":
         from bench.measure.executors.gpus import GpusExecutor
 
@@ -42,4 +59,4 @@ def make_executor(name: str, *, ray_address: str | None = None, ray_num_cpus: fl
     return LocalExecutor()
 
 
-__all__ = ["EXECUTOR_NAMES", "Executor", "KbenchError", "LocalExecutor", "make_executor"]
+__all__ = ["EXECUTOR_NAMES", "Executor", "KbenchError", "LocalExecutor", "check_ray_address", "make_executor"]
