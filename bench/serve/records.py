@@ -62,6 +62,9 @@ def load_point_record(
     if serve.slo_p99_s is not None:
         slo_ok = bool(latency and latency.p99_s <= serve.slo_p99_s and not failed and not timed_out)
     status: PointStatus = "interrupted" if result.interrupted else ("failed" if result.stop_reason else "ok")
+    reason = result.stop_reason
+    if status == "ok" and (why := _too_many_failures(result.sent, len(ok), failed)):
+        status, reason = "failed", f"{why}; most often: {errors.most_common(1)[0][0]}" if errors else why
     if device is not None and device.energy_j is not None and images:
         device = device.model_copy(update={"energy_j_per_image": device.energy_j / images})
     return ServeRecord(
@@ -79,7 +82,7 @@ def load_point_record(
         phase=meta.phase,
         seed=meta.seed,
         status=status,
-        reason=result.stop_reason,
+        reason=reason,
         window_s=window,
         sent=result.sent,
         completed=len(ok),
@@ -103,6 +106,20 @@ def load_point_record(
         finished_at=utc_now_iso(),
         kbench_version=__version__,
     )
+
+
+MAX_FAILED_SHARE = 0.5  # a load point whose requests mostly failed measured the errors, not the server
+
+
+def _too_many_failures(sent: int, completed: int, failed: int) -> str | None:
+    """Why a load point that ran is still a failure: nothing completed and requests failed, or more than
+    :data:`MAX_FAILED_SHARE` of its requests failed. Failed means an error; requests that timed out are a
+    measurement of an overloaded server (the SLO search's points above capacity), so they never count here."""
+    if failed and not completed:
+        return f"none of {sent} requests completed"
+    if sent and failed > MAX_FAILED_SHARE * sent:
+        return f"{failed} of {sent} requests failed (more than {MAX_FAILED_SHARE:.0%})"
+    return None
 
 
 def failed_point_record(meta: PointMeta, reason: str, env: dict[str, object]) -> ServeRecord:

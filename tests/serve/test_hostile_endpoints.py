@@ -97,3 +97,50 @@ def test_an_endless_body_is_read_up_to_the_byte_cap_only(endpoint):
         target.close()
     assert outcome.status == "failed" and "byte cap" in (outcome.error or "")
     assert peak < 3 * cap  # the body was not kept growing
+
+
+class _Refuses(BaseHTTPRequestHandler):
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        body = b'{"error": {"message": "unknown field steps", "type": "invalid_request_error"}}'
+        self.send_response(400)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self) -> None:
+        self.send_response(404)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_a_load_point_where_every_request_failed_is_failed_and_the_command_exits_3(tmp_path, capsys):
+    """An endpoint answering HTTP 400 to everything: no load point may read as measured (``ok``)."""
+    from bench.cli import main
+    from bench.serve.schema import read_serve_results
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Refuses)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    scenario = tmp_path / "url.yaml"
+    scenario.write_text(
+        "name: url\nmodels: [kandinsky-2.2]\nweights: tiny\ndevice: cpu\ndtypes: [fp32]\nresolutions: [64x64]\n"
+        "steps: [1]\nprior_steps: 2\nmode: serve\nserve:\n  server: url\n  api: openai\n"
+        f"  target_url: http://127.0.0.1:{server.server_address[1]}\n  arrivals: constant\n  rates: [5]\n"
+        "  max_requests: 4\n  duration_s: 5\n  request_timeout_s: 5\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "r.serve.jsonl"
+    try:
+        code = main(["run", str(scenario), "-o", str(out)])
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert code == 3, capsys.readouterr().err
+    (point,) = read_serve_results(out)
+    assert point.status == "failed" and point.completed == 0 and point.failed == 4
+    assert point.reason is not None and "none of 4 requests completed" in point.reason and "HTTP 400" in point.reason
