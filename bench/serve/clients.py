@@ -114,15 +114,22 @@ def _read_bounded(
     return (b"", cut[0]) if cut else (b"".join(chunks), None)
 
 
+def openai_base_url(url: str) -> str:
+    """The server's root: a base URL given the openai client's way (``.../v1``, with or without a trailing
+    slash) names the same server as its root, and the route (``/v1/images/generations``) is added once."""
+    base = url.rstrip("/")
+    return base.removesuffix("/v1").rstrip("/") if base.endswith("/v1") else base
+
+
 class OpenAITarget:
     """``POST /v1/images/generations`` through one shared ``httpx.Client``."""
 
     def __init__(self, url: str, timeout_s: float, max_reply_bytes: int = MAX_REPLY_BYTES) -> None:
         import httpx
 
-        self.url, self.timeout_s, self.max_reply_bytes = url, timeout_s, max_reply_bytes
+        self.url, self.timeout_s, self.max_reply_bytes = openai_base_url(url), timeout_s, max_reply_bytes
         limits = httpx.Limits(max_connections=MAX_CONNECTIONS, max_keepalive_connections=64)
-        self._client = httpx.Client(base_url=url, timeout=timeout_s, limits=limits, trust_env=False)
+        self._client = httpx.Client(base_url=self.url, timeout=timeout_s, limits=limits, trust_env=False)
 
     def send(self, request: GenRequest, should_stop: Callable[[], bool] | None = None) -> Outcome:
         """One request, bounded as a whole: connect, send and the entire reply within the timeout (httpx's own

@@ -144,3 +144,27 @@ def test_a_load_point_where_every_request_failed_is_failed_and_the_command_exits
     (point,) = read_serve_results(out)
     assert point.status == "failed" and point.completed == 0 and point.failed == 4
     assert point.reason is not None and "none of 4 requests completed" in point.reason and "HTTP 400" in point.reason
+
+
+@pytest.mark.parametrize("suffix", ["", "/", "/v1", "/v1/"])
+def test_a_base_url_with_or_without_v1_posts_to_one_route(suffix):
+    """The openai client's convention (``http://host/v1``) and the bare root reach the same route."""
+    paths: list[str] = []
+
+    class Records(_Refuses):
+        def do_POST(self) -> None:
+            paths.append(self.path)
+            super().do_POST()
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Records)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    target = OpenAITarget(f"http://127.0.0.1:{server.server_address[1]}{suffix}", timeout_s=5)
+    try:
+        outcome = target.send(REQUEST)
+    finally:
+        target.close()
+        server.shutdown()
+        server.server_close()
+    assert paths == ["/v1/images/generations"]
+    assert outcome.status == "failed" and (outcome.error or "").startswith("HTTP 400")
