@@ -44,7 +44,8 @@ def write_report(
 
     # the price policy's price per GPU (live offers of the price cache when present, else catalog prices)
     policy = make_policy(None, None, DEFAULT_MAX_AGE_DAYS, list(providers or []))
-    catalog = load_price_book(catalog_file, prices or [], policy).priced
+    book = load_price_book(catalog_file, prices or [], policy)
+    catalog = book.priced
     for gpu in gpu_ids or []:
         catalog.get(gpu)  # unknown ids fail here, naming the known ones
     records = read_results(results)
@@ -56,7 +57,7 @@ def write_report(
     served = [r for path in serve_results or [] for r in read_serve_results(path)]
     bundle = build_report(
         records, catalog, gpu_ids=gpu_ids or None, title=f"kandinsky-bench: {stem.name}", html_name=stem.name + ".html",
-        serve_records=served, slo_p99_s=slo_p99_s,
+        serve_records=served, slo_p99_s=slo_p99_s, stale_gpus=book.stale_gpus(),
     )  # fmt: skip
     written = []
     for path, text in zip(report_paths(stem), (bundle.html, bundle.markdown, bundle.csv), strict=True):

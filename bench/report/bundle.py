@@ -12,7 +12,7 @@ Renderers return strings; only the CLI writes files. Typical use::
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 
 from bench.cost.catalog import Catalog
@@ -54,6 +54,7 @@ def build_report(
     estimates: Sequence[Estimate] | None = None,
     serve_records: Sequence[ServeRecord | SloRecord] = (),
     slo_p99_s: float | None = None,
+    stale_gpus: Collection[str] = (),
 ) -> ReportBundle:
     """Render the HTML page, the markdown job summary and the CSV summary table for ``records``.
 
@@ -76,7 +77,7 @@ def build_report(
     if estimates is None:
         gpus = list(gpu_ids) if gpu_ids is not None else None
         estimates = guide_estimates(records, catalog, gpu_ids=gpus)
-    data = build_report_data(records, catalog, estimates, title)
+    data = build_report_data(records, catalog, estimates, title, stale_gpus)
     figures = build_figures(records, data.rows, data.points)
     serving = build_serving(records, serve_records, estimates, slo_p99_s)
     return ReportBundle(

@@ -5,7 +5,7 @@ The HTML, markdown and CSV renderers read one :class:`ReportData`, so they show 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from bench.cost.catalog import Catalog
@@ -68,7 +68,11 @@ class ReportData:
 
 
 def build_report_data(
-    records: Sequence[RunRecord], catalog: Catalog, estimates: Sequence[Estimate], title: str
+    records: Sequence[RunRecord],
+    catalog: Catalog,
+    estimates: Sequence[Estimate],
+    title: str,
+    stale_gpus: Collection[str] = (),
 ) -> ReportData:
     """Assemble every table the renderers need from records, the catalog and the cost estimates.
 
@@ -87,7 +91,7 @@ def build_report_data(
         cost=cost,
         vram=tuple(vram_table(estimates, catalog)),
         rental=tuple(rental_rows(catalog, {e.gpu_id for e in estimates})),
-        best=tuple(best_rows(time, cost)),
+        best=tuple(best_rows(time, cost, stale_gpus)),
         points=tuple(focus_points(estimates)),
         scenarios=tuple(scenario_infos(records)),
         warnings=tuple(run_warnings(records)),

@@ -7,7 +7,7 @@ decided in :mod:`bench.report.guide_workloads`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -197,21 +197,30 @@ def rental_rows(catalog: Catalog, gpu_ids: Iterable[str]) -> list[RentalRow]:
     return rows
 
 
-def best_rows(time: GuideTable, cost: GuideTable) -> list[BestRow]:
-    """Fastest and cheapest fitting GPU per workload (rows of the two guide tables line up by label)."""
+def best_rows(time: GuideTable, cost: GuideTable, stale_gpus: Collection[str] = ()) -> list[BestRow]:
+    """Fastest and cheapest fitting GPU per workload (rows of the two guide tables line up by label).
+
+    The cheapest is ranked as ``kbench recommend`` ranks (:mod:`bench.cost.rental`): a GPU whose only prices are
+    stale (``stale_gpus``, the price book's verdict) comes after every GPU with a fresh price, however low its
+    old price; it is named only where no fresh-priced GPU fits.
+    """
     out: list[BestRow] = []
     cost_by_label = {row.label: row for row in cost.rows}
     for row in time.rows:
         fast = [(c.value, name, c.source) for c, name in zip(row.cells, time.gpu_names, strict=True) if c and c.value]
         crow = cost_by_label.get(row.label)
         cheap = (
-            [(c.value, name, c.source) for c, name in zip(crow.cells, cost.gpu_names, strict=True) if c and c.value]
+            [
+                (gid in stale_gpus, c.value, name, c.source)
+                for c, gid, name in zip(crow.cells, cost.gpu_ids, cost.gpu_names, strict=True)
+                if c and c.value
+            ]
             if crow
             else []
         )
         if fast and cheap:
-            f, c = min(fast), min(cheap)
-            out.append(BestRow(row.label, f[1], f[0], f[2], c[1], c[0], c[2]))
+            f, (_, usd, name, source) = min(fast), min(cheap)
+            out.append(BestRow(row.label, f[1], f[0], f[2], name, usd, source))
     return out
 
 

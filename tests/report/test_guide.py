@@ -97,3 +97,27 @@ def test_cpu_records_on_a_gpu_machine_measure_nothing():
     estimates = guide_estimates([rec], CATALOG, ["rtx4090"])
     assert len(estimates) == len(GUIDE_LABELS)
     assert all(e.source == "projected" and "calibrated" not in e.calibration for e in estimates)
+
+
+def test_the_cheapest_gpu_ranks_stale_prices_last_as_recommend_does():
+    """A GPU priced only by an old (stale) price is the report's cheapest only where no fresh-priced GPU fits."""
+    from bench.report.guide import Cell, GuideRow, GuideTable, best_rows
+
+    label = ("kandinsky-3", "text2img")
+    ids, names = ("rtx3060", "rtx4090"), ("RTX 3060", "RTX 4090")
+    time = GuideTable(ids, names, (GuideRow(label, (Cell(9.0, "projected"), Cell(3.0, "projected"))),))
+    cost = GuideTable(ids, names, (GuideRow(label, (Cell(0.08, "projected"), Cell(0.30, "projected"))),))
+    assert best_rows(time, cost)[0].cheapest_gpu == "RTX 3060"  # by $ alone
+    (best,) = best_rows(time, cost, stale_gpus={"rtx3060"})
+    assert (best.cheapest_gpu, best.cheapest_usd_per_1k, best.fastest_gpu) == ("RTX 4090", 0.30, "RTX 4090")
+    (only,) = best_rows(time, cost, stale_gpus={"rtx3060", "rtx4090"})
+    assert only.cheapest_gpu == "RTX 3060"  # every price stale: the cheapest of them
+
+
+def test_the_price_book_names_the_gpus_it_priced_from_stale_prices():
+    from bench.cost.prices.book import load_price_book
+
+    book = load_price_book()
+    stale = book.stale_gpus()
+    assert stale == {gid for gid, c in book.choices.items() if c is not None and c.stale}
+    assert all(book.choices[g] is not None for g in stale)
