@@ -13,9 +13,12 @@ from __future__ import annotations
 import contextlib
 import shutil
 import tempfile
+import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from bench import __version__
 from bench.measure.interrupts import SweepGuard
@@ -39,6 +42,8 @@ from bench.serve.records import (
 from bench.serve.schema import ServeRecord, SloRecord, dump_serve_record
 from bench.spec import RunSpec
 
+T = TypeVar("T")
+
 Progress = Callable[[str], None]
 
 
@@ -61,6 +66,34 @@ class ServeOutcome:
     @property
     def failed(self) -> list[ServeRecord]:
         return [p for p in self.points if p.status == "failed"]
+
+
+def _bounded(make: Callable[[], T], timeout_s: float, stop: Callable[[], bool]) -> T:
+    """``make()`` within ``timeout_s`` as a whole, or TimeoutError; given up at once when ``stop()`` says so.
+
+    ``gradio_client.Client`` reads the endpoint's API description when it is made, bounded only per read by its
+    timeout: an endpoint that answers a byte at a time would hold it for good. It runs in a daemon thread that is
+    left behind when it outlives the bound (it ends with the process); the load point is recorded as failed.
+    """
+    box: list[T] = []
+    error: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            box.append(make())
+        except BaseException as exc:
+            error.append(exc)
+
+    thread = threading.Thread(target=run, name="kbench-client-connect", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + timeout_s
+    while thread.is_alive() and time.monotonic() < deadline and not stop():
+        thread.join(0.25)
+    if error:
+        raise error[0]
+    if not box:
+        raise TimeoutError(f"the endpoint's API was not read within {timeout_s:g} s (request_timeout_s)")
+    return box[0]
 
 
 def _requests(spec: RunSpec, count: int) -> list[GenRequest]:
@@ -110,11 +143,17 @@ class _Session:
         workers = max([*(serve.concurrency or []), serve.max_requests, 1])
         try:
             if api == "gradio":
-                self.target = GradioTarget(
-                    url, serve.request_timeout_s, self.workdir, workers, same_clock=serve.is_local_target
+                self.target = _bounded(
+                    lambda: GradioTarget(
+                        url, serve.request_timeout_s, self.workdir, workers, same_clock=serve.is_local_target
+                    ),
+                    serve.request_timeout_s,
+                    lambda: self.guard.abort,
                 )
             else:
                 self.target = OpenAITarget(url, serve.request_timeout_s)
+        except TimeoutError as exc:
+            raise ServerFailure(f"client could not connect to {url}: {exc}") from None
         except Exception as exc:  # the client could not read the endpoint's API
             raise ServerFailure(f"client could not connect to {url}: {type(exc).__name__}: {str(exc)[:200]}") from None
         self.env = _environment(plan.spec, url, self.server.pid if self.server else None)

@@ -168,3 +168,35 @@ def test_a_base_url_with_or_without_v1_posts_to_one_route(suffix):
         server.server_close()
     assert paths == ["/v1/images/generations"]
     assert outcome.status == "failed" and (outcome.error or "").startswith("HTTP 400")
+
+
+class _DripsOnGet(_Hostile):
+    def do_GET(self) -> None:
+        self.do_POST()
+
+
+def test_a_gradio_endpoint_that_drips_its_api_description_fails_the_point_in_bounded_time(tmp_path):
+    """gradio_client reads the app's API when it is made; an endpoint answering a byte at a time held the load
+    point for good. Now making the client is bounded by the request timeout, and the point is ``failed``."""
+    from bench.scenario.serve import ServeSpec
+    from bench.serve.runner import ServePlan, run_serve
+    from tests.serve.conftest import serve_spec
+
+    handler = type("Handler", (_DripsOnGet,), {"mode": "drip", "stop": threading.Event()})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    serve = ServeSpec(
+        server="url", api="gradio", target_url=f"http://127.0.0.1:{server.server_address[1]}", rates=[1.0],
+        max_requests=2, duration_s=5, request_timeout_s=2,
+    )  # fmt: skip
+    started = time.monotonic()
+    try:
+        outcome = run_serve([ServePlan(serve_spec(), serve)], tmp_path / "g.serve.jsonl")
+    finally:
+        handler.stop.set()
+        server.shutdown()
+        server.server_close()
+    assert time.monotonic() - started < DRIP_S / 4  # not held until the server gives up
+    (point,) = outcome.points
+    assert point.status == "failed" and point.reason is not None and "not read within 2 s" in point.reason
