@@ -102,11 +102,25 @@ def read_text_capped(
     return decode_text(read_bytes_capped(path, what, error, max_bytes), path, what, error)
 
 
+def read_tail(path: str | Path, max_bytes: int) -> tuple[bytes, bool]:
+    """The last ``max_bytes`` of a file, read from its end, and whether anything came before them: a log or an
+    output file may have grown without bound, and its reader needs only its last lines.
+
+    Raises:
+        OSError: the file cannot be opened or read.
+    """
+    with open(path, "rb") as fh:
+        size = fh.seek(0, 2)
+        fh.seek(max(0, size - max_bytes))
+        return fh.read(max_bytes), size > max_bytes
+
+
 __all__ = [
     "MAX_TEXT_BYTES",
     "check_input_file",
     "decode_text",
     "read_bytes_capped",
+    "read_tail",
     "read_text_capped",
     "special_kind",
 ]

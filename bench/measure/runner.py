@@ -24,12 +24,15 @@ from pathlib import Path
 
 from bench import __version__
 from bench.errors import ResultsWriteError
+from bench.files import read_tail
 from bench.measure.interrupts import SweepGuard, kill_group
 from bench.measure.lifeline import PARENT_ENV, RUN_DIR_ENV
 from bench.results import ErrorInfo, ResultsLock, RunRecord, append_record, completed_keys, utc_now_iso
 from bench.spec import OFFLOAD_OPTIONS, RunSpec
 
 STDERR_TAIL_LINES = 12
+STDERR_TAIL_BYTES = 64 * 1024  # read of a failed child's output: its last lines are in here
+MAX_TAIL_LINE = 2000  # characters kept of one output line
 KILL_GRACE_S = 5.0
 
 
@@ -91,12 +94,17 @@ def parent_record(
     )
 
 
-def _stderr_tail(path: Path) -> list[str]:
+def _stderr_tail(path: Path, max_bytes: int = STDERR_TAIL_BYTES) -> list[str]:
+    """The child's last lines of output, read from the end of its file: a child that wrote gigabytes (a loop
+    printing) costs the parent ``max_bytes`` of memory, not the whole file."""
     try:
-        text = path.read_text(encoding="utf-8", errors="replace")
+        data, cut = read_tail(path, max_bytes)
     except OSError:
         return []
-    return [line for line in text.rstrip().splitlines() if line.strip()][-STDERR_TAIL_LINES:]
+    lines = data.decode("utf-8", errors="replace").rstrip().splitlines()
+    if cut:
+        lines = lines[1:]  # the first line read may be cut
+    return [line[:MAX_TAIL_LINE] for line in lines if line.strip()][-STDERR_TAIL_LINES:]
 
 
 def _pinning(device: str) -> dict[str, str]:

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from bench.files import read_tail
 from bench.measure.interrupts import kill_group
 from bench.measure.lifeline import PARENT_ENV
 from bench.serve.engine import ServerConfig
@@ -86,7 +87,7 @@ class ServerProcess:
 
     def log_tail(self) -> str:
         try:
-            text = self.log_path.read_bytes()[-8192:].decode("utf-8", "replace")
+            text = read_tail(self.log_path, 8192)[0].decode("utf-8", "replace")  # a log may have grown unbounded
         except OSError:
             return ""
         lines = [ln.strip() for ln in text.splitlines() if ln.strip() and "Warning" not in ln]

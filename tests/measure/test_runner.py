@@ -204,3 +204,25 @@ def test_resume_after_parent_is_killed(tmp_path):
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     assert [d["spec"]["language"] for d in lines] == ["en", "de"]
     assert all(d["status"] == "ok" for d in lines)
+
+
+def test_a_child_that_wrote_a_flood_costs_the_parent_its_tail_only(tmp_path):
+    """A failed child's output is read from its end: 64 MiB written, well under 1 MiB held by the parent."""
+    import tracemalloc
+
+    from bench.measure.runner import STDERR_TAIL_LINES, _stderr_tail
+
+    flood = tmp_path / "stderr.txt"
+    with open(flood, "w", encoding="utf-8") as fh:
+        for _ in range(64):
+            fh.write(("spam " * 200 + "\n") * 1000)  # 1 MiB a round
+        fh.write("Traceback (most recent call last):\n" + "x" * 5000 + "\nValueError: boom\n")
+    tracemalloc.start()
+    try:
+        tail = _stderr_tail(flood)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1024 * 1024
+    assert tail[-1] == "ValueError: boom" and len(tail) <= STDERR_TAIL_LINES
+    assert max(len(line) for line in tail) <= 2000  # a long line is cut, not kept whole
