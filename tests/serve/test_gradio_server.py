@@ -3,6 +3,7 @@ pipeline and driven through ``gradio_client`` at two rates and two concurrencies
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,14 +12,34 @@ import pytest
 from bench.serve.process import ServerProcess
 from bench.serve.runner import ServePlan, run_serve
 from bench.serve.schema import read_serve_results
+from tests.conftest import REPO
 from tests.serve.checks import check_point
 from tests.serve.conftest import drive, running_server, serve_spec
+
+CALL_FLOOR_S = 0.5  # every pipeline call of this server takes at least this long (a sleep inside it)
+FLOOR = f"""\
+import time
+import bench.workloads as w
+_real = w.run_workload
+def run_workload(*args, **kwargs):
+    time.sleep({CALL_FLOOR_S})
+    return _real(*args, **kwargs)
+w.run_workload = run_workload
+"""
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    with running_server("gradio", tmp_path_factory.mktemp("gradio"), max_batch=2) as srv:
-        yield srv
+    """The guide app with a floor under each call, so that batching does not hang on how fast this machine's
+    clients resubmit: while a call sleeps, the other closed-loop clients' requests are surely queued (a busy
+    machine slows the clients, never shortens the sleep)."""
+    root = tmp_path_factory.mktemp("gradio")
+    (root / "site").mkdir()
+    (root / "site" / "sitecustomize.py").write_text(FLOOR, encoding="utf-8")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PYTHONPATH", f"{root / 'site'}{os.pathsep}{REPO}")
+        with running_server("gradio", root, max_batch=2) as srv:
+            yield srv
 
 
 def test_open_loop_at_two_rates(server: ServerProcess, tmp_path: Path) -> None:
