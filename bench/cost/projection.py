@@ -168,10 +168,6 @@ def workload_key(w: Workload) -> tuple[object, ...]:
     return (w.model, w.task, w.width, w.height, w.steps, w.images_per_call, w.dtype, w.memory, w.refiner)
 
 
-def _gpu_of(record: RunRecord, catalog: Catalog) -> GpuSpec | None:
-    return record_gpu(record, catalog)
-
-
 def _usable(record: RunRecord) -> bool:
     """A record that can stand for the full-size model on a GPU: ok, summarised, the registered architecture."""
     return record.ok and record.summary is not None and stands_for_registered(record)
@@ -184,7 +180,7 @@ Measured = list[tuple[RunRecord, GpuSpec, Workload]]
 def measured_index(records: Iterable[RunRecord], catalog: Catalog) -> Measured:
     """Match each usable record to its catalog GPU and workload once (a sweep can hold thousands)."""
     return [
-        (r, g, Workload.from_spec(r.spec)) for r in records if _usable(r) and (g := _gpu_of(r, catalog)) is not None
+        (r, g, Workload.from_spec(r.spec)) for r in records if _usable(r) and (g := record_gpu(r, catalog)) is not None
     ]
 
 

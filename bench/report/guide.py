@@ -229,10 +229,6 @@ def best_rows(time: GuideTable, cost: GuideTable, stale_gpus: Collection[str] = 
 COMPARISON_DEFAULT_GPUS = ("rtx4090", "a100-80gb-sxm")
 
 
-def _record_gpu(record: RunRecord, catalog: Catalog) -> GpuSpec | None:
-    return record_gpu(record, catalog)
-
-
 def real_gpu_records(records: Sequence[RunRecord]) -> list[RunRecord]:
     """Records that can stand for a full-size model on a GPU: the registered architecture, not run on the CPU."""
     return [r for r in records if stands_for_registered(r) and not ran_on_cpu(r)]
@@ -251,7 +247,7 @@ def model_comparison(records: Sequence[RunRecord], catalog: Catalog) -> list[Mod
     for rec in real:
         if rec.ok:
             firsts.setdefault(rec.spec.model, rec)
-    gpus = list(dict.fromkeys(g.id for r in real if (g := _record_gpu(r, catalog)) is not None))
+    gpus = list(dict.fromkeys(g.id for r in real if (g := record_gpu(r, catalog)) is not None))
     gpus = gpus or [g for g in COMPARISON_DEFAULT_GPUS if g in catalog.gpus]
     if not gpus:
         return []

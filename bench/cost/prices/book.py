@@ -42,8 +42,7 @@ class PriceBook:
 
     def gpu_for_device(self, device_name: str) -> GpuSpec | None:
         """The catalog GPU a device name reported by NVML (a record's ``gpu_name``) is, priced by the policy."""
-        listed = self.listed.match_nvml_name(device_name)
-        return self.priced.get(listed.id) if listed is not None else None
+        return self.priced.match_nvml_name(device_name)  # the priced copy keeps every GPU and its NVML names
 
 
 def load_price_book(
