@@ -1,5 +1,6 @@
 """Developer sessions: ``nox -s lint tests`` before a commit, ``nox -s bench`` for performance targets,
-``nox -s full`` for full-size models on the CPU, ``nox -s gpu`` for the GPU acceptance checks."""
+``nox -s docs`` for the example report and its screenshots, ``nox -s full`` for full-size models on the CPU,
+``nox -s gpu`` for the GPU acceptance checks."""
 
 from __future__ import annotations
 
@@ -46,6 +47,13 @@ def bench(session: nox.Session) -> None:
         "benchmarks",
         *session.posargs,
     )
+
+
+@nox.session(python="3.11")
+def docs(session: nox.Session) -> None:
+    """The README's example report and its screenshots (1280 and 390 px), rebuilt from the example results."""
+    _install(session)
+    session.run("python", "docs/tools/make_examples.py")
 
 
 @nox.session(python="3.11")

@@ -12,8 +12,8 @@ from importlib import resources
 
 from bench.errors import ScenarioError, clip
 from bench.files import MAX_TEXT_BYTES, read_text_capped
+from bench.spec import LANGUAGES
 
-PROMPT_LANGUAGES = ("en", "ru", "zh", "de")
 NEGATIVE_DEFAULT = "low quality, blurry"
 MAX_PROMPT_BYTES = MAX_TEXT_BYTES
 
@@ -22,8 +22,8 @@ MAX_PROMPT_BYTES = MAX_TEXT_BYTES
 def load_prompt_set(language: str, prompt_set: str = "default") -> tuple[str, ...]:
     """Prompts of a bundled set (``default``) or of a text file path given as ``prompt_set``."""
     if prompt_set == "default":
-        if language not in PROMPT_LANGUAGES:
-            raise ScenarioError(f"languages: {language!r} has no bundled prompts; known: {', '.join(PROMPT_LANGUAGES)}")
+        if language not in LANGUAGES:
+            raise ScenarioError(f"languages: {language!r} has no bundled prompts; known: {', '.join(LANGUAGES)}")
         text = resources.files("bench.data").joinpath("prompts").joinpath(f"{language}.txt").read_text(encoding="utf-8")
     else:
         try:
@@ -38,5 +38,5 @@ def load_prompt_set(language: str, prompt_set: str = "default") -> tuple[str, ..
 
 def prompt_corpus() -> Iterator[str]:
     """Every bundled prompt in every language (the training text of the offline tokenizers)."""
-    for language in PROMPT_LANGUAGES:
+    for language in LANGUAGES:
         yield from load_prompt_set(language)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -17,6 +17,13 @@ Dtype = Literal["fp32", "fp16", "bf16"]
 MemoryOption = Literal["none", "model_cpu_offload", "sequential_cpu_offload", "attention_slicing"]
 Task = Literal["text2img", "img2img", "inpaint", "mix"]
 Language = Literal["en", "ru", "zh", "de"]
+ServerKind = Literal["gradio", "openai", "url"]  # a serve scenario's server: kbench's apps or an endpoint
+Arrivals = Literal["poisson", "constant", "closed"]  # how a load point sends requests
+# The one vocabulary of workload fields: commands, scenarios, the registry and the cost room read these tuples.
+DTYPES: tuple[Dtype, ...] = get_args(Dtype)
+MEMORY_OPTIONS: tuple[MemoryOption, ...] = get_args(MemoryOption)
+TASKS: tuple[Task, ...] = get_args(Task)
+LANGUAGES: tuple[Language, ...] = get_args(Language)
 
 _RESOLUTION_RE = re.compile(r"^\s*(\d+)\s*[xX×]\s*(\d+)\s*$")
 STRICT = ConfigDict(extra="forbid", frozen=True)
@@ -24,6 +31,9 @@ STRICT = ConfigDict(extra="forbid", frozen=True)
 STAGES = ("text_encode", "prior", "denoise", "decode")
 # The memory options that move weights between the CPU and an accelerator (pipelines are built on the CPU).
 OFFLOAD_OPTIONS = ("model_cpu_offload", "sequential_cpu_offload")
+# The memory options that change how much VRAM a workload needs (attention slicing only trims activations), so
+# the ones an automatic choice (``--memory auto``) and the model comparison try in turn.
+VRAM_MEMORY_OPTIONS: tuple[MemoryOption, ...] = ("none", "model_cpu_offload", "sequential_cpu_offload")
 
 
 def parse_resolution(value: object) -> tuple[int, int]:

@@ -23,10 +23,10 @@ import pytest
 
 from bench.cost.serving.service import BatchTime, ServiceTimes
 from bench.cost.serving.simulate import QueueConfig, replay
+from bench.results.serving import ServeRecord
 from bench.serve.load import arrival_offsets
 from bench.serve.process import ServerProcess
 from bench.serve.runner import ServePlan, run_serve
-from bench.serve.schema import ServeRecord
 from tests.serve.conftest import drive, running_server, serve_spec
 
 LOADS = ((0.2, 10), (0.4, 20), (0.6, 30), (0.75, 40))  # (planned utilisation, requests)

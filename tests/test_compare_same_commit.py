@@ -53,3 +53,5 @@ def test_same_commit_with_three_repeats_never_judges_a_regression(tmp_path, caps
         append_record(current, record)
     assert main(["compare", str(EXAMPLE), str(current)]) == 0
     assert "not judged" in capsys.readouterr().out
+    assert main(["compare", str(EXAMPLE), str(current), "--strict"]) == 1  # strict: cannot judge is a failure
+    assert "--strict: 6 run(s) not judged for too few samples (at least 4 a side)" in capsys.readouterr().err

@@ -84,7 +84,8 @@ def test_the_leaf_modules_import_no_other_room():
     graph = _graph()
     assert graph["bench.spec"] == set()
     results = {t for m in MODULES if m.startswith("bench.results") for t in graph[m]}
-    assert {_room(t) for t in results} <= {"results", "spec", "errors", "files"}
+    assert {_room(t) for t in results} <= {"results", "spec", "errors", "files", "stats"}
+    assert {t for t in graph["bench.stats"] if t.startswith("bench")} == set()  # statistics: a leaf
     assert graph["bench.files"] == {"bench.errors"}  # input-file checks: a leaf every reader may use
 
 

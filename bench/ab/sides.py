@@ -1,16 +1,17 @@
 """The two sides of ``kbench ab``: a git worktree per revision and the interpreter that runs it.
 
 A side is prepared once and reused: the worktree lives under the cache folder, keyed by commit, and is
-checked out again only when it is missing, at another commit, or has local changes. The interpreter is one
-of three:
+checked out again when it is missing, at another commit, or holds anything the commit does not: changed,
+untracked or ignored files (bytecode caches aside), since a leftover ``sitecustomize.py`` would run inside the
+measured process while its record names the clean commit. The interpreter is one of three:
 
 * **the current interpreter** with the worktree first on ``PYTHONPATH`` (the default, and free): right when
   the revisions differ in pure-Python code — this package measuring itself (the child imports ``bench``
   from the side's worktree) or a user's pipeline code and model directories;
 * **a given interpreter** (``--base-python``/``--head-python``): two installed environments;
-* **a virtual environment per side** (``--venv``, implied by a ``diffusers`` pin): ``python -m venv``
-  seeing the current environment's packages, plus ``pip install --no-deps`` of the worktree and the pinned
-  requirement in front of them; reused while its marker file matches.
+* **a virtual environment per side** (``--venv``, implied by a ``diffusers`` pin): see :mod:`bench.ab.envs`;
+  the current environment's packages, with the worktree and the pinned requirement in front of them; reused
+  while its marker file matches.
 
 The child always runs with the worktree as its working directory, so relative ``hub`` directories in the
 scenario resolve inside the side's revision and the record's ``git_commit`` is the side's commit.
@@ -19,24 +20,23 @@ scenario resolve inside the side's revision and the record's ``git_commit`` is t
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shutil
-import site
 import subprocess
 import sys
+import tempfile
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from bench.cache import cache_home
+from bench.ab.envs import is_python_project, prepare_venv
+from bench.cache import CACHE_VARIABLE, cache_home
 from bench.errors import KbenchError, RunError
 
 GIT_TIMEOUT_S = 120.0
-PIP_TIMEOUT_S = 1800.0
 SIDE_NAMES = ("base", "head")
-ENV_MARKER = "kbench-side.json"
 ChildKind = Literal["current interpreter", "given interpreter", "virtual environment"]
 
 
@@ -90,7 +90,12 @@ class Side:
 def _git(directory: Path, *args: str, timeout: float = GIT_TIMEOUT_S) -> subprocess.CompletedProcess[str]:
     try:
         return subprocess.run(
-            ["git", "-C", str(directory), *args], capture_output=True, text=True, timeout=timeout, check=False
+            ["git", "-C", str(directory), *args],
+            capture_output=True,
+            text=True,
+            errors="replace",
+            timeout=timeout,
+            check=False,
         )
     except FileNotFoundError:
         raise AbError("git: not found on PATH; kbench ab needs git") from None
@@ -141,18 +146,111 @@ def cache_root(cache_dir: Path | None) -> Path:
     return (home / "ab").expanduser().absolute()
 
 
+def cache_option(cache_dir: Path | None) -> str:
+    """How the user named the cache folder: ``--cache-dir``, or ``KBENCH_CACHE_DIR`` when that set it."""
+    return "--cache-dir" if cache_dir is not None or not os.environ.get(CACHE_VARIABLE) else CACHE_VARIABLE
+
+
+def check_cache(cache: Path, option: str) -> None:
+    """The cache folder can hold worktrees and environments; checked before the first one, creating nothing.
+
+    A probe file made and removed in the deepest existing folder answers for modes, read-only mounts and quotas
+    (for root too); without it the first worktree would fail half-way, as an internal error.
+    """
+    here = Path(os.path.abspath(cache))
+    while True:
+        try:
+            is_dir = here.is_dir()
+            exists = is_dir or here.exists()
+        except OSError as exc:
+            raise AbError(f"{option}: cannot reach {here} ({exc.strerror or exc})") from None
+        if is_dir:
+            break
+        if exists:
+            raise AbError(f"{option}: {here} is a file, not a folder; give a folder for worktrees and environments")
+        if here.parent == here:
+            raise AbError(f"{option}: no existing folder above {cache}")
+        here = here.parent
+    try:
+        fd, name = tempfile.mkstemp(prefix=".kbench-probe-", dir=here)
+    except OSError as exc:
+        raise AbError(
+            f"{option}: cannot create files in {here} ({exc.strerror or exc}); give a writable folder"
+        ) from None
+    os.close(fd)
+    os.unlink(name)
+
+
+def path_kind_in_commit(root: Path, commit: str, relative: str) -> str | None:
+    """What ``relative`` is in ``commit``, read from git without a checkout: dir, file, link, or None if absent.
+
+    This lets every side's model directories be checked before the first worktree is made.
+    """
+    if relative in ("", "."):
+        return "dir"
+    out = _git(root, "--literal-pathspecs", "ls-tree", "-z", commit, "--", relative)
+    entry = out.stdout.split("\0")[0] if out.returncode == 0 else ""
+    meta, sep, _ = entry.partition("\t")
+    if not sep or len(meta.split()) < 2:
+        return None
+    mode, kind = meta.split()[:2]
+    if mode == "120000":
+        return "link"
+    return {"tree": "dir", "commit": "dir", "blob": "file"}.get(kind)
+
+
+def worktree_path(cache: Path, commit: str) -> Path:
+    """Where the worktree of ``commit`` lives under the cache folder of its repository."""
+    return cache / "worktrees" / commit[:16]
+
+
 def repository_cache(root: Path, cache_dir: Path | None) -> Path:
     """The cache folder of one repository: ``CACHE/ab/NAME-HASH`` (two clones never share a worktree)."""
     digest = hashlib.sha256(str(root).encode()).hexdigest()[:10]
     return cache_root(cache_dir) / f"{root.name}-{digest}"
 
 
+def _is_bytecode(name: str) -> bool:
+    """A file of a ``__pycache__`` folder: Python writes these beside the sources it imports, and never imports
+    one whose source is missing (a stray ``__pycache__/sitecustomize.*.pyc`` runs nothing), so they may stay."""
+    parts = name.split("/")
+    return len(parts) >= 2 and parts[-2] == "__pycache__" and parts[-1].endswith(".pyc")
+
+
+def worktree_changes(path: Path) -> list[str] | None:
+    """What differs from the checked-out commit: changed, untracked and ignored files, bytecode caches aside.
+
+    Ignored files count: a ``sitecustomize.py`` or a ``.pth`` left in the worktree runs inside the measured
+    process, whatever ``.gitignore`` says, while the record names the clean commit. None when git cannot tell.
+    """
+    out = _git(path, "status", "--porcelain", "-z", "--ignored=traditional", "--untracked-files=all")
+    if out.returncode != 0:
+        return None
+    changes: list[str] = []
+    entries = iter(out.stdout.split("\0"))
+    for entry in entries:
+        if len(entry) < 4:
+            continue
+        code, name = entry[:2], entry[3:]
+        if "R" in code or "C" in code:
+            next(entries, None)  # a rename's or copy's source path follows
+        if code in ("??", "!!") and _is_bytecode(name):
+            continue
+        changes.append(name)
+    return changes
+
+
 def _worktree_ready(path: Path, commit: str) -> bool:
     if not (path / ".git").exists():
         return False
     head = _git(path, "rev-parse", "HEAD")
-    status = _git(path, "status", "--porcelain", "--untracked-files=no")
-    return head.returncode == 0 and head.stdout.strip() == commit and status.returncode == 0 and not status.stdout
+    if head.returncode != 0 or head.stdout.strip() != commit:
+        return False
+    changes = worktree_changes(path)
+    if changes:
+        shown = ", ".join(changes[:3]) + (f" and {len(changes) - 3} more" if len(changes) > 3 else "")
+        warnings.warn(f"the worktree of {commit[:12]} had local files ({shown}); checking it out again", stacklevel=3)
+    return changes == []
 
 
 def remove_worktree(root: Path, path: Path) -> None:
@@ -166,68 +264,23 @@ def remove_worktree(root: Path, path: Path) -> None:
 
 def prepare_worktree(root: Path, commit: str, cache: Path) -> tuple[Path, bool]:
     """A detached worktree of ``commit`` under ``cache``; ``(path, reused)``."""
-    path = cache / "worktrees" / commit[:16]
+    path = worktree_path(cache, commit)
     if _worktree_ready(path, commit):
         return path, True
     remove_worktree(root, path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists():
+        raise AbError(
+            f"--cache-dir: {path} is not a clean worktree of {commit[:12]} and could not be removed; "
+            "remove it, or give another --cache-dir"
+        )
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise AbError(f"--cache-dir: cannot create {path.parent} ({exc.strerror or exc})") from None
     out = _git(root, "worktree", "add", "--force", "--detach", str(path), commit)
     if out.returncode != 0:
         raise RunError(f"git worktree add {commit[:12]} failed: {_first_line(out.stderr)}")
     return path, False
-
-
-def _requirement(diffusers: str | None) -> str | None:
-    """``0.31.0`` -> ``diffusers==0.31.0``; a requirement or a path is kept as given."""
-    if diffusers is None:
-        return None
-    return f"diffusers=={diffusers}" if diffusers[:1].isdigit() else diffusers
-
-
-def _run_checked(cmd: Sequence[str], what: str, timeout: float = PIP_TIMEOUT_S) -> None:
-    try:
-        out = subprocess.run(list(cmd), capture_output=True, text=True, timeout=timeout, check=False)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise RunError(f"{what} failed: {exc}") from None
-    if out.returncode != 0:
-        raise RunError(f"{what} failed (exit {out.returncode}): {_first_line(out.stderr or out.stdout)}")
-
-
-def prepare_venv(side: SideRequest, worktree: Path, commit: str | None, cache: Path) -> tuple[Path, Path, bool]:
-    """A virtual environment for one side; ``(folder, interpreter, reused)``.
-
-    ``python -m venv`` gives the base interpreter's packages only, so a ``.pth`` line adds the current
-    environment's site folders behind the venv's own: torch and the rest are shared, while what this side
-    installs (the worktree, a diffusers pin) comes first.
-    """
-    requirement = _requirement(side.diffusers)
-    marker = {"commit": commit, "requirement": requirement, "python": sys.executable, "worktree": str(worktree)}
-    key = hashlib.sha256(json.dumps(marker, sort_keys=True).encode()).hexdigest()[:12]
-    folder = cache / "envs" / f"{(commit or 'tree')[:12]}-{key}"
-    python = folder / "bin" / "python"
-    marker_file = folder / ENV_MARKER
-    try:
-        if python.is_file() and json.loads(marker_file.read_text(encoding="utf-8")) == marker:
-            return folder, python, True
-    except (OSError, ValueError):
-        pass
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    _run_checked([sys.executable, "-m", "venv", "--system-site-packages", str(folder)], "python -m venv")
-    probe = [str(python), "-c", "import site, sys; print(site.getsitepackages()[0])"]
-    own_site = subprocess.run(probe, capture_output=True, text=True, timeout=60, check=False).stdout.strip()
-    if not own_site:
-        raise RunError(f"the new environment {folder} has no site-packages folder")
-    parents = [p for p in site.getsitepackages() if Path(p).is_dir()]
-    lines = "".join(f"import site; site.addsitedir({p!r})\n" for p in parents)
-    (Path(own_site) / "kbench-parent-env.pth").write_text(lines, encoding="utf-8")
-    pip = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
-    if (worktree / "pyproject.toml").is_file() or (worktree / "setup.py").is_file():
-        _run_checked([*pip, "--no-deps", "--no-build-isolation", str(worktree)], f"pip install of {side.name}")
-    if requirement is not None:
-        _run_checked([*pip, requirement], f"pip install {requirement} for {side.name}")
-    marker_file.write_text(json.dumps(marker, sort_keys=True), encoding="utf-8")
-    return folder, python, False
 
 
 def _pythonpath(worktree: Path) -> str:
@@ -250,10 +303,12 @@ def prepare_side(request: SideRequest, root: Path, commit: str | None, cache: Pa
     if request.python is not None:
         python, kind = request.python, "given interpreter"
     elif request.wants_venv:
-        venv_dir, venv_python, ready = prepare_venv(request, worktree, commit, cache)
+        venv_dir, venv_python, ready = prepare_venv(request.name, request.diffusers, worktree, commit, cache)
         python, kind = str(venv_python), "virtual environment"
         if ready:
             reused.append("environment")
+        elif commit is not None and is_python_project(worktree):
+            _git(worktree, "clean", "-ffdxq")  # the build's leftovers (build/, *.egg-info): the worktree stays clean
     else:
         python, kind = sys.executable, "current interpreter"
     return Side(
@@ -289,14 +344,18 @@ __all__ = [
     "AbError",
     "Side",
     "SideRequest",
+    "cache_option",
     "cache_root",
+    "check_cache",
     "check_python",
     "clean_sides",
+    "path_kind_in_commit",
     "prepare_side",
-    "prepare_venv",
     "prepare_worktree",
     "remove_worktree",
     "repository_cache",
     "repository_root",
     "resolve_revision",
+    "worktree_changes",
+    "worktree_path",
 ]

@@ -14,6 +14,7 @@ import typer
 
 from bench.errors import EXIT_INTERRUPTED, EXIT_USAGE, KbenchError
 from bench.measure.interrupts import owns_process, signals_passed_on
+from bench.text import printable
 
 MAX_MESSAGE_CHARS = 1000  # an error or warning line is cut here, whatever value it quotes
 EXIT_INTERNAL = 70  # a bug in kbench (sysexits EX_SOFTWARE): never 1, which means "regression found"
@@ -37,10 +38,23 @@ STATE = CliState()
 
 def one_line(message: object, limit: int = MAX_MESSAGE_CHARS) -> str:
     """A message as one bounded line: line breaks shown as ``\\n``, the middle cut past ``limit`` characters."""
-    text = str(message).replace("\r", "\\r").replace("\n", "\\n")
+    # line breaks shown as \n / \r so the message stays one line; any other control character (an escape
+    # sequence quoted from a file) as \xNN, so the terminal shows it rather than obeys it
+    text = printable(str(message).replace("\r", "\\r").replace("\n", "\\n"))
     if len(text) <= limit:
         return text
     return f"{text[: limit - 60]} ... [{len(text) - limit + 60:,} more chars] ... {text[-40:]}"
+
+
+def file_text(text: object, style: str = "") -> Any:
+    """A rich ``Text`` of a value read from a file: control characters shown as ``\\xNN``, never obeyed.
+
+    Line breaks are kept (a cell may list several values); everything else a terminal would act on (escape
+    sequences that clear the screen, retitle the window or rewrite earlier lines) is printed as text.
+    """
+    from rich.text import Text
+
+    return Text("\n".join(printable(line) for line in str(text).split("\n")), style=style)
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> None:

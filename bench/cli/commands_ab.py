@@ -11,11 +11,14 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from bench.cli.outputs import Output, check_outputs, check_results_output
+from bench.cli._common import fail
+from bench.cli.outputs import MIN_FREE_RUN, Output, check_outputs, looks_like_results
 from bench.cli.summaries import summary_outputs, write_summary
 from bench.errors import EXIT_RUNS_FAILED, OutputError, RegressionFound, located
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from bench.ab import AbReport, Side
     from bench.results import RunRecord
     from bench.spec import RunSpec
@@ -46,6 +49,38 @@ def _print(console: Console, report: AbReport) -> None:
 
 def _default_output() -> Path:
     return Path("results") / f"ab-{time.strftime('%Y%m%d-%H%M%S')}.jsonl"
+
+
+def _check_results(results: Path, inputs: list[Path], extra: list[Output]) -> None:
+    """The results file (``--output``) is new or empty and writable, and the other outputs writable; errors name
+    ``--output`` as the command spells it (the shared check of ``kbench run`` names its ``--out``)."""
+    output = Output("--output", results)
+    check_outputs([output, *extra], inputs, min_free=MIN_FREE_RUN)
+    if not looks_like_results(results):
+        raise OutputError(
+            located("exists and is not a kbench results file; give a new file", file=results, field="--output")
+        )
+    if results.exists() and results.stat().st_size > 0:
+        raise OutputError(
+            located("exists and holds records; kbench ab writes a new results file", file=results, field="--output")
+        )
+
+
+def _no_measurement(records: Sequence[RunRecord]) -> str | None:
+    """Why no comparison can be made when neither side measured anything (every run failed); else None.
+
+    ``compare`` calls a run failing on both sides "still failing", not a regression: without this, a job
+    whose every run crashed would pass.
+    """
+    if any(r.ok for r in records):
+        return None
+    statuses: dict[str, int] = {}
+    for r in records:
+        statuses[r.status] = statuses.get(r.status, 0) + 1
+    counts = ", ".join(f"{n} {status}" for status, n in sorted(statuses.items())) or "no records"
+    first = next((r.reason for r in records if r.reason), None)
+    why = f"; first: {first[:200]}" if first else ""
+    return f"no side produced a measurement: every run of base and head failed ({counts}){why}"
 
 
 def ab(
@@ -89,7 +124,7 @@ def ab(
         check_outputs(extra, [recompare, *thresholds_file])
         records = read_results([recompare])
         report = ab_report(records, rules, confidence=confidence, seed=seed, source=str(recompare))
-        _finish(console, report, summary, step_summary, json_out)
+        _finish(console, report, summary, step_summary, json_out, _no_measurement(records))
         return
     if scenario is None:
         raise AbError("SCENARIO: give a scenario file (or --recompare RESULTS)")
@@ -98,9 +133,7 @@ def ab(
         SideRequest("head", head, head_python, head_diffusers, parse_hub(head_hub, "--head-hub"), venv),
     )
     results = output or _default_output()
-    check_results_output(results, [scenario, *thresholds_file], extra)
-    if results.exists() and results.stat().st_size > 0:
-        raise OutputError(located("exists and holds records; kbench ab writes a new results file", file=results))
+    _check_results(results, [scenario, *thresholds_file], extra)
     plan = plan_ab(scenario, *requests, repo=repo, rounds=rounds, cache_dir=cache_dir)
     if rounds < 3:
         why = (
@@ -127,12 +160,18 @@ def ab(
         typer.echo("kbench: interrupted: the comparison was not made; finished records are kept", err=True)
         raise typer.Exit(outcome.exit_code)
     report = ab_report(outcome.records, rules, confidence=confidence, seed=seed, sides=described)
-    _finish(console, report, summary, step_summary, json_out)
+    _finish(console, report, summary, step_summary, json_out, _no_measurement(outcome.records))
 
 
 def _finish(
-    console: Console, report: AbReport, summary: Path | None, step_summary: bool, json_out: Path | None
+    console: Console,
+    report: AbReport,
+    summary: Path | None,
+    step_summary: bool,
+    json_out: Path | None,
+    no_measurement: str | None = None,
 ) -> None:
+    """Print and write the comparison; exit 3 when no side measured anything, 1 on a regression of head."""
     from bench.report.compare_render import report_to_dict
     from bench.report.summary_figures import change_figure
     from bench.report.summary_md import render_ab_summary
@@ -158,6 +197,8 @@ def _finish(
         from bench.cli.commands_compare import _write_output
 
         _write_output(json_out, json.dumps(data, indent=2) + "\n")
+    if no_measurement is not None:
+        fail(no_measurement, EXIT_RUNS_FAILED)
     if report.has_regression:
         keys = ", ".join(r.run_key for r in report.compare.regressions[:3])
         raise RegressionFound(f"head is slower: {len(report.compare.regressions)} regression(s): {keys}")

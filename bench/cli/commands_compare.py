@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 import typer
 from rich.console import Console
 from rich.table import Table
-from rich.text import Text
 
+from bench.cli._common import file_text
 from bench.cli.outputs import Output, check_outputs
 from bench.cli.summaries import summary_outputs, write_summary
 from bench.errors import OutputError, RegressionFound, ResultsFormatError, located
@@ -53,9 +53,9 @@ def _print_report(console: Console, report: CompareReport) -> None:
     from bench.report.compare_render import format_seconds, format_time_cell, format_value_cell, summary_line
 
     if report.env_changes:
-        console.print(Text("Environment differences:", style="bold"))
+        console.print(file_text("Environment differences:", style="bold"))
         for ch in report.env_changes:
-            console.print(Text(f"  {ch}", style="yellow" if ch.blocking else ""))
+            console.print(file_text(f"  {ch}", style="yellow" if ch.blocking else ""))
     table = Table(title="kbench compare", show_lines=False)
     for col in (
         "verdict",
@@ -78,15 +78,15 @@ def _print_report(console: Console, report: CompareReport) -> None:
         )
         notes = "; ".join([*(str(c) for c in r.env_changes), *r.notes])
         table.add_row(
-            Text(r.verdict, style=_VERDICT_STYLE.get(r.verdict, "")),
-            Text(r.run_key),
-            Text(med),
-            Text(change),
-            Text(vals),
-            Text(notes),
+            file_text(r.verdict, style=_VERDICT_STYLE.get(r.verdict, "")),
+            file_text(r.run_key),
+            file_text(med),
+            file_text(change),
+            file_text(vals),
+            file_text(notes),
         )
     console.print(table)
-    console.print(Text(summary_line(report), style="bold red" if report.has_regression else "bold"))
+    console.print(file_text(summary_line(report), style="bold red" if report.has_regression else "bold"))
 
 
 def compare(
@@ -109,9 +109,14 @@ def compare(
     step_summary: bool = typer.Option(False, "--step-summary", help="Also append it to $GITHUB_STEP_SUMMARY."),
     confidence: float = typer.Option(0.95, "--confidence", min=0.5, max=0.999, help="Two-sided confidence level."),
     seed: int = typer.Option(0, "--seed", help="Bootstrap seed (results are deterministic for a given seed)."),
+    strict: bool = typer.Option(
+        False, "--strict", help="Exit 1 when a run has too few samples to judge (default: say so, exit 0)."
+    ),
 ) -> None:
-    """Compare CURRENT results against BASELINE; exit 1 on a regression, 2 on bad input."""
+    """Compare CURRENT results against BASELINE; exit 1 on a regression (or, with --strict, on a run it cannot
+    judge for too few samples), 2 on bad input."""
     from bench.compare.engine import compare_records
+    from bench.compare.stats import min_samples_for
     from bench.compare.thresholds import build_thresholds
     from bench.report.compare_render import render_compare_markdown, report_to_dict
     from bench.results import read_results
@@ -137,6 +142,13 @@ def compare(
         keys = ", ".join(r.run_key for r in report.regressions[:3])
         more = f" and {len(report.regressions) - 3} more" if len(report.regressions) > 3 else ""
         raise RegressionFound(f"{len(report.regressions)} regression(s): {keys}{more}")
+    if strict and report.not_judged:
+        keys = ", ".join(r.run_key for r in report.not_judged[:3])
+        more = f" and {len(report.not_judged) - 3} more" if len(report.not_judged) > 3 else ""
+        raise RegressionFound(
+            f"--strict: {len(report.not_judged)} run(s) not judged for too few samples "
+            f"(at least {min_samples_for(confidence)} a side): {keys}{more}"
+        )
 
 
 def _write_pr_summary(
@@ -182,19 +194,19 @@ def baseline_show(
     meta, rows = show_baseline(path)
     console = Console()
     if meta is None:
-        console.print(Text(f"{path}: no metadata file beside it", style="yellow"))
+        console.print(file_text(f"{path}: no metadata file beside it", style="yellow"))
     else:
-        console.print(Text(f"{path}: created {meta.created_at} by kbench {meta.kbench_version}"))
-        console.print(Text(f"  from: {', '.join(meta.sources)}"))
+        console.print(file_text(f"{path}: created {meta.created_at} by kbench {meta.kbench_version}"))
+        console.print(file_text(f"  from: {', '.join(meta.sources)}"))
         for env in meta.environments:
-            console.print(Text("  env: " + ", ".join(f"{k}={v}" for k, v in env.items())))
+            console.print(file_text("  env: " + ", ".join(f"{k}={v}" for k, v in env.items())))
     table = Table(title=f"{len(rows)} run(s)")
     for col in ("run", "status", "n", "median s/image", "VRAM peak MB", "energy J/image"):
         table.add_column(col, overflow="fold")
     for r in rows:
         table.add_row(
-            Text(r.run_key),
-            Text(r.status, style="" if r.status == "ok" else "yellow"),
+            file_text(r.run_key),
+            file_text(r.status, style="" if r.status == "ok" else "yellow"),
             str(r.n_samples),
             format_seconds(r.median_s_per_image) if r.median_s_per_image is not None else "-",
             f"{r.vram_peak_mb:.0f}" if r.vram_peak_mb is not None else "-",

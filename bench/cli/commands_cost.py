@@ -9,7 +9,7 @@ import typer
 from bench.cli import pricing
 from bench.cli.tables import format_table
 from bench.cost.prices.book import load_price_book
-from bench.errors import KbenchError, ScenarioError
+from bench.errors import KbenchError, ScenarioError, clip
 from bench.spec import Workload
 
 _CATALOG = typer.Option(None, "--catalog", help="Your own GPU YAML, merged over the bundled catalog.")
@@ -90,17 +90,15 @@ def _workload(
 ) -> Workload:
     from bench.models.registry import get_model
     from bench.scenario import check_resolution
-    from bench.spec import parse_resolution
+    from bench.spec import DTYPES, MEMORY_OPTIONS, parse_resolution
 
     spec = get_model(model)
     if task not in spec.tasks:
         raise ScenarioError(f"--task: {model} does not support {task!r}; it supports {', '.join(spec.tasks)}")
-    if dtype not in ("fp16", "bf16", "fp32"):
-        raise ScenarioError(f"--dtype: must be fp16, bf16 or fp32, got {dtype!r}")
-    if memory not in ("none", "model_cpu_offload", "sequential_cpu_offload", "attention_slicing"):
-        raise ScenarioError(
-            f"--memory: must be none, model_cpu_offload, sequential_cpu_offload or attention_slicing, got {memory!r}"
-        )
+    if dtype not in DTYPES:
+        raise ScenarioError(f"--dtype: must be {', '.join(DTYPES)}, got {clip(dtype)}")
+    if memory not in MEMORY_OPTIONS:
+        raise ScenarioError(f"--memory: must be {', '.join(MEMORY_OPTIONS)}, got {clip(memory)}")
     try:
         width, height = parse_resolution(resolution) if resolution else spec.default_resolution
         check_resolution(model, width, height)
@@ -158,11 +156,9 @@ def recommend_command(
     from bench.cli import recommend_slo as slo
     from bench.cli import recommend_view as view
     from bench.cli.json_doc import document
-    from bench.cost.projection import MeasuredIndex, measured_index
-    from bench.cost.recommend import Constraints, check_guide_vram, recommend
-    from bench.cost.rental import rental_rows
+    from bench.cost.recommend import Constraints, check_guide_vram
+    from bench.cost.recommendation import recommend_gpus
     from bench.results import read_results
-    from bench.results.registered import not_used_reasons
 
     target = slo.check_options(slo_p99, rate, max_batch, arrivals, batch) if slo_p99 is not None else None
     if slo_p99 is None and (rate is not None or max_batch != 1):
@@ -182,26 +178,21 @@ def recommend_command(
         price_policy=prices.policy.describe(),
     )
     records = read_results(results) if results else []
-    ranked = recommend(work, cat, constraints, records, gpu or None, memory_auto=auto)
-    index = MeasuredIndex(measured_index(records, cat))
-    rows = rental_rows(ranked, work, prices.choices, prices.spot, session=session, index=index)[: top or None]
+    answer = recommend_gpus(
+        work, prices, records, constraints=constraints, gpu_ids=gpu or None, memory_auto=auto, session=session
+    )
+    every = list(answer.rows)
+    rows = every[: top or None]
     label = pricing.session_label(session)
-    notes = [prices.note()]
-    notes += [
-        f"projected: {c}" for c in sorted({r.estimate.calibration for r in rows if r.estimate.source == "projected"})
-    ]
-    notes += not_used_reasons(records, work.model)  # records of this model that built another architecture
-    if session is not None:
-        notes += sorted({f"session overhead {r.estimate.gpu_id}: {r.overhead.basis}" for r in rows})
+    notes = list(answer.notes)
     if guide_vram:
         for c in (c for c in check_guide_vram(cat) if c.row.model == work.model):
             est = ", ".join(f"{d}+{m} {v:.1f}" for (d, m), v in c.estimates_gib.items())
             notes.append(f"guide VRAM {c.row.label} ({c.row.resolution}): guide {c.row.vram_gb:g} GB -> {c.verdict}")
             notes.append(f"  estimates (GiB): {est}")
     if slo_p99 is not None:
-        every = rental_rows(ranked, work, prices.choices, prices.spot, session=session, index=index)
         served = slo.serve_at_slo(
-            every, work, cat, index, slo_p99=slo_p99, rate=target, max_batch=max_batch, arrivals=arrivals,
+            every, work, cat, answer.index, slo_p99=slo_p99, rate=target, max_batch=max_batch, arrivals=arrivals,
             min_headroom_gb=min_headroom_gb, providers=None,
         )[: top or None]  # fmt: skip
         q = {**view.query(work, auto, prices.policy.describe(), label), "slo_p99_s": slo_p99, "rate": rate or "auto"}

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 import typer
 from rich.console import Console
 from rich.table import Table
-from rich.text import Text
 
+from bench.cli._common import file_text
 from bench.cli.outputs import Output, check_outputs
 from bench.cli.summaries import summary_outputs, write_bytes, write_summary
 from bench.errors import RegressionFound
@@ -41,12 +41,12 @@ def _print(console: Console, report: HistoryReport) -> None:
         if s.rolling is not None and s.rolling.time is not None:
             roll = f"{s.rolling.verdict} {format_time_cell(s.rolling.time)}"
         table.add_row(
-            Text(s.run_key),
+            file_text(s.run_key),
             str(len(s.points)),
-            Text(series),
-            Text(steps or "none"),
-            Text(newest, style="bold red" if s.new_regression else ""),
-            Text(roll, style="bold red" if s.rolling is not None and s.rolling.is_regression else ""),
+            file_text(series),
+            file_text(steps or "none"),
+            file_text(newest, style="bold red" if s.new_regression else ""),
+            file_text(roll, style="bold red" if s.rolling is not None and s.rolling.is_regression else ""),
         )
     console.print(table)
 

@@ -9,8 +9,8 @@ import typer
 from rich import box
 from rich.console import Console
 from rich.table import Table
-from rich.text import Text
 
+from bench.cli._common import file_text
 from bench.cli.outputs import Output, check_outputs
 from bench.errors import ResultsFormatError
 from bench.optimise.ranking import RankRow
@@ -68,20 +68,20 @@ def print_ranking(rows: Sequence[RankRow]) -> None:
         for i in shown:
             table.add_column(HEADERS[i], overflow="fold", no_wrap=HEADERS[i] in NO_WRAP)
         for row in group.cells:
-            table.add_row(*(Text(row[i]) for i in shown))
+            table.add_row(*(file_text(row[i]) for i in shown))
         console.print(table)
         for setting, status, reason in group.unmeasured:
             console.print(
-                Text(
+                file_text(
                     f"  {status}: {reason}"
                     if reason.startswith(setting.split("@")[0])
                     else f"  {status}: {setting}: {reason}"
                 )
             )
-    console.print(Text(cost_note(rows)))
-    console.print(Text(NOISE_NOTE))
+    console.print(file_text(cost_note(rows)))
+    console.print(file_text(NOISE_NOTE))
     for note in sorted({r.quality_note for r in rows if r.quality_note}):
-        console.print(Text(f"note: {note}"))
+        console.print(file_text(f"note: {note}"))
 
 
 def _write_figure(rows: Sequence[RankRow], path: Path, threshold_db: float | None) -> None:

@@ -39,6 +39,7 @@ def write_report(
     from bench.cli.pricing import make_policy
     from bench.cost.prices.book import load_price_book
     from bench.cost.prices.policy import DEFAULT_MAX_AGE_DAYS
+    from bench.cost.report_numbers import report_numbers
     from bench.report.bundle import build_report
     from bench.results import read_results
 
@@ -52,13 +53,13 @@ def write_report(
     if not records:
         raise ResultsFormatError(f"{', '.join(map(str, results))}: no runs recorded; nothing to report")
     stem = output_stem(output, results)
-    from bench.serve.schema import read_serve_results
+    from bench.results.serving import read_serve_results
 
     served = [r for path in serve_results or [] for r in read_serve_results(path)]
+    numbers = report_numbers(records, book, gpu_ids=gpu_ids or None, serve_records=served, slo_p99_s=slo_p99_s)
     bundle = build_report(
-        records, catalog, gpu_ids=gpu_ids or None, title=f"kandinsky-bench: {stem.name}", html_name=stem.name + ".html",
-        serve_records=served, slo_p99_s=slo_p99_s, stale_gpus=book.stale_gpus(),
-    )  # fmt: skip
+        records, catalog, numbers, title=f"kandinsky-bench: {stem.name}", html_name=stem.name + ".html"
+    )
     written = []
     for path, text in zip(report_paths(stem), (bundle.html, bundle.markdown, bundle.csv), strict=True):
         tmp = path.with_name(path.name + ".tmp")

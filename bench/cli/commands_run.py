@@ -20,6 +20,7 @@ from bench.cli.outputs import Output, check_results_output
 from bench.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_RUNS_FAILED, KbenchError, ResultsWriteError, ScenarioError
 from bench.optimise.quality import sweep_images_dir
 from bench.results import RunRecord
+from bench.results.peak import peak_memory
 from bench.scenario import load_scenarios
 from bench.scenario.expand import DEFAULT_MAX_RUNS
 from bench.spec import RunSpec
@@ -77,10 +78,8 @@ class _RichProgress:
 
 
 def _peak_memory_text(r: RunRecord) -> str:
-    vram = r.memory.vram_used_peak_mb or r.memory.torch_allocated_peak_mb
-    if vram:
-        return f"{vram:,.0f} MB VRAM"
-    return f"{r.memory.peak_rss_mb:,.0f} MB RSS" if r.memory.peak_rss_mb else "—"
+    peak = peak_memory(r)
+    return peak.text() if peak else "—"
 
 
 def summary_table(records: list[RunRecord]) -> Table:

@@ -34,6 +34,8 @@ from bench.sky.plan import (
     slug,
     task_document,
 )
+from bench.sky.ship import Shipment, plan_shipment
+from bench.text import printable
 
 
 def resolve_gpu(catalog: Catalog, name: str) -> str:
@@ -96,16 +98,43 @@ def plan_command(
     accels = {g: sky_accelerator(g, overrides) for g in ids}
     name = slug(scenario.stem)
     files = {g: out / f"kbench-{name}-{slug(g)}.yaml" for g in ids}
-    check_outputs([Output("--out", out, "dir"), *(Output("--out", f) for f in files.values())], [scenario, *results])
-    campaigns = [estimate_campaign(specs, catalog, g, records, setup_minutes=setup_minutes) for g in ids]
+    shipment = plan_shipment(scenario, specs)
+    copy = out / f"kbench-{name}.scenario.yaml" if shipment.rewritten else None  # '.': never a task file's name
+    outputs = [Output("--out", out, "dir"), *(Output("--out", f) for f in [*files.values(), *([copy] if copy else [])])]
+    shipped = [p for p in shipment.inputs.values() if p.is_file()]
+    check_outputs(outputs, [scenario, *results, *shipped])
+    campaigns = [
+        estimate_campaign(specs, catalog, g, records, setup_minutes=setup_minutes, gpus=accels[g].gpus) for g in ids
+    ]
     opts = PlanOptions(workdir, bucket, store, torch_index, disk_gb, use_spot=spot)
+    try:
+        documents = {
+            g: task_document(scenario, scenario.stem, g, accels[g], opts, source=copy, inputs=shipment.inputs)
+            for g in ids
+        }
+    except ValueError as exc:  # a path SkyPilot cannot copy safely: before any file is written
+        raise KbenchError(f"sky plan: {exc}") from None
     out.mkdir(parents=True, exist_ok=True)
+    if copy is not None and shipment.scenario_text is not None:
+        copy.write_text(shipment.scenario_text, encoding="utf-8")
     commands: list[str] = []
     for g in ids:
-        document = task_document(scenario, scenario.stem, g, accels[g], opts)
-        files[g].write_text(render_task(document), encoding="utf-8")
-        commands += launch_commands(files[g], document, out / "results", bucket)
-    _print_plan(campaigns, accels, files, commands, prices.note(), as_markdown)
+        files[g].write_text(render_task(documents[g]), encoding="utf-8")
+        commands += launch_commands(files[g], documents[g], out / "results", bucket)
+    notes = _shipment_notes(shipment, copy)
+    _print_plan(campaigns, accels, files, commands, [*notes, prices.note()], as_markdown)
+
+
+def _shipment_notes(shipment: Shipment, copy: Path | None) -> list[str]:
+    """What each task uploads besides the project, said before anyone pays for the upload."""
+    if copy is None:
+        return []
+    n = shipment.total_bytes
+    size = next((f"{n / f:,.1f} {unit}" for f, unit in ((1e9, "GB"), (1e6, "MB"), (1e3, "kB")) if n >= f), f"{n} B")
+    return [
+        f"each task also ships {len(shipment.inputs)} file(s) or folder(s) the scenario references ({size}, "
+        f"uploaded from here), and mounts {copy.name}, the scenario naming them where they are mounted"
+    ]
 
 
 def _print_plan(
@@ -113,7 +142,7 @@ def _print_plan(
     accels: dict[str, SkyAccelerator],
     files: dict[str, Path],
     commands: list[str],
-    price_note: str,
+    more_notes: list[str],
     as_markdown: bool,
 ) -> None:
     headers = ["gpu", "accelerator", "runs", "oom", "minutes (low-high)", "$/h", "$ (low-high)", "task file"]
@@ -127,7 +156,7 @@ def _print_plan(
         rows.append(
             [
                 c.gpu_id,
-                f"{accel.name}:1",
+                accel.resources,
                 str(c.runs),
                 str(c.oom_runs),
                 _span(c.minutes, "{:.0f}"),
@@ -141,7 +170,12 @@ def _print_plan(
         f"minutes include {campaigns[0].setup_minutes:g} min of set-up per GPU; runs are projected unless a record "
         "measured them (--results); oom: runs whose workload does not fit that GPU (they cost their load only)",
         *(f"{g}: {a.note}" for g, a in accels.items() if a.note),
-        price_note,
+        *(
+            f"{g}: {a.resources} rents {a.gpus} GPU(s) a machine; $/h is for all of them (kbench run measures on one)"
+            for g, a in accels.items()
+            if a.count != "1"
+        ),
+        *more_notes,
     ]
     if as_markdown:
         typer.echo(markdown(headers, rows, notes))
@@ -158,24 +192,30 @@ def collect_command(
     directory: Path = typer.Argument(..., help="The folder the returned results files are in (searched recursively)."),
     out: Path = typer.Option(..., "--out", help="The merged results file to write (must not exist)."),
 ) -> None:
-    """Merge returned results files (validated, each record once) into a new results file."""
+    """Merge returned results files (validated, each record once) into a new results file.
+
+    Everything printed that came from the returned files (their names, the GPU names and other text in their
+    records, and the errors and warnings that quote them) goes through :func:`bench.text.printable`: a file
+    from a rented machine must not drive the terminal with escape sequences.
+    """
     from bench.sky.collect import collect, results_files
 
     check_outputs([Output("--out", out)], results_files(directory, out))
-    done = collect(directory, out)
+    done = collect(directory, out)  # its errors and warnings are printed through printable (bench.cli._common)
     rows = [
         [
-            str(f.path.relative_to(directory)),
+            printable(str(f.path.relative_to(directory))),
             str(f.records),
             str(f.duplicates),
-            ", ".join(f"{n} {s}" for s, n in sorted(f.statuses.items())),
-            ", ".join(sorted(f.gpus)) or "—",
+            printable(", ".join(f"{n} {s}" for s, n in sorted(f.statuses.items()))),
+            printable(", ".join(sorted(f.gpus))) or "—",
         ]
         for f in done.files
     ]
     typer.echo(format_table(["file", "records", "repeats", "statuses", "GPU (NVML)"], rows, width=TERMINAL_WIDTH))
-    typer.echo(f"merged: {done.out} ({done.records} record(s) from {len(done.files)} file(s))")
-    typer.echo(f"next: kbench recommend --results {done.out} --model MODEL ...  |  kbench report {done.out}")
+    merged = printable(str(done.out))
+    typer.echo(f"merged: {merged} ({done.records} record(s) from {len(done.files)} file(s))")
+    typer.echo(f"next: kbench recommend --results {merged} --model MODEL ...  |  kbench report {merged}")
 
 
 def register(app: typer.Typer) -> None:

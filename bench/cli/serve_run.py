@@ -8,7 +8,7 @@ room is in reach, and handed to the serve room as a function (:data:`bench.serve
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,15 +18,70 @@ from rich.table import Table
 from rich.text import Text
 
 from bench.cli.outputs import MIN_FREE_RUN, Output, check_outputs
-from bench.errors import EXIT_OK, EXIT_RUNS_FAILED, OutputError, ScenarioError, located
+from bench.errors import EXIT_OK, EXIT_RUNS_FAILED, OutputError, ScenarioError, clip, located
+from bench.results.serving import ServeRecord
 from bench.serve.records import PriceFn, SloPrice, serve_key
-from bench.serve.schema import ServeRecord
 from bench.spec import RunSpec
 
 if TYPE_CHECKING:
     from bench.cost.prices.book import PriceBook
 
 SERVE_SUFFIX = ".serve.jsonl"
+
+# ``kbench run`` options of the isolated sweep that a serve run cannot honour: the option, and why or what to
+# use instead. Refused, not ignored: a user who asked for a time limit or saved images must not think they had one.
+NOT_FOR_SERVE: dict[str, tuple[str, str]] = {
+    "timeout": (
+        "--timeout",
+        "set serve.request_timeout_s (each request) and serve.duration_s (each load point) in the scenario",
+    ),
+    "save_images": ("--save-images", "the server's images are not kept"),
+    "executor": ("--executor", "the server and its load run on this machine (only local applies)"),
+    "ray_address": ("--ray-address", "the server and its load run on this machine"),
+    "ray_num_cpus": ("--ray-num-cpus", "the server and its load run on this machine"),
+    "report": ("--report", "a serve run writes no report; kbench report RESULTS --serve FILE adds its figures"),
+    "report_dir": ("--report-dir", "a serve run writes no report; kbench report RESULTS --serve FILE adds its figures"),
+}
+
+
+def given_options() -> dict[str, object]:
+    """The options of the running command given on its command line (or environment), by parameter name.
+
+    Read from the command's context, which typer keeps with its own copy of click (``typer.main`` names the
+    lookup); empty outside a command (a library call), where nothing was asked for that could be ignored. A
+    caller that has the options at hand passes them to :func:`dispatch_serve` instead.
+    """
+    import typer.main
+
+    lookup = getattr(typer.main, "get_current_context", None)
+    ctx = lookup(silent=True) if callable(lookup) else None
+    if ctx is None:
+        return {}
+    given: dict[str, object] = {}
+    for name, value in ctx.params.items():
+        source = ctx.get_parameter_source(name)
+        if source is not None and source.name in ("COMMANDLINE", "ENVIRONMENT", "PROMPT"):
+            given[name] = value
+    return given
+
+
+def check_serve_options(options: Mapping[str, object]) -> None:
+    """Refuse the given ``kbench run`` options that do not apply to a serve scenario, one line naming the first.
+
+    ``--executor local`` and ``--no-report`` ask for what a serve run does anyway, so they pass.
+
+    Raises:
+        ScenarioError: an option of the isolated sweep was given (exit code 2).
+    """
+    for name, (flag, why) in NOT_FOR_SERVE.items():
+        if name not in options or options[name] is None:
+            continue
+        value = options[name]
+        if (name == "executor" and value == "local") or (name == "report" and value is False):
+            continue
+        shown = f" {value:g}" if isinstance(value, float) else ""
+        shown = f" {clip(str(value), 80)}" if isinstance(value, (str, Path)) else shown
+        raise ScenarioError(f"{flag}{shown}: does not apply to serve scenarios; {why}")
 
 
 def slo_pricer(book: PriceBook) -> PriceFn:
@@ -99,13 +154,19 @@ def dispatch_serve(
     dry_run: bool,
     resume: bool,
     allow_failures: bool,
+    options: Mapping[str, object] | None = None,
 ) -> None:
-    """Run the files' serve scenarios and exit; return at once when they have none (an isolated sweep)."""
+    """Run the files' serve scenarios and exit; return at once when they have none (an isolated sweep).
+
+    ``options``: the other ``kbench run`` options given, by parameter name (default: read from the running
+    command); those of the isolated sweep are refused (:func:`check_serve_options`).
+    """
     from bench.serve.plans import serve_plans
 
     plans = serve_plans(paths, specs)
     if not plans:
         return
+    check_serve_options(given_options() if options is None else options)
     if dry_run:
         for plan in plans:
             s = plan.serve
@@ -129,7 +190,8 @@ def dispatch_serve(
             Console(width=200).print(points_table(outcome.points))
         for slo in outcome.slos:
             usd = f", ${slo.usd_per_image_at_slo:.5f}/image on {slo.gpu}" if slo.usd_per_image_at_slo else ""
-            typer.echo(f"max rate at p99 <= {slo.slo_p99_s:g} s: {slo.max_rate_at_slo_per_s} req/s{usd}")
+            unfinished = "" if slo.search_complete else f" (search {slo.status}, not finished)"
+            typer.echo(f"max rate at p99 <= {slo.slo_p99_s:g} s: {slo.max_rate_at_slo_per_s} req/s{usd}{unfinished}")
         typer.echo(f"serving results: {results} ({len(outcome.points)} load point(s))")
     if outcome.interrupted:
         raise typer.Exit(outcome.exit_code)
@@ -139,4 +201,12 @@ def dispatch_serve(
     raise typer.Exit(EXIT_OK)
 
 
-__all__ = ["SERVE_SUFFIX", "dispatch_serve", "points_table", "slo_pricer"]
+__all__ = [
+    "NOT_FOR_SERVE",
+    "SERVE_SUFFIX",
+    "check_serve_options",
+    "dispatch_serve",
+    "given_options",
+    "points_table",
+    "slo_pricer",
+]

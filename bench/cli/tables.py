@@ -11,6 +11,7 @@ import textwrap
 from collections.abc import Sequence
 
 from bench.report.format import markdown_table
+from bench.text import printable
 
 TERMINAL_WIDTH = 120
 MIN_SHRUNK = 10
@@ -54,6 +55,7 @@ def format_table(
         width: the most columns a line may take; ``None``: no limit.
         shrink: indices of the columns that may be cut to fit ``width``.
     """
+    rows = [[printable(c) for c in r] for r in rows]  # cells quote files: escape sequences shown, not obeyed
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
     gap = GAP
     if width is not None:
@@ -82,7 +84,7 @@ def format_table(
 def wrap_notes(lines: Sequence[str], width: int = TERMINAL_WIDTH) -> list[str]:
     """Notes wrapped to ``width`` columns for the terminal, URLs kept whole, continuation lines indented."""
     out: list[str] = []
-    for line in lines:
+    for line in map(printable, lines):
         indent = " " * (len(line) - len(line.lstrip()) + 4)
         out += textwrap.wrap(line, width, subsequent_indent=indent, break_long_words=False, break_on_hyphens=False) or [
             ""

@@ -21,6 +21,7 @@ from bench.compare.pairing import ENV_FIELDS, env_value
 from bench.errors import OutputError, ResultsFormatError, located
 from bench.files import read_text_capped
 from bench.results import RunRecord, dump_record, read_results
+from bench.results.peak import peak_memory
 from bench.stats import percentile
 
 DEFAULT_BASELINE = Path("benchmarks/baseline.jsonl")
@@ -177,7 +178,7 @@ def _row(records: Sequence[RunRecord]) -> BaselineRow:
     ok = [r for r in records if r.ok]
     samples = [s for r in ok if r.timing for s in r.timing.per_image_s]
     medians = [r.summary.median_s_per_image for r in ok if r.summary]
-    vram = [v for r in ok for v in (r.memory.vram_used_peak_mb, r.memory.torch_allocated_peak_mb) if v is not None]
+    vram = [p.mb for p in map(peak_memory, ok) if p is not None and p.kind == "VRAM"]
     energy = [r.energy.energy_j_per_image for r in ok if r.energy.energy_j_per_image is not None]
     return BaselineRow(
         run_key=records[0].run_key,

@@ -85,6 +85,7 @@ class RunComparison:
     values: tuple[ValueComparison, ...] = ()
     env_changes: tuple[EnvChange, ...] = ()
     notes: tuple[str, ...] = ()
+    too_few_samples: bool = False  # time was not judged: fewer samples a side than the confidence needs
 
     @property
     def is_regression(self) -> bool:
@@ -142,6 +143,11 @@ class CompareReport:
     def has_regression(self) -> bool:
         return bool(self.regressions)
 
+    @property
+    def not_judged(self) -> tuple[RunComparison, ...]:
+        """Runs whose time was not judged for too few samples (``--strict`` fails on them)."""
+        return tuple(r for r in self.runs if r.too_few_samples)
+
     def count(self, outcome: Outcome) -> int:
         return sum(1 for r in self.runs if r.outcome == outcome)
 
@@ -170,6 +176,7 @@ def _compare_pair(
     )
     outcome = _outcome(b, c)
     notes: list[str] = []
+    too_few = False
     for side_name, side in (("baseline", b), ("current", c)):
         failed = [r.status for r in side.records if not r.ok]
         if side.ok_records and failed:
@@ -194,7 +201,8 @@ def _compare_pair(
                 current_groups=c.sample_groups(),
             )
             need = min_samples_for(confidence)
-            if min(time.n_baseline, time.n_current) < need:
+            too_few = min(time.n_baseline, time.n_current) < need
+            if too_few:
                 notes.append(
                     f"not judged: too few samples ({time.n_baseline} and {time.n_current}; a {confidence:.0%} verdict "
                     f"needs at least {need} a side, and the bootstrap {MIN_BOOTSTRAP_SAMPLES}: use repeats >= 5)"
@@ -218,6 +226,7 @@ def _compare_pair(
         values=tuple(values),
         env_changes=changes,
         notes=tuple(notes),
+        too_few_samples=too_few,
     )
 
 

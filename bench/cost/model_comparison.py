@@ -22,16 +22,15 @@ from bench.cost.costs import usd_per_1k_images
 from bench.cost.counting.profile import profile_workload
 from bench.cost.projection import Estimate, Source, estimate_workload, workload_key
 from bench.cost.vram import estimate_vram, measured_vram_gib
-from bench.errors import ScenarioError
-from bench.models.registry import LANGUAGES, get_model, known_models
+from bench.errors import ScenarioError, clip
+from bench.models.registry import get_model, known_models
 from bench.results import RunRecord
 from bench.results.registered import stands_for_registered
 from bench.scenario import check_resolution
-from bench.spec import Workload
+from bench.spec import DTYPES, LANGUAGES, VRAM_MEMORY_OPTIONS, Workload
 
-MEMORY_OPTIONS = ("none", "model_cpu_offload", "sequential_cpu_offload")
+# the languages besides English a model may take prompts in (the comparison's columns)
 PROMPT_LANGUAGES = tuple(lang for lang in LANGUAGES if lang != "en")
-DTYPES = ("fp16", "bf16", "fp32")
 
 
 @dataclass(frozen=True)
@@ -94,7 +93,7 @@ def comparison_workload(
     """
     spec = get_model(model)
     if dtype not in DTYPES:
-        raise ScenarioError(f"--dtype: must be one of {', '.join(DTYPES)}, got {dtype!r}")
+        raise ScenarioError(f"--dtype: must be one of {', '.join(DTYPES)}, got {clip(dtype)}")
     width, height = resolution or spec.default_resolution
     try:
         check_resolution(model, width, height)
@@ -195,7 +194,7 @@ def compare_models(
         work = comparison_workload(model, resolution, steps, dtype)
         vram: list[VramCell] = []
         per_gpu: dict[str, dict[str, Estimate]] = {g: {} for g in gpus}
-        for memory in MEMORY_OPTIONS:
+        for memory in VRAM_MEMORY_OPTIONS:
             w = work.with_(memory=memory)
             vram.append(_vram_cell(w, records))
             for est in estimate_workload(w, catalog, records, gpus, providers=providers):
@@ -219,7 +218,6 @@ def compare_models(
 
 
 __all__ = [
-    "MEMORY_OPTIONS",
     "PROMPT_LANGUAGES",
     "ModelRow",
     "SpeedCell",

@@ -15,9 +15,7 @@ from bench.cost.projection import Estimate, MeasuredIndex, estimate_workload, me
 from bench.cost.vram import estimate_vram
 from bench.errors import KbenchError
 from bench.results import RunRecord
-from bench.spec import Workload, parse_resolution
-
-MEMORY_OPTIONS = ("none", "model_cpu_offload", "sequential_cpu_offload")
+from bench.spec import VRAM_MEMORY_OPTIONS, Workload, parse_resolution
 
 
 class NoGpuFits(KbenchError):
@@ -77,7 +75,7 @@ def recommend(
     """
     c = constraints or Constraints()
     index = MeasuredIndex(measured_index(records, catalog))
-    options = MEMORY_OPTIONS if memory_auto else (workload.memory,)
+    options = VRAM_MEMORY_OPTIONS if memory_auto else (workload.memory,)
     per_option = [
         estimate_workload(workload.with_(memory=m), catalog, index, gpu_ids, providers=c.providers) for m in options
     ]
@@ -139,7 +137,7 @@ def check_guide_vram(catalog: Catalog) -> list[GuideVramCheck]:
         width, height = parse_resolution(row.resolution)
         w = Workload(model=row.model, task="text2img", width=width, height=height, steps=1, dtype="fp16")
         estimates: dict[tuple[str, str], float] = {}
-        for memory in MEMORY_OPTIONS:
+        for memory in VRAM_MEMORY_OPTIONS:
             est = estimate_vram(profile_workload(w), memory)
             estimates[("fp16", memory)] = est.total_gib
             estimates[("fp32", memory)] = 2 * (est.weights_gib + est.activations_gib) + est.workspace_gib
@@ -149,7 +147,6 @@ def check_guide_vram(catalog: Catalog) -> list[GuideVramCheck]:
 
 
 __all__ = [
-    "MEMORY_OPTIONS",
     "Constraints",
     "GuideVramCheck",
     "NoGpuFits",

@@ -4,8 +4,10 @@ Each row is one published figure of a diffusion pipeline on one catalog GPU, wit
 dtype, attention backend, batch and engine, and the reason it is like-for-like with what the projection models
 (stock diffusers pipeline, eager PyTorch, fused attention). ``use: fit`` rows calibrate and validate the model;
 ``exclude`` rows (torch.compile, TensorRT) and ``check`` rows (setup unknown) are shown, never fitted. Loading is
-strict: an unknown field, a missing source or reason, or a compiled row marked ``fit`` is a one-line error naming
-the file, the row and the field.
+strict: an unknown field, a missing source or reason, a compiled row marked ``fit``, or a number no published
+benchmark has (a value that is not finite or outside :data:`MIN_VALUE`..:data:`MAX_VALUE`, more steps, prompts or
+images than a scenario may ask for) is a one-line error naming the file, the row and the field: the projection's fit
+would otherwise take the log of zero or build a workload of 1e30 images.
 """
 
 from __future__ import annotations
@@ -32,7 +34,13 @@ TIMINGS_SCHEMA_VERSION = 1
 FUSED_ATTENTION = ("sdpa", "xformers", "flash-attention")
 _UNITS = {"step": ("it_per_s", "s_per_step"), "image": ("s_per_image",), "call": ("s_per_call",)}
 _DATE_RE = re.compile(r"^\d{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?)?$")
-_STRICT = ConfigDict(extra="forbid", frozen=True)
+_STRICT = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)  # .inf and .nan are typos
+# A published figure in its unit (it/s, s/step, s/image or s/call): a millionth to a million covers every GPU
+# and pipeline; outside it, 1 / value or a log leaves the finite floats the fit needs.
+MIN_VALUE = 1e-6
+MAX_VALUE = 1e6
+MAX_STEPS = 1000  # the most a scenario may ask for (bench/scenario/schema.py)
+MAX_BATCH = 256  # prompts per call, and images per prompt: the scenario limits
 
 
 class PublishedRow(BaseModel):
@@ -45,14 +53,14 @@ class PublishedRow(BaseModel):
     model: str
     task: Literal["text2img"] = "text2img"
     resolution: str
-    steps: int = Field(ge=1)
-    batch_size: int = Field(ge=1)  # prompts per pipeline call
-    images_per_prompt: int = Field(default=1, ge=1)
+    steps: int = Field(ge=1, le=MAX_STEPS)
+    batch_size: int = Field(ge=1, le=MAX_BATCH)  # prompts per pipeline call
+    images_per_prompt: int = Field(default=1, ge=1, le=MAX_BATCH)
     dtype: Literal["fp16", "bf16", "fp32"]
     memory: Literal["none", "model_cpu_offload", "sequential_cpu_offload"] = "none"
     measure: Literal["step", "image", "call"]
     unit: Literal["it_per_s", "s_per_step", "s_per_image", "s_per_call"]
-    value: float = Field(gt=0)
+    value: float = Field(ge=MIN_VALUE, le=MAX_VALUE)
     engine: Literal["eager", "torch.compile", "tensorrt", "unknown"]
     attention: str = Field(min_length=1)
     stack: str = Field(min_length=1)

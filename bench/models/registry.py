@@ -8,10 +8,10 @@ call their components in :mod:`bench.models.callplan`.
 from __future__ import annotations
 
 from bench.models import callplan
-from bench.models.types import LANGUAGES, TASKS, CallPlan, ComponentSpec, ModelSpec, PipelineRole
+from bench.models.types import CallPlan, ComponentSpec, ModelSpec, PipelineRole
 from bench.spec import Workload
 
-__all__ = ["LANGUAGES", "MODELS", "TASKS", "call_plan", "get_model", "known_models", "refiner_models"]
+__all__ = ["MODELS", "call_plan", "get_model", "known_models", "refiner_models"]
 
 
 def refiner_models() -> list[str]:

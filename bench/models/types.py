@@ -12,8 +12,6 @@ from dataclasses import dataclass, field
 
 from bench.spec import Workload
 
-TASKS = ("text2img", "img2img", "inpaint", "mix")
-LANGUAGES = ("en", "ru", "zh", "de")
 DENOISERS = ("unet", "transformer")
 VAE_SCALE = 8  # every full-size MoVQ and AutoencoderKL here: 4 blocks, latent side = image side / 8
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 from bench.cost.catalog import Catalog
 from bench.cost.costs import CostRow, Session, cost_rows, record_overhead_s
 from bench.results import RunRecord
+from bench.results.peak import peak_memory
 from bench.spec import RunSpec
 
 BASELINE_LABEL = "baseline"
@@ -77,15 +78,6 @@ class RankRow:
     pareto: bool = False
 
 
-def _peak_memory(record: RunRecord) -> tuple[float | None, str]:
-    m = record.memory
-    if m.torch_allocated_peak_mb:
-        return m.torch_allocated_peak_mb, "VRAM"  # torch-allocated
-    if m.vram_used_peak_mb:
-        return m.vram_used_peak_mb, "VRAM used"
-    return m.peak_rss_mb, "RSS" if m.peak_rss_mb else ""
-
-
 def break_even(compiled: RunRecord, plain: RunRecord) -> float | None:
     """Images after which the compiled cell's session time drops below the uncompiled one's (inf: never)."""
     if compiled.summary is None or plain.summary is None:
@@ -139,7 +131,7 @@ def rank(
         psnr = math.inf if base is record else (quality.psnr_min if quality else None)
         limit = threshold_db if threshold_db is not None else (quality.threshold_db if quality else 30.0)
         plain = latest.get(uncompiled_key(spec)) if spec.optimise.compile != "none" else None
-        memory, kind = _peak_memory(record)
+        peak = peak_memory(record)
         rows.append(
             RankRow(
                 group=group,
@@ -154,8 +146,8 @@ def rank(
                 compile_s=opt.compile_s if opt else None,
                 recompiles=opt.recompiles if opt else None,
                 break_even_images=break_even(record, plain) if plain is not None else None,
-                peak_memory_mb=memory,
-                memory_kind=kind,
+                peak_memory_mb=peak.mb if peak else None,
+                memory_kind=peak.kind if peak else "",
                 psnr_db=psnr,
                 ssim=1.0 if base is record else (quality.ssim_min if quality else None),
                 flagged=psnr is not None and psnr < limit,

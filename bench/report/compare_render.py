@@ -11,7 +11,7 @@ from typing import Any
 
 from bench.compare.engine import REPORT_SCHEMA, CompareReport
 from bench.compare.stats import TimeComparison, ValueComparison
-from bench.report.format import markdown_table
+from bench.report.format import markdown_table, md_escape
 
 
 def format_change(ratio: float) -> str:
@@ -62,26 +62,19 @@ def summary_line(report: CompareReport) -> str:
     return ", ".join(parts)
 
 
-def _md(text: object) -> str:
-    """Escape a value for a markdown table cell (run keys contain ``|``; names come from user files)."""
-    s = str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
-    for ch in "<*_`[]":
-        s = s.replace(ch, "\\" + ch)
-    return s
-
-
 _VERDICT_MD = {"regression": "**REGRESSION**", "improvement": "improvement"}
 
 
 def render_compare_markdown(report: CompareReport, *, title: str = "kbench compare") -> str:
     """A markdown summary for a CI job summary: verdict, environment changes, one row per run."""
     status = "FAIL" if report.has_regression else "PASS"
-    lines = [f"## {_md(title)}: {status}", "", summary_line(report) + ".", ""]
+    lines = [f"## {md_escape(title)}: {status}", "", summary_line(report) + ".", ""]
     if report.env_changes:
         note = " (compared anyway: --allow-env-mismatch)" if any(c.blocking for c in report.env_changes) else ""
         lines += [f"**Environment differences**{note}:", ""]
         lines += [
-            f"- {_md(c.field)}: `{c.baseline or 'unknown'}` -> `{c.current or 'unknown'}`" for c in report.env_changes
+            f"- {md_escape(c.field)}: `{c.baseline or 'unknown'}` -> `{c.current or 'unknown'}`"
+            for c in report.env_changes
         ]
         lines.append("")
     conf = f"{report.confidence * 100:g}%"
@@ -96,18 +89,28 @@ def render_compare_markdown(report: CompareReport, *, title: str = "kbench compa
             med = f"{r.baseline_status or '-'} -> {r.current_status or '-'}"
             change = ""
         vals = "<br>".join(
-            f"{_md(v.field)}: {_md(format_value_cell(v))}" + (" **over limit**" if v.verdict == "regression" else "")
+            f"{md_escape(v.field)}: {md_escape(format_value_cell(v))}"
+            + (" **over limit**" if v.verdict == "regression" else "")
             for v in r.values
         )
         notes = "; ".join([*map(str, r.env_changes), *r.notes])
         if r.baseline_key:
             notes = f"baseline run {r.baseline_key}; {notes}"
-        body.append([_VERDICT_MD.get(r.verdict, r.verdict), _md(r.run_key), _md(med), _md(change), vals, _md(notes)])
+        body.append(
+            [
+                _VERDICT_MD.get(r.verdict, r.verdict),
+                md_escape(r.run_key),
+                md_escape(med),
+                md_escape(change),
+                vals,
+                md_escape(notes),
+            ]
+        )
     lines += markdown_table(headers, body).splitlines()
     rules = ", ".join(str(t) for t in report.thresholds)
     lines += [
         "",
-        f"Thresholds: {_md(rules)}. A run regresses only when its whole {conf} interval is past the threshold.",
+        f"Thresholds: {md_escape(rules)}. A run regresses only when its whole {conf} interval is past the threshold.",
     ]
     return "\n".join(lines) + "\n"
 

@@ -5,12 +5,23 @@ The HTML, markdown and CSV renderers read one :class:`ReportData`, so they show 
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bench.cost.catalog import Catalog
+from bench.cost.guide import (
+    GuideTable,
+    RentalRates,
+    VramRow,
+    cost_table,
+    model_comparison,
+    rental_rates,
+    time_table,
+    vram_table,
+)
 from bench.cost.model_comparison import ModelRow
-from bench.cost.projection import Estimate
+from bench.cost.report_numbers import ANSWER_ROWS, ReportNumbers
+from bench.report.answer import AnswerTable, answer_tables
 from bench.report.architecture import BuiltRow, built_rows
 from bench.report.context import (
     EnvBlock,
@@ -19,18 +30,6 @@ from bench.report.context import (
     run_warnings,
     scenario_infos,
     weight_notes,
-)
-from bench.report.guide import (
-    BestRow,
-    GuideTable,
-    RentalRow,
-    VramRow,
-    best_rows,
-    cost_table,
-    model_comparison,
-    rental_rows,
-    time_table,
-    vram_table,
 )
 from bench.report.model_table import table_notes
 from bench.report.points import CostPoint, focus_points
@@ -50,8 +49,8 @@ class ReportData:
     time: GuideTable
     cost: GuideTable
     vram: tuple[VramRow, ...]
-    rental: tuple[RentalRow, ...]
-    best: tuple[BestRow, ...]
+    rental: tuple[RentalRates, ...]
+    answers: tuple[AnswerTable, ...]  # which GPU to rent, per workload: the report opens with it
     points: tuple[CostPoint, ...]
     scenarios: tuple[ScenarioInfo, ...]
     warnings: tuple[tuple[str, str], ...]
@@ -67,17 +66,12 @@ class ReportData:
         return sum(1 for r in self.rows if r.status == "ok")
 
 
-def build_report_data(
-    records: Sequence[RunRecord],
-    catalog: Catalog,
-    estimates: Sequence[Estimate],
-    title: str,
-    stale_gpus: Collection[str] = (),
-) -> ReportData:
-    """Assemble every table the renderers need from records, the catalog and the cost estimates.
+def build_report_data(records: Sequence[RunRecord], catalog: Catalog, numbers: ReportNumbers, title: str) -> ReportData:
+    """Assemble every table the renderers need from records, the catalog and the cost room's numbers.
 
-    ``estimates`` are the guide tables' estimates (:func:`bench.report.guide_workloads.guide_estimates`).
+    ``numbers`` holds the answers and the guide tables' estimates (:func:`bench.cost.report_numbers.report_numbers`).
     """
+    estimates = numbers.estimates
     rows = summary_rows(records, catalog)
     time, cost = time_table(estimates, catalog), cost_table(estimates, catalog)
     models = model_comparison(records, catalog)
@@ -90,9 +84,9 @@ def build_report_data(
         time=time,
         cost=cost,
         vram=tuple(vram_table(estimates, catalog)),
-        rental=tuple(rental_rows(catalog, {e.gpu_id for e in estimates})),
-        best=tuple(best_rows(time, cost, stale_gpus)),
-        points=tuple(focus_points(estimates)),
+        rental=tuple(rental_rates(catalog, {e.gpu_id for e in estimates})),
+        answers=tuple(answer_tables(numbers.answers, ANSWER_ROWS)),
+        points=tuple(focus_points(numbers.answers)),
         scenarios=tuple(scenario_infos(records)),
         warnings=tuple(run_warnings(records)),
         kbench_versions=tuple(sorted({r.kbench_version for r in records})),

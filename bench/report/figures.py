@@ -22,9 +22,11 @@ matplotlib.use("Agg")
 
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 from matplotlib.transforms import Bbox
 
+from bench.report.axes_text import plain_log_axis, run_facts, series_label, unique_labels
 from bench.report.points import CostPoint, pareto_front
 from bench.report.rows import SummaryRow
 from bench.results import STAGES, RunRecord
@@ -109,9 +111,8 @@ def latency_vs_resolution(rows: Sequence[SummaryRow]) -> FigureSvg:
         return FigureSvg("latency", title, caption, "", "no successful runs")
     series: dict[tuple[str, ...], dict[int, tuple[str, float]]] = {}
     for r in ok:
-        series.setdefault((r.model, r.task, str(r.steps), r.batch, r.dtype, r.memory, r.device), {}).setdefault(
-            r.pixels, (r.resolution, r.median_s_per_image or 0.0)
-        )
+        run = (r.model, r.task, str(r.steps), r.batch, r.dtype, r.memory, r.device, r.language)
+        series.setdefault(run, {}).setdefault(r.pixels, (r.resolution, r.median_s_per_image or 0.0))
     models = sorted({k[0] for k in series})
     per_model = {m: sum(1 for k in series if k[0] == m) for m in models}
     keys = sorted(series)[:MAX_SERIES]
@@ -124,9 +125,7 @@ def latency_vs_resolution(rows: Sequence[SummaryRow]) -> FigureSvg:
         xs = [px / 1e6 for px, _ in points]
         ys = [v for _, (_, v) in points]
         ticks.update({px / 1e6: res for px, (res, _) in points})
-        label = (
-            key[0] if per_model[key[0]] == 1 else f"{key[0]} ({key[1]}, {key[2]} steps, b{key[3]}, {key[4]}, {key[6]})"
-        )
+        label = key[0] if per_model[key[0]] == 1 else series_label(key, [k for k in keys if k[0] == key[0]])
         colour = MODEL_COLOURS[models.index(key[0]) % len(MODEL_COLOURS)]
         nth = drawn.get(key[0], 0)  # a model's further configurations keep its colour, change the dash
         drawn[key[0]] = nth + 1
@@ -148,10 +147,13 @@ def stage_breakdown(records: Sequence[RunRecord]) -> FigureSvg:
     if not ok:
         return FigureSvg("stages", title, caption, "", "no run recorded stage times")
     shown = ok[:MAX_BARS]
-    labels = [
-        f"{r.spec.model} {r.spec.resolution}" + (f" b{r.spec.batch_size}" if r.spec.batch_size > 1 else "")
-        for r in shown
-    ]
+    labels = unique_labels(
+        [
+            f"{r.spec.model} {r.spec.resolution}" + (f" b{r.spec.batch_size}" if r.spec.batch_size > 1 else "")
+            for r in shown
+        ],
+        [run_facts(r.spec) for r in shown],
+    )
     fig = _new_figure()
     ax = _axes(fig)
     bottoms = [0.0] * len(shown)
@@ -224,8 +226,9 @@ def cost_by_gpu(points: Sequence[CostPoint]) -> FigureSvg:
     """Dollars per 1000 images by GPU for each model's headline workload; projected bars are hatched."""
     title = "$ per 1000 images by GPU"
     caption = (
-        "Cheapest catalog price per GPU. Solid bars were measured; hatched, lighter bars are projections. "
-        "Each model is shown at its largest workload in the guide tables: "
+        "Each GPU at its price under the price policy and the memory option kbench recommend picks for it (the "
+        "fastest that fits; * marks a GPU that needs CPU offload for at least one model). Solid bars were "
+        "measured; hatched, lighter bars are projections. Each model is shown at its largest workload: "
     )
     if not points:
         return FigureSvg("cost_gpu", title, caption, "", "no GPU with a price fits any workload")
@@ -237,6 +240,7 @@ def cost_by_gpu(points: Sequence[CostPoint]) -> FigureSvg:
     ax = _axes(fig)
     width = 0.8 / len(workloads)
     labelled: set[str] = set()
+    offloaded: set[str] = set()
     for w_index, workload in enumerate(workloads):
         colour = MODEL_COLOURS[w_index % len(MODEL_COLOURS)]
         by_gpu = {p.gpu_name: p for p in points if p.workload == workload}
@@ -249,15 +253,21 @@ def cost_by_gpu(points: Sequence[CostPoint]) -> FigureSvg:
                 g_index + (w_index - (len(workloads) - 1) / 2) * width,
                 p.usd_per_1k_images,
                 width=width,
-                color=colour,
-                alpha=1.0 if measured else 0.45,
-                hatch=None if measured else "///",
-                edgecolor=colour,
+                facecolor=colour if measured else to_rgba(colour, 0.25),  # light fill: the hatch shows on it
+                hatch=None if measured else "////",
+                edgecolor=colour,  # hatch lines take the edge colour, at full strength
+                linewidth=0.8,
                 label=None if workload in labelled else workload,
             )
             labelled.add(workload)
-    ax.bar([0], [0], width=0, color="#777777", label="measured (solid)")
-    ax.bar([0], [0], width=0, color="#777777", alpha=0.45, hatch="///", label="projected (hatched)")
+            if p.memory != "none":
+                offloaded.add(gpu)
+    ax.bar([0], [0], width=0, facecolor="#777777", edgecolor="#777777", label="measured (solid)")
+    ax.bar(
+        [0], [0], width=0, facecolor=to_rgba("#777777", 0.25), edgecolor="#777777", hatch="////",
+        label="projected (hatched)",
+    )  # fmt: skip
+    gpus = [f"{g}*" if g in offloaded else g for g in gpus]
     ax.set_xticks(range(len(gpus)), gpus, rotation=35, ha="right", fontsize=7)
     ax.set_ylabel("$ / 1000 images")
     ax.legend(fontsize=7)
@@ -342,6 +352,8 @@ def cost_vs_latency(points: Sequence[CostPoint]) -> FigureSvg:
     if all(p.s_per_image > 0 and p.usd_per_1k_images > 0 for p in points):
         ax.set_xscale("log")
         ax.set_yscale("log")
+        plain_log_axis(ax.xaxis)
+        plain_log_axis(ax.yaxis)
     ax.set_xlabel("s / image")
     ax.set_ylabel("$ / 1000 images")
     fig.legend(loc="outside lower center", ncols=2, fontsize=6)  # outside the axes: it covers no point or label

@@ -16,10 +16,11 @@ from collections.abc import Sequence
 import jinja2
 from markupsafe import Markup
 
+from bench.cost.guide import WORKLOAD_HEADERS
+from bench.report.answer import ANSWER_HEADERS
 from bench.report.data import ReportData
 from bench.report.figures import FigureSvg
 from bench.report.format import fmt_num
-from bench.report.guide import WORKLOAD_HEADERS
 
 TEMPLATE = "report.html.j2"
 SORT_FILTER_SCRIPT = """
@@ -107,6 +108,7 @@ def render_html(data: ReportData, figures: Sequence[FigureSvg], serving: Markup 
             figures=[(f, Markup(f.svg)) for f in figures],  # SVG made by bench.report.figures, not user text
             serving=serving or Markup(""),  # bench.report.serving_render escapes every value in it
             workload_headers=WORKLOAD_HEADERS,
+            answer_headers=ANSWER_HEADERS,
             script=Markup(SORT_FILTER_SCRIPT),
             script_hash=Markup(csp_hash(SORT_FILTER_SCRIPT)),  # base64 and quotes: safe in the attribute
             cost_notes=sorted({r.cost_note for r in data.rows if r.usd_per_1k_images is None and r.status == "ok"}),

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from bench.report.answer import ANSWER_HEADERS, AnswerTable
 from bench.report.data import ReportData
 from bench.report.format import fmt_num, markdown_table, md_escape
-from bench.report.guide import WORKLOAD_HEADERS
 from bench.report.rows import SummaryRow
 
 MAX_SUMMARY_ROWS = 60
 MAX_FAILED_ROWS = 40
-MAX_BEST_ROWS = 30
 
 
 def _table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
@@ -79,13 +78,37 @@ SUMMARY_HEADERS = (
 )
 
 
+def answer_markdown(answers: Sequence[AnswerTable]) -> list[str]:
+    """Which GPU to rent, per workload: the cheapest that fit, as ``kbench recommend`` ranks them."""
+    if not answers:
+        return []
+    out = ["### Which GPU to rent", ""]
+    out.append(
+        "Cheapest GPUs that fit each workload, ranked as `kbench recommend --memory auto` ranks them (same prices); "
+        "intervals are the projection's; STALE prices rank last."
+    )
+    for a in answers:
+        out += ["", f"**{md_escape(a.workload)}**", ""]
+        if not a.rows:
+            out.append(f"_No GPU: {md_escape(a.reason or 'none fits')}._")
+            continue
+        out += _table(ANSWER_HEADERS, ([md_escape(c) for c in r.cells()] for r in a.rows))
+        if a.more:
+            out.append(f"\n_{a.more} more GPUs fit: `kbench recommend` lists them._")
+        if a.projected_note:
+            out.append(f"\n_{md_escape(a.projected_note)}_")
+    out.append("")
+    return out
+
+
 def render_markdown(data: ReportData, html_name: str | None = None) -> str:
-    """The job summary: warnings about weights, environment, results, failures, and the best GPU per workload."""
+    """The job summary: which GPU to rent, warnings about weights, environment, results and failures."""
     more = f" (see {md_escape(html_name)})" if html_name else " (see the HTML report)"
     out = [f"## {md_escape(data.title)}", ""]
     out += "\n>\n".join(f"> **Note:** {md_escape(note)}" for note in data.weight_notes).splitlines()
     if data.weight_notes:
         out.append("")
+    out += answer_markdown(data.answers)
     out.append(f"{data.ok_count} of {len(data.rows)} runs ok; kbench {md_escape(', '.join(data.kbench_versions))}.")
     out.append("")
     for env in data.environments:
@@ -113,23 +136,6 @@ def render_markdown(data: ReportData, html_name: str | None = None) -> str:
         )
         if len(data.failed) > MAX_FAILED_ROWS:
             out.append(f"\n_{len(data.failed) - MAX_FAILED_ROWS} more not shown{more}._")
-    if data.best:
-        out += ["", "### Fastest and cheapest GPU per workload", "", "_m_ = measured, _p_ = projected.", ""]
-        out += _table(
-            (*WORKLOAD_HEADERS, "fastest GPU", "s/image", "cheapest GPU", "$/1000 images"),
-            (
-                [
-                    *(md_escape(v) for v in b.label),
-                    md_escape(b.fastest_gpu),
-                    f"{fmt_num(b.fastest_s_per_image)} {b.fastest_source[0]}",
-                    md_escape(b.cheapest_gpu),
-                    f"{fmt_num(b.cheapest_usd_per_1k)} {b.cheapest_source[0]}",
-                ]
-                for b in data.best[:MAX_BEST_ROWS]
-            ),
-        )
-        if len(data.best) > MAX_BEST_ROWS:
-            out.append(f"\n_{len(data.best) - MAX_BEST_ROWS} more workloads not shown{more}._")
     return "\n".join(out) + "\n"
 
 

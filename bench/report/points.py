@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from bench.cost.projection import Estimate
-from bench.report.guide import Source, best_by_workload, workload_label
+from bench.cost.projection import Source
+from bench.cost.recommendation import Recommendation
+from bench.report.answer import workload_title
 
 
 @dataclass(frozen=True)
 class CostPoint:
-    """One (workload, GPU) point for the cost figures."""
+    """One (workload, GPU) point for the cost figures, under the memory option the answer chose for that GPU."""
 
     workload: str
     model: str
@@ -20,48 +21,46 @@ class CostPoint:
     s_per_image: float
     usd_per_1k_images: float
     source: Source
+    memory: str = "none"
 
 
-def _workload_size(label: tuple[str, ...]) -> tuple[int, int]:
-    width, _, height = label[2].partition("x")
-    try:
-        pixels = int(width) * int(height or width)
-    except ValueError:
-        pixels = 0
-    return pixels, int(label[3]) if label[3].isdigit() else 0
-
-
-def focus_points(estimates: Sequence[Estimate], max_models: int = 6) -> list[CostPoint]:
-    """Cost points for one workload per model (its largest resolution), so GPUs compare like for like.
+def focus_points(answers: Sequence[Recommendation], max_models: int = 6) -> list[CostPoint]:
+    """Cost points for one workload per model (its largest), every GPU of its answer, as ``recommend`` chose.
 
     Mixing workloads in one cost figure would make a small image look like a cheap GPU, so each model
-    contributes one workload: the one with the most pixels, then the most steps, then the first seen (the
-    guide workloads list memory option ``none`` first).
+    contributes one workload: the one with the most pixels, then the most steps, then the first. Each GPU is
+    plotted under the memory option the answer picked for it (the fastest that fits), so a model too large for a
+    card without offload still has its point where ``kbench recommend`` ranks it.
     """
-    by_model: dict[str, tuple[str, ...]] = {}
-    for est in estimates:
-        label = workload_label(est)
-        current = by_model.get(est.model)
-        if current is None or _workload_size(label) > _workload_size(current):
-            by_model[est.model] = label
-    chosen = {by_model[m]: m for m in sorted(by_model)[:max_models]}
+    by_model: dict[str, Recommendation] = {}
+    for a in answers:
+        w = a.workload
+        current = by_model.get(w.model)
+        if current is None or (w.width * w.height, w.steps) > (
+            current.workload.width * current.workload.height,
+            current.workload.steps,
+        ):
+            by_model[w.model] = a
     points: list[CostPoint] = []
-    for label, per_gpu in best_by_workload(estimates).items():
-        if label not in chosen:
-            continue
-        for est in per_gpu.values():
-            if est.fits and est.s_per_image is not None and est.usd_per_1k_images is not None:
-                points.append(
-                    CostPoint(
-                        workload=" ".join(label),
-                        model=est.model,
-                        gpu_id=est.gpu_id,
-                        gpu_name=est.gpu_name,
-                        s_per_image=est.s_per_image,
-                        usd_per_1k_images=est.usd_per_1k_images,
-                        source=est.source,
-                    )
+    for model in sorted(by_model)[:max_models]:
+        a = by_model[model]
+        label = workload_title(a)
+        for r in a.rows:
+            if r.cost is None:
+                continue
+            e = r.estimate
+            points.append(
+                CostPoint(
+                    label,
+                    model,
+                    e.gpu_id,
+                    e.gpu_name,
+                    e.s_per_image,
+                    r.cost.steady_usd_per_1k_images,
+                    e.source,
+                    e.memory,
                 )
+            )
     return points
 
 

@@ -8,15 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from bench.cost.catalog import Catalog
 from bench.cost.costs import usd_per_1k_images
 from bench.cost.record_gpu import ran_on_cpu, record_gpu
 from bench.report.architecture import row_label
 from bench.results import RunRecord
-
-MemoryKind = Literal["VRAM", "RSS"]
+from bench.results.peak import MemoryKind, peak_memory
 
 NO_COST_CPU = "CPU run: no GPU rental price applies; see the projected costs per GPU"
 NO_COST_NOT_IN_CATALOG = "the GPU this ran on is not in the catalog, or has no price there"
@@ -84,18 +83,6 @@ def _batch_label(batch_size: int, images_per_prompt: int = 1) -> str:
     return str(batch_size) if images_per_prompt == 1 else f"{batch_size}×{images_per_prompt}"
 
 
-def peak_memory(record: RunRecord) -> tuple[float | None, MemoryKind | None]:
-    """Peak device memory: whole-device VRAM on a GPU, else torch's reserved peak, else process RSS."""
-    mem = record.memory
-    if mem.vram_used_peak_mb is not None:
-        return mem.vram_used_peak_mb, "VRAM"
-    if mem.torch_reserved_peak_mb is not None and not ran_on_cpu(record):
-        return mem.torch_reserved_peak_mb, "VRAM"
-    if mem.peak_rss_mb is not None:
-        return mem.peak_rss_mb, "RSS"
-    return None, None
-
-
 def measured_cost(record: RunRecord, catalog: Catalog) -> tuple[float | None, str]:
     """$ per 1000 images of this record's own median on the GPU it ran on, at that GPU's cheapest price."""
     if record.summary is None:
@@ -115,7 +102,7 @@ def summary_rows(records: Sequence[RunRecord], catalog: Catalog) -> list[Summary
     rows: list[SummaryRow] = []
     for rec in records:
         spec, summ = rec.spec, rec.summary
-        mem_mb, mem_kind = peak_memory(rec)
+        peak = peak_memory(rec)
         usd, note = measured_cost(rec, catalog)
         reason = rec.reason or (f"{rec.error.type}: {rec.error.message}" if rec.error else "") or row_label(rec)
         rows.append(
@@ -138,8 +125,8 @@ def summary_rows(records: Sequence[RunRecord], catalog: Catalog) -> list[Summary
                 median_s_per_image=summ.median_s_per_image if summ else None,
                 p90_s_per_image=summ.p90_s_per_image if summ else None,
                 images_per_s=summ.images_per_s if summ else None,
-                peak_memory_mb=mem_mb,
-                peak_memory_kind=mem_kind,
+                peak_memory_mb=peak.mb if peak else None,
+                peak_memory_kind=peak.kind if peak else None,
                 energy_j_per_image=rec.energy.energy_j_per_image,
                 usd_per_1k_images=usd,
                 cost_note=note,
@@ -153,9 +140,7 @@ __all__ = [
     "NO_COST_FAILED",
     "NO_COST_NOT_IN_CATALOG",
     "SUMMARY_COLUMNS",
-    "MemoryKind",
     "SummaryRow",
     "measured_cost",
-    "peak_memory",
     "summary_rows",
 ]

@@ -13,10 +13,9 @@ import matplotlib
 matplotlib.use("Agg")
 
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter
 
-from bench.report.figures import FIGSIZE_IN, MODEL_COLOURS, SVG_RC, FigureSvg, to_svg
-from bench.report.serving_data import Curve, ServingSection
+from bench.cost.serving.section import Curve, ServingSection
+from bench.report.figures import FIGSIZE_IN, MODEL_COLOURS, SVG_RC, FigureSvg, plain_log_axis, to_svg
 
 MAX_CURVES = 8
 _KEY_RE = re.compile(r"[^a-z0-9]+")
@@ -49,8 +48,7 @@ def latency_vs_load(curve: Curve) -> FigureSvg:
         ax.set_xlabel(curve.x_label)
         ax.set_ylabel("latency (s)")
         ax.set_yscale("log")
-        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))  # plain numbers: mathtext is off
-        ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}" if str(v)[0] in "25" else ""))
+        plain_log_axis(ax.yaxis)
         ax.legend(fontsize=7, loc="upper left")
         return FigureSvg(key, f"Latency vs load: {curve.title}", caption, to_svg(fig, key))
 

@@ -6,8 +6,8 @@ from collections.abc import Sequence
 
 from markupsafe import Markup, escape
 
+from bench.cost.serving.section import ServingSection, SloCostRow
 from bench.report.format import fmt_num, markdown_table, md_escape
-from bench.report.serving_data import ServingSection, SloCostRow
 
 COST_HEADERS = (
     "workload",

@@ -12,7 +12,7 @@ from bench.errors import ScenarioError, clip
 from bench.models.registry import MODELS, get_model, known_models, refiner_models
 from bench.prompts import load_prompt_set
 from bench.scenario.optimise import OPTIMISE_EXCLUDE_KEYS, OPTIMISE_EXCLUDE_VALUES, OptimiseAxes
-from bench.scenario.serve import ServeSpec
+from bench.scenario.serve import ServeSpec, check_serve_hub
 from bench.spec import STRICT, Dtype, Language, MemoryOption, Task, WeightSource, parse_resolution
 
 MIN_SIDE = 64
@@ -207,6 +207,8 @@ class ScenarioSpec(BaseModel):
             raise ValueError(missing if self.serve is None else "mode: a serve: block needs mode: serve")
         if self.serve is not None and self.batch_sizes != [1]:
             raise ValueError("batch_sizes: a serve scenario batches by serve.max_batch; leave batch_sizes out")
+        if self.serve is not None:
+            check_serve_hub(self.weights, self.hub)
         if self.gpu is not None and not self.device.startswith("cuda"):
             raise ValueError(f"gpu: names the GPU model a CUDA run is placed on; device is {self.device!r}")
         if self.memory_limit_mb is not None and self.device.startswith("cuda"):

@@ -7,12 +7,14 @@ A serve scenario's runs are the same :class:`~bench.spec.RunSpec` values as an i
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from bench.spec import STRICT
+from bench.errors import clip
+from bench.spec import STRICT, Arrivals, ServerKind
 
 MAX_RATE_PER_S = 1000.0
 MAX_CONCURRENCY = 256
@@ -21,14 +23,12 @@ MAX_POINTS = 32  # rates or concurrencies of one scenario
 MAX_REQUESTS = 100_000
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 
-ServerKind = Literal["gradio", "openai", "url"]
-Arrivals = Literal["poisson", "constant", "closed"]
-
 
 class ServeSpec(BaseModel):
     """How a scenario's workload is served and loaded; every loop it drives is bounded in requests and time."""
 
-    model_config = ConfigDict(**STRICT, allow_inf_nan=False)
+    # strict: a YAML true, "5" or 1.5 where a number or count belongs is a mistake, not a value to coerce
+    model_config = ConfigDict(**STRICT, allow_inf_nan=False, strict=True)
 
     server: ServerKind = "gradio"
     target_url: str | None = Field(default=None, max_length=2048)  # server url: an endpoint that already runs
@@ -50,12 +50,16 @@ class ServeSpec(BaseModel):
     @field_validator("max_batch", "concurrency", mode="before")
     @classmethod
     def _int_to_list(cls, value: object) -> object:
-        return [value] if isinstance(value, int) and not isinstance(value, bool) else value
+        if isinstance(value, (bool, str, float)):
+            raise ValueError(f"must be a whole number or a list of them like [1, 2, 4], got {clip(value)}")
+        return [value] if isinstance(value, int) else value
 
     @field_validator("rates", mode="before")
     @classmethod
     def _rate_to_list(cls, value: object) -> object:
-        return [value] if isinstance(value, (int, float)) and not isinstance(value, bool) else value
+        if isinstance(value, (bool, str)):
+            raise ValueError(f"must be requests per second, a number or a list like [0.05, 0.1], got {clip(value)}")
+        return [value] if isinstance(value, (int, float)) else value
 
     @field_validator("rates")
     @classmethod
@@ -86,11 +90,26 @@ class ServeSpec(BaseModel):
     @field_validator("target_url")
     @classmethod
     def _check_url(cls, value: str | None) -> str | None:
+        """An http(s) URL with a host, a port from 1 to 65535 if any, and nothing a client would send as it is
+        or drop: no whitespace or control character (a CRLF would split the request line), no credentials (the
+        URL is written into every record), no query or fragment (the route is added to it)."""
         if value is None:
             return None
+        if any(c.isspace() or ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+            raise ValueError(f"must be a URL without spaces or control characters, got {clip(value)}")
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"target_url must be an http:// or https:// URL with a host, got {value[:200]!r}")
+            raise ValueError(f"must be an http:// or https:// URL with a host, got {clip(value)}")
+        try:
+            port = parts.port
+        except ValueError:
+            port = 0
+        if port == 0:
+            raise ValueError(f"the port must be a number from 1 to 65535, got {clip(value)}")
+        if parts.username is not None or parts.password is not None:
+            raise ValueError("must not carry credentials (user:password@): the URL is written into every record")
+        if parts.query or parts.fragment or value.endswith(("?", "#")):
+            raise ValueError(f"must be the endpoint's base URL, without a ?query or #fragment, got {clip(value)}")
         return value.rstrip("/")
 
     @model_validator(mode="after")
@@ -124,4 +143,28 @@ class ServeSpec(BaseModel):
         return self.target_url is None or urlsplit(self.target_url).hostname in LOCAL_HOSTS
 
 
-__all__ = ["LOCAL_HOSTS", "Arrivals", "ServeSpec", "ServerKind"]
+def check_serve_hub(weights: str, hub: dict[str, str]) -> None:
+    """A serve scenario's local ``hub:`` directories exist now, each with a saved pipeline (``model_index.json``).
+
+    Its server loads them on this machine, after the start-up the run waits for: a missing one would be found
+    only then, as a server that did not start. (An isolated run may load them elsewhere, with ``--executor``, so
+    its scenario is not checked here.) A location that does not start with ``.``, ``/`` or ``~`` is a hub id.
+
+    Raises:
+        ValueError: ``hub.<role>: ...`` for the first location that is not such a directory.
+    """
+    if weights != "hub":
+        return
+    for role, location in hub.items():
+        if not location.startswith((".", "/", "~")):
+            continue
+        directory = Path(location).expanduser()
+        if not (directory / "model_index.json").is_file():
+            what = "does not exist" if not directory.exists() else "holds no saved pipeline (model_index.json)"
+            raise ValueError(
+                f"hub.{role}: the local directory {clip(location)} {what}; a serve scenario's server loads it from "
+                "this machine"
+            )
+
+
+__all__ = ["LOCAL_HOSTS", "Arrivals", "ServeSpec", "ServerKind", "check_serve_hub"]

@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from bench.serve.schema import ServeDevice
+from bench.results.serving import ServeDevice
 from bench.spec import RunSpec
 
 MAX_PROMPT_CHARS = 4096
@@ -47,13 +47,17 @@ class GenRequest(BaseModel):
 
 
 class Served(BaseModel):
-    """How the server served one request: the batch call's wall-clock bounds and its size."""
+    """How the server served one request: the batch call's wall-clock bounds and its size.
 
-    model_config = ConfigDict(extra="forbid")
+    Read from whatever an endpoint answers, so held to what a server can mean: finite times, a batch of at
+    least one request (an ``inf`` or a batch of 10**400 would end in the statistics, or overflow them).
+    """
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     arrived_s: float | None = None  # when the request reached the server (None: the server cannot tell)
     started_s: float
     finished_s: float
-    batch: int
+    batch: int = Field(ge=1, le=1_000_000)
 
 
 class Engine:

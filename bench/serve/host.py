@@ -2,7 +2,7 @@
 endpoints on the FastAPI app, and uvicorn bound to 127.0.0.1.
 
 ``GET /health`` answers once the pipeline is built (the app is served only then); ``GET /kbench/device?start=
-&end=`` returns the samplers' :class:`~bench.serve.schema.ServeDevice` for a wall-clock window.
+&end=`` returns the samplers' :class:`~bench.results.serving.ServeDevice` for a wall-clock window.
 """
 
 from __future__ import annotations

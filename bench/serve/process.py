@@ -61,6 +61,9 @@ class ServerProcess:
         config_path = self.workdir / f"server-{self.port}.json"
         config_path.write_text(self.config.model_dump_json(), encoding="utf-8")
         env = {**os.environ, PARENT_ENV: str(os.getpid()), "GRADIO_ANALYTICS_ENABLED": "False", "NO_PROXY": HOST}
+        # Gradio keeps the images it serves in its cache folder (the system's temporary one by default): in the
+        # run's folder they go with it (bench.serve.workdirs), even after a kill -9
+        env["GRADIO_TEMP_DIR"] = str(self.workdir / f"gradio-{self.port}")
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", MODULES[self.kind], str(config_path), str(self.port)],

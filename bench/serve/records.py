@@ -8,9 +8,9 @@ from dataclasses import dataclass
 
 from bench import __version__
 from bench.results import utc_now_iso
+from bench.results.serving import LatencyStats, Phase, PointStatus, ServeDevice, ServeRecord
 from bench.scenario.serve import ServeSpec
 from bench.serve.load import LoadResult
-from bench.serve.schema import LatencyStats, Phase, PointStatus, ServeDevice, ServeRecord
 from bench.spec import RunSpec
 
 BISECT_TOLERANCE = 0.1  # stop when the bracket is within 10% of its upper end
@@ -58,13 +58,13 @@ def load_point_record(
     window = result.window_s
     images = len(ok) * spec.images_per_prompt
     latency = LatencyStats.from_values(latencies)
-    slo_ok = None
-    if serve.slo_p99_s is not None:
-        slo_ok = bool(latency and latency.p99_s <= serve.slo_p99_s and not failed and not timed_out)
     status: PointStatus = "interrupted" if result.interrupted else ("failed" if result.stop_reason else "ok")
     reason = result.stop_reason
     if status == "ok" and (why := _too_many_failures(result.sent, len(ok), failed)):
         status, reason = "failed", f"{why}; most often: {errors.most_common(1)[0][0]}" if errors else why
+    slo_ok = None  # a point cut short or failed measured less than its load: it neither met nor missed the SLO
+    if serve.slo_p99_s is not None and status == "ok":
+        slo_ok = bool(latency and latency.p99_s <= serve.slo_p99_s and not failed and not timed_out)
     if device is not None and device.energy_j is not None and images:
         device = device.model_copy(update={"energy_j_per_image": device.energy_j / images})
     return ServeRecord(

@@ -11,8 +11,6 @@ the first Ctrl-C finishes the current load point, a second one, SIGTERM or SIGHU
 from __future__ import annotations
 
 import contextlib
-import shutil
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -24,6 +22,7 @@ from bench import __version__
 from bench.measure.interrupts import SweepGuard
 from bench.prompts import load_prompt_set
 from bench.results import ResultsLock, utc_now_iso
+from bench.results.serving import PointStatus, ServeRecord, SloRecord, dump_serve_record
 from bench.results.store import append_line
 from bench.scenario.serve import ServeSpec
 from bench.serve.clients import GradioTarget, OpenAITarget, Target
@@ -39,7 +38,7 @@ from bench.serve.records import (
     serve_key,
     slo_bracket,
 )
-from bench.serve.schema import ServeRecord, SloRecord, dump_serve_record
+from bench.serve.workdirs import serve_workdir
 from bench.spec import RunSpec
 
 T = TypeVar("T")
@@ -188,7 +187,9 @@ class _Session:
                 server_gone=self.server_gone,
                 interrupted=lambda: self.guard.abort,
             )
-        device = target.device(result.started_s, result.finished_s) if self.server_gone() is None else None
+        device = None
+        if self.server_gone() is None:
+            device = target.device(result.started_s, result.finished_s, lambda: self.guard.abort)
         record = load_point_record(meta, result, device, self.env, list(self.warnings))
         self.write(record)
         return record
@@ -239,17 +240,13 @@ def run_serve(
     out = Path(results_path)
     outcome = ServeOutcome(results_path=out)
     say = progress or (lambda text: None)
-    workdir = Path(tempfile.mkdtemp(prefix="kbench-serve-"))
-    try:
-        with ResultsLock(out), SweepGuard() as guard:
-            for plan in plans:
-                if guard.stopping:
-                    break
-                _run_plan(plan, out, guard, workdir, say, outcome, price)
-            outcome.interrupted = guard.stopping
-            outcome.exit_code = guard.exit_code() if guard.stopping else 0
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+    with serve_workdir() as workdir, ResultsLock(out), SweepGuard() as guard:
+        for plan in plans:
+            if guard.stopping:
+                break
+            _run_plan(plan, out, guard, workdir, say, outcome, price)
+        outcome.interrupted = guard.stopping
+        outcome.exit_code = guard.exit_code() if guard.stopping else 0
     return outcome
 
 
@@ -290,33 +287,71 @@ def _run_plan(
             if record.offered_rate_per_s is not None and record.slo_ok is not None and record.status == "ok":
                 results[record.offered_rate_per_s] = record.slo_ok
         serve = plan.serve
-        if serve.slo_p99_s is None or serve.concurrency is not None or not results:
+        if serve.slo_p99_s is None or serve.concurrency is not None or not (results or guard.stopping):
             return
-        probes = 0
-        while not (guard.stopping or session.gone) and (rate := next_probe(results, serve.bisect_steps - probes)):
-            probes += 1
-            meta = PointMeta(
-                plan.spec, serve, offered_rate_per_s=rate, phase="bisection", seed=serve.seed + 100 + probes
-            )
-            record = session.point(meta)
-            outcome.points.append(record)
-            say(_point_line(record))
-            if record.status != "ok" or record.slo_ok is None:
-                break
-            results[rate] = record.slo_ok
-        slo = _slo_record(plan, results, len(results), session.env, price)
+        slo = _slo_search(plan, session, results, outcome, price)
         session.write(slo)
         outcome.slos.append(slo)
     finally:
         session.close()
 
 
-def _slo_record(
-    plan: ServePlan, results: dict[float, bool], probes: int, env: dict[str, object], price: PriceFn | None
+def _slo_search(
+    plan: ServePlan, session: _Session, results: dict[float, bool], outcome: ServeOutcome, price: PriceFn | None
 ) -> SloRecord:
+    """Probe rates from the listed points' ``results`` until the bracket is narrow or the probes are used.
+
+    The record says whether the search finished: a signal (``interrupted``), the server gone or a probe that
+    failed (``failed``) leave it unfinished, and its bracket is then only what the finished points showed.
+    """
+    serve, guard = plan.serve, session.guard
+    probes = 0
+    failed: str | None = None
+    while not (guard.stopping or session.gone) and (rate := next_probe(results, serve.bisect_steps - probes)):
+        probes += 1
+        meta = PointMeta(plan.spec, serve, offered_rate_per_s=rate, phase="bisection", seed=serve.seed + 100 + probes)
+        record = session.point(meta)
+        outcome.points.append(record)
+        session.say(_point_line(record))
+        if record.status != "ok" or record.slo_ok is None:
+            if record.status == "failed":
+                failed = f"the probe at {rate:g} req/s failed: {record.reason or 'no reason given'}"
+            break
+        results[rate] = record.slo_ok
+    if guard.stopping:
+        why = _signal_name(guard.stop_signal)
+        return _slo_record(plan, results, session.env, price, "interrupted", f"interrupted ({why}): {_UNFINISHED}")
+    if failed or session.gone:
+        return _slo_record(plan, results, session.env, price, "failed", f"{failed or session.gone}; {_UNFINISHED}")
+    return _slo_record(plan, results, session.env, price, "ok", None)
+
+
+_UNFINISHED = "the search did not finish; the bracket is only what the finished load points showed"
+
+
+def _signal_name(signum: int | None) -> str:
+    """``SIGTERM`` for 15: how a record names the signal that stopped a run."""
+    import signal
+
+    with contextlib.suppress(ValueError, TypeError):
+        return signal.Signals(signum or 0).name
+    return "a signal"
+
+
+def _slo_record(
+    plan: ServePlan,
+    results: dict[float, bool],
+    env: dict[str, object],
+    price: PriceFn | None,
+    status: PointStatus,
+    unfinished: str | None,
+) -> SloRecord:
+    """The search's record: the bracket of ``results``; ``unfinished`` says why it stopped early (None: it
+    finished), and only a finished search carries a price at its max rate."""
     low, high = slo_bracket(results)
     spec, serve = plan.spec, plan.serve
-    cost = price(spec, env, low * spec.images_per_prompt) if price is not None and low else None
+    cost = price(spec, env, low * spec.images_per_prompt) if price is not None and low and not unfinished else None
+    reason = unfinished or (None if low is not None else "no rate tried met the SLO")
     return SloRecord(
         serve_key=serve_key(spec, serve),
         run_key=spec.run_key,
@@ -327,9 +362,10 @@ def _slo_record(
         slo_p99_s=serve.slo_p99_s or 0.0,
         max_rate_at_slo_per_s=low,
         highest_failing_rate_per_s=high,
-        probes=probes,
-        status="ok",
-        reason=None if low is not None else "no rate tried met the SLO",
+        probes=len(results),
+        status=status,
+        search_complete=unfinished is None,
+        reason=reason,
         images_per_request=spec.images_per_prompt,
         gpu=cost.gpu if cost else None,
         usd_per_hour=cost.usd_per_hour if cost else None,

@@ -8,7 +8,7 @@ then its warmup and measured calls at the projected (or measured) seconds per im
 and middle figures and ``max_repeats`` (bounded by ``max_time_s``) at the high one. A run whose workload does
 not fit the GPU's memory costs its start and load only (it stops with ``oom``). The session adds
 ``setup_minutes`` (provisioning, installing torch and the project) to every figure, billed at the price the
-price policy chose.
+price policy chose, times the GPUs the machine has (a task asking for ``NAME:8`` rents eight; the runs use one).
 """
 
 from __future__ import annotations
@@ -57,9 +57,10 @@ class GpuCampaign:
     measured_runs: int  # runs whose time comes from an earlier record on this GPU, not a projection
     minutes: Span  # including setup
     setup_minutes: float
-    usd_per_hour: float | None
+    usd_per_hour: float | None  # of the machine: the GPU's price times ``gpus``
     price_provider: str | None
     price_date: str | None
+    gpus: int = 1  # GPUs the machine has, all billed
 
     @property
     def usd(self) -> Span | None:
@@ -94,8 +95,10 @@ def estimate_campaign(
     records: Iterable[RunRecord] = (),
     *,
     setup_minutes: float = DEFAULT_SETUP_MINUTES,
+    gpus: int = 1,
 ) -> GpuCampaign:
-    """Minutes and dollars of measuring the CUDA runs of ``specs`` on ``gpu_id``.
+    """Minutes and dollars of measuring the CUDA runs of ``specs`` on ``gpu_id``, on a machine of ``gpus`` of
+    them (the dollars count every GPU rented, though the runs use one).
 
     Raises:
         KbenchError: the specs hold no CUDA run (a CPU scenario needs no rented GPU).
@@ -127,9 +130,10 @@ def estimate_campaign(
         measured_runs=measured,
         minutes=minutes,
         setup_minutes=setup_minutes,
-        usd_per_hour=price.usd_per_hour if price else None,
+        usd_per_hour=price.usd_per_hour * gpus if price else None,
         price_provider=price.provider if price else None,
         price_date=price.date if price else None,
+        gpus=gpus,
     )
 
 

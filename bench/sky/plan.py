@@ -1,25 +1,33 @@
 """``kbench sky plan``: one SkyPilot task file per candidate GPU, each measuring one scenario there.
 
 Each task (SkyPilot's task YAML: ``resources``, ``workdir``, ``file_mounts``, ``setup``, ``run``; see
-docs.skypilot.co, "SkyPilot YAML") syncs this project as the ``workdir``, mounts the scenario file, installs
-torch and the project in ``setup``, and in ``run`` calls ``kbench run`` of the scenario with the results
-written on the machine's disk (one writer, atomic appends, as everywhere) and copied whole to the results
-mount when the sweep ends, whatever its exit code. With a bucket the mount is SkyPilot storage
+docs.skypilot.co, "SkyPilot YAML") syncs this project as the ``workdir``, mounts the scenario file and every
+file or folder it references (:mod:`bench.sky.ship`: the scenario is then a copy naming them where they are
+mounted), installs torch and the project in ``setup``, and in ``run`` calls ``kbench run`` of the scenario
+with the results written on the machine's disk (one writer, atomic appends, as everywhere) and copied whole
+to the results mount when the sweep ends, whatever its exit code. With a bucket the mount is SkyPilot storage
 (``name``/``store``, ``mode: MOUNT``) and a restarted task resumes from the copy there (``--resume``); without
 one the file stays in ``~/kbench-results`` on the machine, fetched with ``rsync`` (SkyPilot adds each cluster
 to ``~/.ssh/config``).
+
+Every local path a task names is copied by SkyPilot with ``rsync`` in a shell command in which it is quoted
+as Python's ``repr`` quotes it: a path holding a ``'`` is then double-quoted, where the shell expands ``$(...)``
+and backquotes, and a backslash or a control character turns into a different path. Such a path is refused
+here (:func:`check_local_source`); a remote path is made of safe characters only.
 """
 
 from __future__ import annotations
 
 import re
 import shlex
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from bench.errors import clip
 from bench.sky.accelerators import SkyAccelerator
 
 REMOTE_SCENARIO_DIR = "~/kbench-scenarios"
@@ -66,6 +74,25 @@ def check_bucket(name: str) -> str:
     return name
 
 
+def check_local_source(path: Path) -> str:
+    """The resolved path as a task's ``workdir`` or ``file_mounts`` names it, if SkyPilot can copy it safely.
+
+    Why: SkyPilot puts a local source into its ``rsync`` shell command quoted by ``repr`` (see the module
+    docstring), so a path with a ``'`` would be run by the shell, and one with a backslash or a control
+    character would name another file.
+
+    Raises:
+        ValueError: the path holds a ``'``, a backslash or a character that is not printable.
+    """
+    text = str(path.resolve())
+    if "'" in text or "\\" in text or not text.isprintable():
+        raise ValueError(
+            f"{clip(text)} cannot be shipped: SkyPilot copies it with a shell command that a quote ('), a "
+            "backslash or a control character in its path breaks; rename or move it"
+        )
+    return text
+
+
 def remote_scenario_path(scenario: Path) -> str:
     """Where the scenario file is mounted on the machine: a name made of safe characters only, since it is
     written into the task's shell script (the user's file name is never run by a shell)."""
@@ -74,25 +101,44 @@ def remote_scenario_path(scenario: Path) -> str:
 
 
 def task_document(
-    scenario: Path, scenario_name: str, gpu_id: str, accel: SkyAccelerator, opts: PlanOptions
+    scenario: Path,
+    scenario_name: str,
+    gpu_id: str,
+    accel: SkyAccelerator,
+    opts: PlanOptions,
+    *,
+    source: Path | None = None,
+    inputs: Mapping[str, Path] | None = None,
 ) -> dict[str, Any]:
-    """The SkyPilot task for measuring ``scenario`` on one GPU, as the YAML document's mapping."""
+    """The SkyPilot task for measuring ``scenario`` on one GPU, as the YAML document's mapping.
+
+    ``source`` is the file mounted as the scenario (default: ``scenario`` itself; a copy naming the shipped
+    references otherwise) and ``inputs`` the files and folders it references, by remote path
+    (:func:`bench.sky.ship.plan_shipment`).
+
+    Raises:
+        ValueError: a bucket name the stores refuse, or a local path SkyPilot cannot copy safely.
+    """
     if opts.bucket is not None:
         check_bucket(opts.bucket)
     remote_scenario = remote_scenario_path(scenario)
     out_name = results_name(scenario_name, gpu_id)
-    resources: dict[str, Any] = {"accelerators": f"{accel.name}:1", "disk_size": opts.disk_gb}
+    resources: dict[str, Any] = {"accelerators": accel.resources, "disk_size": opts.disk_gb}
     if accel.infra:
         resources["infra"] = accel.infra
     if opts.use_spot:
         resources["use_spot"] = True
-    mounts: dict[str, Any] = {remote_scenario: str(scenario.resolve())}
+    mounts: dict[str, Any] = {remote_scenario: check_local_source(source or scenario)}
+    for remote, local in (inputs or {}).items():
+        if not _SHELL_SAFE.fullmatch(remote) or remote in mounts or remote == RESULTS_MOUNT:
+            raise ValueError(f"{remote!r} is not a mount point a task can use for an input")
+        mounts[remote] = check_local_source(local)
     if opts.bucket:
         mounts[RESULTS_MOUNT] = {"name": opts.bucket, "store": opts.store, "mode": "MOUNT"}
     return {
         "name": f"kbench-{slug(scenario_name)}-{slug(gpu_id)}",
         "resources": resources,
-        "workdir": str(opts.workdir.resolve()),
+        "workdir": check_local_source(opts.workdir),
         "file_mounts": mounts,
         "envs": {"KBENCH_GPU": gpu_id, "KBENCH_RESULTS_NAME": out_name},
         "setup": _setup(opts),
@@ -172,6 +218,7 @@ __all__ = [
     "STORES",
     "PlanOptions",
     "check_bucket",
+    "check_local_source",
     "launch_commands",
     "remote_scenario_path",
     "render_task",

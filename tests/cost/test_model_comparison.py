@@ -74,7 +74,7 @@ def test_bad_input_is_one_clear_error(catalog):
         compare_models(catalog, GPUS, models=["kandinsky-5-lite"], resolution=(1000, 1000))
     with pytest.raises(ScenarioError, match="--gpu: give at least one"):
         compare_models(catalog, [], models=["sdxl-base"])
-    with pytest.raises(ScenarioError, match="--dtype: must be one of fp16, bf16, fp32"):
+    with pytest.raises(ScenarioError, match="--dtype: must be one of fp32, fp16, bf16"):
         compare_models(catalog, GPUS, models=["sdxl-base"], dtype="int8")
     with pytest.raises(KbenchError, match="rtx9999"):
         compare_models(catalog, ["rtx9999"], models=["sdxl-base"])

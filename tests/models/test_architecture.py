@@ -16,6 +16,7 @@ import torch
 from bench.cli import main
 from bench.cost.catalog import load_catalog
 from bench.cost.projection import estimate_workload, measured_index
+from bench.cost.report_numbers import ReportNumbers
 from bench.measure.child import execute
 from bench.models.architecture import (
     Architecture,
@@ -94,7 +95,7 @@ def test_a_record_that_built_another_architecture_never_measures_or_calibrates(h
 
 def test_its_report_carries_the_banner_and_the_row_label(hub_record):
     record, _ = hub_record
-    data = build_report_data([record], load_catalog(), [], "hub")
+    data = build_report_data([record], load_catalog(), ReportNumbers(()), "hub")
     label = "architecture differs from kandinsky-3: not projected"
     assert [n for n in data.weight_notes if n.startswith(label)] and f"registered {K3_UNET:,}" in data.weight_notes[0]
     assert data.rows[0].reason == label and data.rows[0].median_s_per_image is not None  # measured, for what it is
@@ -103,7 +104,8 @@ def test_its_report_carries_the_banner_and_the_row_label(hub_record):
     unet = next(c for c in record.architecture.components if c.name == "unet")
     built = html.split('<table id="built-architectures">', 1)[1].split("</table>", 1)[0]
     assert f"main/unet Kandinsky3UNet {unet.parameters:,} (float32) #{unet.config_hash}" in built and label in built
-    older = build_report_data([record.model_copy(update={"architecture": None})], load_catalog(), [], "old")
+    old = record.model_copy(update={"architecture": None})
+    older = build_report_data([old], load_catalog(), ReportNumbers(()), "old")
     assert older.weight_notes == () and older.rows[0].reason == ""  # old records keep the rule by weight source
 
 

@@ -8,8 +8,8 @@ import torch
 from bench.models.build import PIPE_KEYS, build_pipelines, build_role_components, torch_dtype
 from bench.models.dtype_plan import apply_dtype_plan, dtype_map, kept_in_fp32
 from bench.models.registry import MODELS
+from bench.spec import DTYPES
 
-DTYPES = ("fp16", "bf16", "fp32")
 # one task per pipeline role, so every role of every model is built once
 ROLE_TASKS = sorted(
     {

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 from bench.cost.catalog import load_catalog
+from bench.cost.report_numbers import ReportNumbers
 from bench.optimise.ranking import pareto_cells, rank
 from bench.report.bundle import build_report
 from bench.report.optimise_figure import pareto_figure
@@ -57,7 +58,7 @@ def test_markdown_and_figure(sweep):
 
 def test_the_report_carries_the_ranking(sweep):
     records = list(sweep.records.values())
-    bundle = build_report(records, load_catalog(), estimates=[])  # no guide projection: only the hook is tested
+    bundle = build_report(records, load_catalog(), ReportNumbers(()))  # no guide projection: only the hook is tested
     assert "### Optimisation ranking" in bundle.markdown
     assert 'aria-label="optimise-pareto"' in bundle.html
 

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from bench.cost.prices.book import price_book
+from bench.cost.report_numbers import report_numbers
 from bench.report.bundle import build_report
 from bench.results import read_results
 from tests.report.conftest import XSS_NEGATIVE, XSS_SCENARIO
@@ -44,7 +46,8 @@ def driver() -> Iterator[object]:
 
 @pytest.fixture
 def page(driver, results_file, catalog, tmp_path):
-    html = build_report(read_results([results_file]), catalog, title="browser check").html
+    records = read_results([results_file])
+    html = build_report(records, catalog, report_numbers(records, price_book(catalog)), title="browser check").html
     path = tmp_path / "report.html"
     path.write_text(html, encoding="utf-8")
     driver.get(path.as_uri())
@@ -105,3 +108,39 @@ def test_screenshot_is_not_blank(page, tmp_path):
     assert colours is not None and len(colours) > 50  # text, table shading, the banner and plot colours
     white = sum(n for n, c in colours if c == (255, 255, 255))
     assert white / (image.width * image.height) < 0.97
+
+
+SCREENS = {"desktop": (1280, 800), "phone": (390, 844)}
+
+
+@pytest.mark.parametrize("screen", sorted(SCREENS))
+def test_the_answer_is_in_the_first_screen_and_fits_it(driver, results_file, catalog, tmp_path, screen):
+    """At 1280 and 390 px the "which GPU" table starts in the first viewport and is no wider than the screen.
+
+    The README's screenshots of the example report are taken the same way by ``nox -s docs``.
+    """
+    width, height = SCREENS[screen]
+    records = read_results([results_file])
+    html = build_report(records, catalog, report_numbers(records, price_book(catalog)), title="answer first").html
+    path = tmp_path / "report.html"
+    path.write_text(html, encoding="utf-8")
+    driver.set_window_size(width, height)
+    try:
+        driver.get(path.as_uri())
+        inner = driver.execute_script("return [window.innerWidth, window.innerHeight]")
+        box = driver.execute_script(
+            "const t = document.querySelector('#answer table.answer').getBoundingClientRect();"
+            "return [t.top, t.right, document.documentElement.scrollWidth];"
+        )
+        (tmp_path / f"report-{width}px.png").write_bytes(driver.get_screenshot_as_png())
+    finally:
+        driver.set_window_size(1400, 1800)
+    top, right, page_width = box
+    assert top < inner[1], f"the answer starts at {top:.0f} px, below the first {inner[1]} px"
+    assert right <= inner[0] + 1 and page_width <= inner[0] + 1, (right, page_width, inner)
+
+
+def test_figure_text_is_plain(page):
+    """No mathtext source in the figures' text (log-axis ticks used to read ``$\\mathdefault{10^{0}}$``)."""
+    texts = page.execute_script("return Array.from(document.querySelectorAll('svg text')).map(t => t.textContent)")
+    assert texts and not [t for t in texts if "mathdefault" in t or "$\\" in t]

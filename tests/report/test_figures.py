@@ -44,8 +44,23 @@ def test_figures_are_deterministic():
 def test_latency_figure_has_one_line_per_model():
     fig = latency_vs_resolution(summary_rows(all_records(), CATALOG))
     assert fig.svg and not fig.missing
-    # Two GPU models plus the CPU kandinsky-2.2 configuration: kandinsky-2.2 has two configs, so it is labelled in full.
-    assert "kandinsky-3" in fig.svg and "kandinsky-2.2 (text2img, 50 steps" in fig.svg
+    # Two GPU models plus the CPU kandinsky-2.2 configuration: kandinsky-2.2 has two configs, so each is labelled
+    # by the settings that tell them apart (and only those).
+    assert "kandinsky-3" in fig.svg
+    assert "kandinsky-2.2 (50 steps, fp16, cuda)" in fig.svg and "kandinsky-2.2 (4 steps, fp32, cpu)" in fig.svg
+
+
+def test_runs_that_differ_only_in_language_get_a_line_and_a_bar_each():
+    """The default scenario runs kandinsky-2.2 in four languages at one size: four points, four bar labels."""
+    base = all_records()[0]
+    runs = [
+        base.model_copy(update={"spec": base.spec.model_copy(update={"language": lang})}, deep=True)
+        for lang in ("en", "ru", "zh", "de")
+    ]
+    fig = latency_vs_resolution(summary_rows(runs, CATALOG))
+    assert all(f"{base.spec.model} ({lang})" in fig.svg for lang in ("en", "ru", "zh", "de"))
+    stages = stage_breakdown(runs)
+    assert all(f"{base.spec.model} {base.spec.resolution} {lang}" in stages.svg for lang in ("en", "ru", "zh", "de"))
 
 
 def test_stage_breakdown_and_timeline_draw_from_records():

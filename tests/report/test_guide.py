@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from bench.cost.guide_workloads import GUIDE_MEMORY_OPTIONS, GUIDE_WORKLOADS, guide_estimates
+from bench.cost.prices.book import price_book
+from bench.cost.report_numbers import report_numbers
 from bench.report.bundle import build_report
-from bench.report.guide_workloads import GUIDE_MEMORY_OPTIONS, GUIDE_WORKLOADS, guide_estimates
 from tests.report.conftest import CATALOG, make_record, make_spec, ok_record
 
 GPUS = ["rtx3060", "rtx4090", "a100-80gb-sxm"]
@@ -32,7 +34,8 @@ def tiny_cpu_records():
 
 @pytest.fixture(scope="module")
 def tiny_report():
-    return build_report(tiny_cpu_records(), CATALOG, gpu_ids=GPUS).data
+    records = tiny_cpu_records()
+    return build_report(records, CATALOG, report_numbers(records, price_book(CATALOG), gpu_ids=GPUS)).data
 
 
 def test_guide_workloads_are_the_guides():
@@ -74,7 +77,8 @@ def test_the_model_comparison_uses_registry_defaults_for_tiny_runs(tiny_report):
 def test_a_full_size_gpu_record_measures_its_cell():
     k22_768 = ok_record("kandinsky-2.2", 768, 1.6, 1.7, 7900.0)  # random weights on an RTX 4090
     other = ok_record("kandinsky-2.2", 640, 1.2, 1.3, 7500.0)  # not a guide workload: it adds its own row
-    data = build_report([*tiny_cpu_records(), k22_768, other], CATALOG, gpu_ids=GPUS).data
+    records = [*tiny_cpu_records(), k22_768, other]
+    data = build_report(records, CATALOG, report_numbers(records, price_book(CATALOG), gpu_ids=GPUS)).data
     rows = {(row.label[0], row.label[2], row.label[6]): row for row in data.time.rows}  # model, resolution, memory
     assert len(data.time.rows) == len(GUIDE_LABELS) + 1
     rtx = GPUS.index("rtx4090")
@@ -97,21 +101,6 @@ def test_cpu_records_on_a_gpu_machine_measure_nothing():
     estimates = guide_estimates([rec], CATALOG, ["rtx4090"])
     assert len(estimates) == len(GUIDE_LABELS)
     assert all(e.source == "projected" and "calibrated" not in e.calibration for e in estimates)
-
-
-def test_the_cheapest_gpu_ranks_stale_prices_last_as_recommend_does():
-    """A GPU priced only by an old (stale) price is the report's cheapest only where no fresh-priced GPU fits."""
-    from bench.report.guide import Cell, GuideRow, GuideTable, best_rows
-
-    label = ("kandinsky-3", "text2img")
-    ids, names = ("rtx3060", "rtx4090"), ("RTX 3060", "RTX 4090")
-    time = GuideTable(ids, names, (GuideRow(label, (Cell(9.0, "projected"), Cell(3.0, "projected"))),))
-    cost = GuideTable(ids, names, (GuideRow(label, (Cell(0.08, "projected"), Cell(0.30, "projected"))),))
-    assert best_rows(time, cost)[0].cheapest_gpu == "RTX 3060"  # by $ alone
-    (best,) = best_rows(time, cost, stale_gpus={"rtx3060"})
-    assert (best.cheapest_gpu, best.cheapest_usd_per_1k, best.fastest_gpu) == ("RTX 4090", 0.30, "RTX 4090")
-    (only,) = best_rows(time, cost, stale_gpus={"rtx3060", "rtx4090"})
-    assert only.cheapest_gpu == "RTX 3060"  # every price stale: the cheapest of them
 
 
 def test_the_price_book_names_the_gpus_it_priced_from_stale_prices():

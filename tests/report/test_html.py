@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from bench.cost.prices.book import price_book
+from bench.cost.report_numbers import report_numbers
 from bench.report.bundle import build_report
 from bench.report.html import SORT_FILTER_SCRIPT, csp_hash
 from bench.results import read_results
@@ -12,7 +14,8 @@ FIGURE_KEYS = ("latency", "stages", "timeline", "cost_gpu", "pareto")
 
 
 def _html(results_file, catalog) -> str:
-    return build_report(read_results([results_file]), catalog, title="smoke <report>").html
+    records = read_results([results_file])
+    return build_report(records, catalog, report_numbers(records, price_book(catalog)), title="smoke <report>").html
 
 
 def test_user_text_is_escaped_never_markup(results_file, catalog):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bench.cost.report_numbers import ReportNumbers
 from bench.report.data import build_report_data
 from bench.report.markdown import MAX_SUMMARY_ROWS, md_escape, render_markdown
 from tests.report.conftest import all_records, make_record, make_spec
@@ -13,7 +14,7 @@ def test_md_escape_keeps_tables_and_html_inert():
 
 
 def _data(records, catalog):
-    return build_report_data(records, catalog, [], "smoke <b>")
+    return build_report_data(records, catalog, ReportNumbers(()), "smoke <b>")
 
 
 def test_markdown_summary(catalog):

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from bench.cost.guide_workloads import guide_estimates
+from bench.cost.report_numbers import ReportNumbers
 from bench.report.bundle import build_report
-from bench.report.guide_workloads import guide_estimates
 from bench.results import dump_record, read_results
 from tests.report.conftest import OK_RUNS, ok_record
 
@@ -51,7 +52,7 @@ def thousand_runs(path: Path) -> Path:
 @pytest.fixture(scope="module")
 def big(tmp_path_factory, catalog_module):
     records = read_results([thousand_runs(tmp_path_factory.mktemp("bench") / "big.jsonl")])
-    return records, guide_estimates(records, catalog_module)
+    return records, ReportNumbers(tuple(guide_estimates(records, catalog_module)))
 
 
 @pytest.fixture(scope="module")
@@ -62,14 +63,14 @@ def catalog_module():
 
 
 def test_render_1000_runs(benchmark, big, catalog_module):
-    records, estimates = big
+    records, numbers = big
     assert len(records) == N_RUNS
-    bundle = benchmark(build_report, records, catalog_module, estimates=estimates)
+    bundle = benchmark(build_report, records, catalog_module, numbers)
     size = {
         "html_bytes": len(bundle.html.encode()),
         "markdown_bytes": len(bundle.markdown.encode()),
         "csv_bytes": len(bundle.csv.encode()),
-        "estimates": len(estimates),
+        "estimates": len(numbers.estimates),
     }
     benchmark.extra_info.update(size)
     assert size["html_bytes"] < MAX_HTML_BYTES

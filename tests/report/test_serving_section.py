@@ -7,10 +7,11 @@ from pathlib import Path
 import pytest
 
 from bench.cli import main
+from bench.cost.guide_workloads import guide_estimates
+from bench.cost.report_numbers import ReportNumbers
+from bench.cost.serving.section import build_serving
 from bench.report.bundle import build_report
-from bench.report.guide_workloads import guide_estimates
-from bench.report.serving_data import build_serving
-from bench.serve.schema import LatencyStats, ServeRecord, dump_serve_record
+from bench.results.serving import LatencyStats, ServeRecord, dump_serve_record
 
 from .conftest import CATALOG, all_records, write_results
 
@@ -84,11 +85,12 @@ def test_measured_points_sit_beside_the_curve_simulated_from_the_isolated_run(se
 
 def test_the_report_shows_the_section_only_with_serving_records_or_an_slo(served):
     records, points, estimates = served
-    bundle = build_report(records, CATALOG, serve_records=points, estimates=estimates)
+    served_numbers = ReportNumbers(tuple(estimates), build_serving(records, points, estimates))
+    bundle = build_report(records, CATALOG, served_numbers)
     assert 'id="serving"' in bundle.html and 'id="serving-slo-cost"' in bundle.html
     assert 'id="fig-serve-latency-' in bundle.html and 'id="fig-serve-throughput-' in bundle.html
     assert "### Serving under load" in bundle.markdown
-    plain = build_report(records, CATALOG, estimates=estimates)
+    plain = build_report(records, CATALOG, ReportNumbers(tuple(estimates), build_serving(records, [], estimates)))
     assert 'id="serving"' not in plain.html and "Serving under load" not in plain.markdown
 
 

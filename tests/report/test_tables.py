@@ -6,12 +6,12 @@ import math
 
 import pytest
 
+from bench.cost.guide import rental_rates
 from bench.report.context import environment_blocks, weight_notes
 from bench.report.format import fmt_num
-from bench.report.guide import rental_rows
 from bench.report.points import pareto_front
-from bench.report.rows import NO_COST_CPU, NO_COST_FAILED, NO_COST_NOT_IN_CATALOG, peak_memory, summary_rows
-from bench.results import ErrorInfo, MemoryStats
+from bench.report.rows import NO_COST_CPU, NO_COST_FAILED, NO_COST_NOT_IN_CATALOG, summary_rows
+from bench.results import ErrorInfo
 from tests.report.conftest import all_records, make_record, make_spec
 
 
@@ -37,16 +37,6 @@ def test_pareto_front_keeps_only_undominated_points():
 )
 def test_fmt_num(value, text):
     assert fmt_num(value) == text
-
-
-def test_peak_memory_prefers_device_memory_and_labels_rss():
-    gpu = make_record(make_spec(), memory=MemoryStats(vram_used_peak_mb=9000.0, peak_rss_mb=3000.0))
-    torch_only = make_record(make_spec(), memory=MemoryStats(torch_reserved_peak_mb=8000.0, peak_rss_mb=3000.0))
-    cpu = make_record(make_spec(device="cpu"), memory=MemoryStats(torch_reserved_peak_mb=1.0, peak_rss_mb=812.0))
-    assert peak_memory(gpu) == (9000.0, "VRAM")
-    assert peak_memory(torch_only) == (8000.0, "VRAM")
-    assert peak_memory(cpu) == (812.0, "RSS")
-    assert peak_memory(make_record(make_spec())) == (None, None)
 
 
 def test_summary_rows_cost_on_the_measured_gpu_or_say_why(catalog):
@@ -97,7 +87,7 @@ def test_weight_notes_name_each_non_real_source():
 
 
 def test_rental_rows_use_the_cheapest_price(catalog):
-    rows = rental_rows(catalog, ["rtx4090", "not-a-gpu"])
+    rows = rental_rates(catalog, ["rtx4090", "not-a-gpu"])
     assert len(rows) == 1
     row = rows[0]
     # The command-line price wins: $0.36/h -> $8.64 a day and $1.44 for a 4-hour session.
@@ -105,7 +95,7 @@ def test_rental_rows_use_the_cheapest_price(catalog):
 
 
 def test_model_comparison_uses_default_gpus_when_no_record_ran_on_a_catalog_gpu(catalog):
-    from bench.report.guide import COMPARISON_DEFAULT_GPUS, model_comparison
+    from bench.cost.guide import COMPARISON_DEFAULT_GPUS, model_comparison
 
     cpu_only = [r for r in all_records() if r.spec.device == "cpu"]
     (row,) = model_comparison(cpu_only, catalog)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench.serve.schema import ServeRecord
+from bench.results.serving import ServeRecord
 
 
 def check_point(r: ServeRecord) -> None:

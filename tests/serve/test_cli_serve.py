@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench.serve.schema import ServeRecord, read_serve_results
+from bench.results.serving import ServeRecord, read_serve_results
 from tests.conftest import REPO
 from tests.serve.checks import check_point
 from tests.serve.conftest import alive

@@ -13,12 +13,12 @@ from pathlib import Path
 import psutil
 import pytest
 
+from bench.results.serving import read_serve_results
 from bench.scenario.serve import ServeSpec
 from bench.serve.engine import ServerConfig
 from bench.serve.host import HOST
 from bench.serve.process import ServerFailure, ServerProcess
 from bench.serve.runner import ServePlan, run_serve
-from bench.serve.schema import read_serve_results
 from tests.serve.checks import check_point
 from tests.serve.conftest import STARTUP_S, alive, serve_spec
 

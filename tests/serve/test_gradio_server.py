@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from bench.results.serving import read_serve_results
 from bench.serve.process import ServerProcess
 from bench.serve.runner import ServePlan, run_serve
-from bench.serve.schema import read_serve_results
 from tests.conftest import REPO
 from tests.serve.checks import check_point
 from tests.serve.conftest import drive, running_server, serve_spec

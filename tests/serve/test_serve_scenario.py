@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from bench.errors import ResultsFormatError, ScenarioError
+from bench.results.serving import LatencyStats, read_serve_results
 from bench.scenario import load_scenario_file, load_scenarios
 from bench.serve.load import arrival_offsets
 from bench.serve.plans import serve_plans
 from bench.serve.records import next_probe, slo_bracket
-from bench.serve.schema import LatencyStats, read_serve_results
 from tests.conftest import REPO, run_kbench
 
 HEAD = "name: s\nmodels: [kandinsky-2.2]\nweights: tiny\ndevice: cpu\ndtypes: [fp32]\nresolutions: [64x64]\n"
@@ -66,6 +66,59 @@ def test_serve_block_mistakes_name_file_line_and_field(tmp_path: Path, body: str
     with pytest.raises(ScenarioError) as err:
         load_scenario_file(_write(tmp_path, body))
     assert expected in str(err.value) and "\n" not in str(err.value)
+
+
+URL = "mode: serve\nserve:\n  server: url\n  rates: [1]\n  target_url: "
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("mode: serve\nserve: {rates: true}\n", "s.yaml:8: scenario 's': serve.rates: must be requests per second"),
+        ("mode: serve\nserve: {rates: '5'}\n", "serve.rates: must be requests per second, a number or a list"),
+        ("mode: serve\nserve: {rates: [1, true]}\n", "serve.rates[1]: Input should be a valid number"),
+        ("mode: serve\nserve: {rates: ['5']}\n", "serve.rates[0]: Input should be a valid number"),
+        ("mode: serve\nserve: {arrivals: closed, concurrency: yes}\n", "serve.concurrency: must be a whole number"),
+        ("mode: serve\nserve: {rates: [1], max_requests: 2.5}\n", "serve.max_requests: Input should be a valid int"),
+        ("mode: serve\nserve: {rates: [1], duration_s: '60'}\n", "serve.duration_s: Input should be a valid number"),
+        ("mode: serve\nserve: {rates: [1], seed: true}\n", "serve.seed: Input should be a valid integer"),
+        (URL + "http://127.0.0.1:99999\n", "s.yaml:11: scenario 's': serve.target_url: the port must be a number"),
+        (URL + "http://127.0.0.1:0\n", "serve.target_url: the port must be a number from 1 to 65535"),
+        (URL + "'http://127.0.0.1:80/a b'\n", "serve.target_url: must be a URL without spaces or control characters"),
+        (URL + '"http://127.0.0.1:80/\\r\\nX-Evil: 1"\n', "without spaces or control characters, got 'http"),
+        (URL + "http://user:secret@127.0.0.1:80\n", "serve.target_url: must not carry credentials"),
+        (URL + "http://127.0.0.1:80/?q=1\n", "serve.target_url: must be the endpoint's base URL, without a ?query"),
+    ],
+)
+def test_serve_values_of_the_wrong_kind_are_refused_at_load_time(tmp_path: Path, body: str, expected: str) -> None:
+    """Reproduced: ``rates: [true]`` and ``rates: ['5']`` were coerced to 1.0 and 5.0, a port of 99999 and a
+    URL with a space or a CRLF were accepted and failed only when the first request was made."""
+    with pytest.raises(ScenarioError) as err:
+        load_scenario_file(_write(tmp_path, body))
+    assert expected in str(err.value) and "\n" not in str(err.value) and "\r" not in str(err.value)
+
+
+def test_a_missing_local_hub_directory_of_a_serve_scenario_is_refused_at_load_time(tmp_path: Path) -> None:
+    """Reproduced: the server found it missing only after the run had started it (a failed start-up)."""
+    saved = tmp_path / "saved"
+    saved.mkdir()
+    head = HEAD.replace("weights: tiny", "weights: hub")
+    serve = "mode: serve\nserve: {server: openai, rates: [1]}\n"
+    for location, expected in [
+        ("./missing", "hub.decoder: the local directory './missing' does not exist"),
+        (str(saved), "holds no saved pipeline (model_index.json)"),
+    ]:
+        path = tmp_path / "hub.yaml"
+        path.write_text(head + f"hub: {{decoder: '{location}'}}\n" + serve, encoding="utf-8")
+        result = run_kbench("run", str(path), "--dry-run", cwd=tmp_path, timeout=120)
+        assert result.returncode == 2, result.stderr
+        line = result.stderr.strip()
+        assert "\n" not in line and "Traceback" not in line
+        assert line.startswith(f"kbench: error: {path}:7: scenario 's': ") and expected in line
+    (saved / "model_index.json").write_text("{}", encoding="utf-8")
+    assert len(load_scenario_file(path)) == 1  # a directory with a saved pipeline passes
+    path.write_text(head + "hub: {decoder: ./missing}\nsteps: [1]\n", encoding="utf-8")
+    assert len(load_scenario_file(path)) == 1  # an isolated run may load it elsewhere (--executor): not checked
 
 
 def test_the_cli_answers_a_bad_serve_block_with_one_line_and_exit_2(tmp_path: Path) -> None:

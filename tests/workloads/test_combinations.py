@@ -26,8 +26,8 @@ import torch
 
 from bench.models.build import build_pipelines
 from bench.models.registry import MODELS, call_plan, get_model
-from bench.prompts import NEGATIVE_DEFAULT, PROMPT_LANGUAGES
-from bench.spec import RunSpec, Workload
+from bench.prompts import NEGATIVE_DEFAULT
+from bench.spec import LANGUAGES, RunSpec, Workload
 from bench.workloads import StageHooks, run_workload
 from tests.factories import tiny_spec
 
@@ -82,7 +82,7 @@ def factors_for(model: str, task: str) -> dict[str, Sequence[Any]]:
         "batch_size": (1, 2),
         "images_per_prompt": (1, 2),
         "negative_prompt": (None, NEGATIVE),
-        "language": PROMPT_LANGUAGES,
+        "language": LANGUAGES,
         # 1.0 turns classifier-free guidance off where the model has it; FLUX.1 takes both without it
         "guidance_scale": tuple(dict.fromkeys((1.0, spec.default_guidance))),
     }

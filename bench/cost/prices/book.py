@@ -45,13 +45,9 @@ class PriceBook:
         return self.priced.match_nvml_name(device_name)  # the priced copy keeps every GPU and its NVML names
 
 
-def load_price_book(
-    catalog_file: Path | None = None, overrides: list[str] | None = None, policy: PricePolicy | None = None
-) -> PriceBook:
-    """Catalog, cache and policy together (defaults: the bundled catalog, no overrides, the default policy)."""
+def price_book(listed: Catalog, cache: PriceCache | None = None, policy: PricePolicy | None = None) -> PriceBook:
+    """The book of an already loaded catalog: ``cache``'s live offers (None: catalog prices only) under ``policy``."""
     policy = policy or PricePolicy()
-    listed = load_catalog(catalog_file, parse_price_overrides(overrides or []))
-    cache = load_price_cache()
     choices = choose_prices(listed, cache, policy)
     spot_policy = PricePolicy(
         tier="spot", stat=policy.stat, max_age_days=policy.max_age_days, providers=policy.providers, today=policy.today
@@ -60,4 +56,12 @@ def load_price_book(
     return PriceBook(listed, priced_catalog(listed, choices), choices, spot, policy, cache)
 
 
-__all__ = ["PriceBook", "load_price_book"]
+def load_price_book(
+    catalog_file: Path | None = None, overrides: list[str] | None = None, policy: PricePolicy | None = None
+) -> PriceBook:
+    """Catalog, cache and policy together (defaults: the bundled catalog, no overrides, the default policy)."""
+    listed = load_catalog(catalog_file, parse_price_overrides(overrides or []))
+    return price_book(listed, load_price_cache(), policy)
+
+
+__all__ = ["PriceBook", "load_price_book", "price_book"]

@@ -5,6 +5,13 @@ One JSON document (``prices/offers.json`` under ``KBENCH_CACHE_DIR``, else under
 written atomically, so a reader never sees half a refresh and a failed refresh leaves the previous file as
 it was. A refresh replaces the offers of each provider it reached and keeps, with their older fetch time,
 those of providers it did not; the price policy then judges every offer by its own age.
+
+Every cost command reads the file, so reading it is strict: a file that is not what a refresh writes
+(nested too deeply, over :data:`MAX_CACHE_BYTES`, a fetch time that is not an ISO 8601 date, a price that
+is not a finite number within :data:`MIN_USD_PER_HOUR`..:data:`MAX_USD_PER_HOUR`) is one
+:class:`PriceCacheError` line naming the file and the field, never a guess: prices decide rankings, and a
+silently ignored cache would price every GPU from the catalog without saying why. ``kbench prices refresh``
+replaces such a file (with a warning).
 """
 
 from __future__ import annotations
@@ -14,20 +21,56 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from bench.cache import cache_home
-from bench.errors import KbenchError
+from bench.errors import KbenchError, clip, located
+from bench.files import decode_text, read_bytes_capped
 
 CACHE_SCHEMA_VERSION = 1
 CACHE_FILE = Path("prices") / "offers.json"
-_STRICT = ConfigDict(extra="forbid", frozen=True)
+# A refresh of every provider writes a few MB (hundreds of bytes per offer); 64 MiB is far beyond that and
+# still parses in bounded memory.
+MAX_CACHE_BYTES = 64 * 1024 * 1024
+# The price of one whole instance per hour: the dearest 8-GPU instances list around $100/h, the cheapest
+# marketplace cards a few cents. Outside these, an offer is a corrupt or hand-edited file, and
+# products (sessions, $ per 1000 images) or quotients (images per $) would leave the finite floats.
+MIN_USD_PER_HOUR = 1e-4
+MAX_USD_PER_HOUR = 1e5
+MAX_GPU_COUNT = 1024  # GPUs of one instance (gpuhunt's largest list 16)
+_STRICT = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)  # NaN and Infinity are damage
 
 
 class PriceCacheError(KbenchError):
     """The price cache is missing, unreadable or of another version (exit code 2)."""
+
+
+def parse_fetch_time(value: str) -> dt.datetime:
+    """An ISO 8601 time as a refresh writes it (``2026-01-01T00:00:00Z``; a plain date reads as midnight).
+
+    Raises:
+        ValueError: it is not one, naming the form expected.
+    """
+    try:
+        return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"{clip(value)} is not an ISO 8601 time like 2026-01-31T12:00:00Z") from None
+
+
+def _iso_time(value: str) -> str:
+    parse_fetch_time(value)
+    return value
+
+
+def _optional_iso_time(value: str | None) -> str | None:
+    return None if value is None else _iso_time(value)
+
+
+IsoTime = Annotated[str, AfterValidator(_iso_time)]
+OptionalIsoTime = Annotated[str | None, AfterValidator(_optional_iso_time)]
+Count = Annotated[int, Field(ge=0)]
 
 
 class Offer(BaseModel):
@@ -40,12 +83,12 @@ class Offer(BaseModel):
     region: str
     gpu_id: str = Field(min_length=1)  # catalog id
     gpu_name: str  # as gpuhunt names it
-    gpu_memory_gb: float | None = None
-    gpu_count: int = Field(ge=1)
-    usd_per_hour: float = Field(gt=0)  # the whole instance
+    gpu_memory_gb: float | None = Field(default=None, ge=0, le=1e6)
+    gpu_count: int = Field(ge=1, le=MAX_GPU_COUNT)
+    usd_per_hour: float = Field(ge=MIN_USD_PER_HOUR, le=MAX_USD_PER_HOUR)  # the whole instance
     spot: bool
     tier: Literal["on-demand", "spot", "marketplace"]
-    fetched_at: str  # ISO 8601, UTC
+    fetched_at: IsoTime  # ISO 8601, UTC
     assumption: str | None = None  # the variant assumed where gpuhunt's name covers two cards
 
     @property
@@ -55,7 +98,7 @@ class Offer(BaseModel):
 
     @property
     def fetched_date(self) -> dt.date:
-        return dt.datetime.fromisoformat(self.fetched_at.replace("Z", "+00:00")).date()
+        return parse_fetch_time(self.fetched_at).date()
 
 
 class ProviderStatus(BaseModel):
@@ -63,8 +106,8 @@ class ProviderStatus(BaseModel):
 
     model_config = _STRICT
 
-    fetched_at: str | None = None  # when its offers in the cache were fetched; None: never
-    offers: int = 0
+    fetched_at: OptionalIsoTime = None  # when its offers in the cache were fetched; None: never
+    offers: Count = 0
     warning: str | None = None  # why the last refresh got nothing from it
 
 
@@ -74,11 +117,11 @@ class PriceCache(BaseModel):
     model_config = _STRICT
 
     schema_version: int = CACHE_SCHEMA_VERSION
-    refreshed_at: str
+    refreshed_at: IsoTime
     source: str  # the library and version that fetched the offers
     offers: tuple[Offer, ...] = ()
     providers: dict[str, ProviderStatus] = Field(default_factory=dict)
-    unmapped: dict[str, int] = Field(default_factory=dict)  # "gpuhunt name, memory" -> offers not in the catalog
+    unmapped: dict[str, Count] = Field(default_factory=dict)  # "gpuhunt name, memory" -> offers not in the catalog
 
     def for_gpu(self, gpu_id: str) -> list[Offer]:
         return [o for o in self.offers if o.gpu_id == gpu_id]
@@ -99,20 +142,29 @@ def load_price_cache(path: Path | None = None) -> PriceCache | None:
     path = path or price_cache_path()
     if path is None or not path.is_file():
         return None
+    text = decode_text(read_bytes_capped(path, "price cache", PriceCacheError, MAX_CACHE_BYTES), path, "price cache",
+                       PriceCacheError)  # fmt: skip
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
         raise PriceCacheError(f"{path}: price cache is unreadable ({exc}); run kbench prices refresh") from None
+    except RecursionError:
+        raise PriceCacheError(
+            f"{path}: price cache is unreadable (nested too deeply for a cache); run kbench prices refresh"
+        ) from None
     version = data.get("schema_version") if isinstance(data, dict) else None
     if isinstance(version, int) and version > CACHE_SCHEMA_VERSION:
-        raise PriceCacheError(f"{path}: price cache version {version} is newer than this kbench reads")
+        raise PriceCacheError(
+            located(f"price cache version {clip(version)} is newer than this kbench reads", file=path)
+        )
     try:
         return PriceCache.model_validate(data)
     except ValidationError as err:
         first = err.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
+        where = ".".join(str(p) for p in first["loc"])[:200] or "top level"
+        message = str(first["msg"]).removeprefix("Value error, ")
         raise PriceCacheError(
-            f"{path}: price cache is damaged ({where}: {first['msg']}); run kbench prices refresh"
+            f"{path}: price cache is damaged ({where}: {message}); run kbench prices refresh"
         ) from None
 
 
@@ -166,12 +218,16 @@ def merge_refresh(
 
 __all__ = [
     "CACHE_SCHEMA_VERSION",
+    "MAX_CACHE_BYTES",
+    "MAX_USD_PER_HOUR",
+    "MIN_USD_PER_HOUR",
     "Offer",
     "PriceCache",
     "PriceCacheError",
     "ProviderStatus",
     "load_price_cache",
     "merge_refresh",
+    "parse_fetch_time",
     "price_cache_path",
     "save_price_cache",
 ]

@@ -144,8 +144,8 @@ def _map_items(provider: str, items: list[Any], fetched_at: str, unmapped: dict[
             key = f"{item.gpu_name} {item.gpu_memory or 0:g}GB"
             unmapped[key] = unmapped.get(key, 0) + 1
             continue
-        offers.append(
-            Offer(
+        try:
+            offer = Offer(
                 provider=provider,
                 instance=str(item.instance_name),
                 region=str(item.location),
@@ -159,7 +159,9 @@ def _map_items(provider: str, items: list[Any], fetched_at: str, unmapped: dict[
                 fetched_at=fetched_at,
                 assumption=match.assumption,
             )
-        )
+        except (ValueError, TypeError, OverflowError):  # pydantic's ValidationError is a ValueError
+            continue  # a price or size the cache would refuse to read back (NaN, $1e9/h): left out
+        offers.append(offer)
     return offers
 
 

@@ -107,6 +107,42 @@ def _at(service: ServiceTimes, bound: Bound, config: QueueConfig, slo_p99_s: flo
     return max_rate_at_slo(service.with_bound(bound), config, slo_p99_s)
 
 
+@dataclass(frozen=True)
+class SloCost:
+    """One replica at the highest rate whose simulated p99 meets the SLO, and its $ per 1000 images there."""
+
+    slo: SloResult  # at the median service times
+    rate_interval: tuple[float, float] | None  # max rate at the high / low ends of the service times
+    usd_per_1k: float | None  # None: no price, or no rate meets the SLO
+    usd_interval: tuple[float, float] | None  # upper end inf where the slow end meets the SLO at no rate
+
+
+def cost_at_slo(service: ServiceTimes, config: QueueConfig, slo_p99_s: float, usd_per_hour: float | None) -> SloCost:
+    """$ per 1000 images of one replica served at the SLO: the one answer ``recommend`` and the report show.
+
+    An image occupies ``1 / max rate`` seconds of rented time. The interval is the search at the service times'
+    low and high ends; where the slow end meets the SLO at no rate its cost is unbounded (``inf``), not dropped,
+    so a reader sees the interval is open rather than narrower than it is.
+    """
+    mid = _at(service, "mid", config, slo_p99_s)
+    if mid.max_rate_per_s is None:
+        return SloCost(mid, None, None, None)
+    rates: tuple[float, float] | None = None
+    if service.has_interval:
+        fast, slow = _at(service, "low", config, slo_p99_s), _at(service, "high", config, slo_p99_s)
+        rates = (slow.max_rate_per_s or 0.0, fast.max_rate_per_s or mid.max_rate_per_s)
+    if usd_per_hour is None:
+        return SloCost(mid, rates, None, None)
+    usd = usd_per_1k_images(1.0 / mid.max_rate_per_s, usd_per_hour)
+    usd_int = None
+    if rates is not None:
+        usd_int = (
+            usd_per_1k_images(1.0 / rates[1], usd_per_hour),
+            usd_per_1k_images(1.0 / rates[0], usd_per_hour) if rates[0] > 0 else math.inf,
+        )
+    return SloCost(mid, rates, usd, usd_int)
+
+
 def serving_rows(
     rows: Sequence[RentalRow],
     batched: Mapping[str, Estimate],
@@ -122,22 +158,12 @@ def serving_rows(
     for row in rows:
         service = _service(row, batched.get(row.estimate.gpu_id), config.max_batch)
         cfg = replace(config, max_batch=service.max_batch)
-        mid = _at(service, "mid", cfg, slo_p99_s)
         usd_h = row.price.usd_per_hour if row.price else None
+        cost = cost_at_slo(service, cfg, slo_p99_s, usd_h)
+        mid, rates, usd, usd_int = cost.slo, cost.rate_interval, cost.usd_per_1k, cost.usd_interval
         if mid.max_rate_per_s is None:
             out.append(ServingRow(row, service, mid, None, None, None, rate_per_s, None, None, None, mid.reason))
             continue
-        rates: tuple[float, float] | None = None
-        if service.has_interval:
-            fast, slow = _at(service, "low", cfg, slo_p99_s), _at(service, "high", cfg, slo_p99_s)
-            rates = (slow.max_rate_per_s or 0.0, fast.max_rate_per_s or mid.max_rate_per_s)
-        usd = usd_per_1k_images(1.0 / mid.max_rate_per_s, usd_h) if usd_h is not None else None
-        usd_int = None
-        if usd_h is not None and rates is not None:
-            usd_int = (
-                usd_per_1k_images(1.0 / rates[1], usd_h),
-                usd_per_1k_images(1.0 / rates[0], usd_h) if rates[0] > 0 else math.inf,
-            )
         replicas: int | None
         if rate_per_s is None:
             target, replicas, point = mid.max_rate_per_s, 1, mid.point
@@ -150,4 +176,4 @@ def serving_rows(
     return sorted(out, key=lambda r: r.ranking)
 
 
-__all__ = ["ServingRow", "batch_estimates", "batch_time", "serving_rows"]
+__all__ = ["ServingRow", "SloCost", "batch_estimates", "batch_time", "cost_at_slo", "serving_rows"]

@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bench.cost.catalog import Catalog
+from bench.cost.guide import real_gpu_records
 from bench.cost.projection import Estimate, MeasuredIndex, estimate_workload, measured_index, workload_key
-from bench.report.guide import real_gpu_records
 from bench.results import RunRecord
-from bench.spec import Workload
+from bench.spec import MEMORY_OPTIONS, Workload
 
 # The Kandinsky deployment guide (https://docs.clore.ai/guides/guides_v2-de/andere-workloads/kandinsky, 2024;
 # its figures are in bench/data/gpus.yaml under published_timings and guide_vram): on an RTX 4090 Kandinsky 2.2
@@ -33,7 +33,7 @@ GUIDE_STEPS = 50
 GUIDE_DTYPE = "fp16"
 # Every option the VRAM estimate and the projection model support (bench.cost.vram, bench.cost.projection); the
 # projection treats attention slicing like ``none`` (attention is counted as one fused kernel).
-GUIDE_MEMORY_OPTIONS = ("none", "model_cpu_offload", "sequential_cpu_offload", "attention_slicing")
+GUIDE_MEMORY_OPTIONS = MEMORY_OPTIONS
 
 GUIDE_WORKLOADS: tuple[tuple[str, Workload], ...] = tuple(
     (
@@ -69,6 +69,19 @@ def report_workloads(records: Sequence[RunRecord]) -> list[tuple[str, Workload]]
     return out
 
 
+def answer_workloads(records: Sequence[RunRecord]) -> list[Workload]:
+    """The report's "which GPU" workloads: each report workload once, its memory option left to the answer.
+
+    The answer picks the fastest memory option that fits each GPU (as ``kbench recommend --memory auto``), so
+    workloads that differ only in their memory option are one question.
+    """
+    out: dict[tuple[object, ...], Workload] = {}
+    for _, w in report_workloads(records):
+        plain = w.with_(memory="none")
+        out.setdefault(workload_key(plain), plain)
+    return list(out.values())
+
+
 def guide_estimates(records: Sequence[RunRecord], catalog: Catalog, gpu_ids: list[str] | None = None) -> list[Estimate]:
     """One :class:`~bench.cost.projection.Estimate` per (report workload x GPU), measured where a record ran it.
 
@@ -88,6 +101,7 @@ __all__ = [
     "GUIDE_SIZES",
     "GUIDE_STEPS",
     "GUIDE_WORKLOADS",
+    "answer_workloads",
     "guide_estimates",
     "report_workloads",
 ]

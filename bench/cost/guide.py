@@ -2,24 +2,22 @@
 the smallest GPU that fits, rental prices, the best GPU per workload, and the model comparison.
 
 Pure (estimates, records and the catalog in, frozen rows out). Which workloads the estimates cover is
-decided in :mod:`bench.report.guide_workloads`.
+decided in :mod:`bench.cost.guide_workloads`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 from bench.cost.catalog import Catalog, GpuSpec
 from bench.cost.costs import rental_table
 from bench.cost.model_comparison import ModelRow, compare_models
-from bench.cost.projection import Estimate
+from bench.cost.projection import Estimate, Source
 from bench.cost.record_gpu import ran_on_cpu, record_gpu
 from bench.results import RunRecord
 from bench.results.registered import stands_for_registered
 
-Source = Literal["measured", "projected"]
 WORKLOAD_HEADERS = ("model", "task", "resolution", "steps", "batch", "dtype", "memory")
 NO_FIT = "does not fit in VRAM"
 
@@ -62,7 +60,7 @@ class VramRow:
 
 
 @dataclass(frozen=True)
-class RentalRow:
+class RentalRates:
     """Cheapest known rental price of one GPU and what an hour, a day and a 4-hour session cost."""
 
     gpu_id: str
@@ -75,19 +73,6 @@ class RentalRow:
     tier: str
     date: str
     source: str
-
-
-@dataclass(frozen=True)
-class BestRow:
-    """For one workload, the fastest and the cheapest GPU that fit."""
-
-    label: tuple[str, ...]
-    fastest_gpu: str
-    fastest_s_per_image: float
-    fastest_source: Source
-    cheapest_gpu: str
-    cheapest_usd_per_1k: float
-    cheapest_source: Source
 
 
 def workload_label(est: Estimate) -> tuple[str, ...]:
@@ -171,17 +156,17 @@ def vram_table(estimates: Sequence[Estimate], catalog: Catalog) -> list[VramRow]
     return rows
 
 
-def rental_rows(catalog: Catalog, gpu_ids: Iterable[str]) -> list[RentalRow]:
+def rental_rates(catalog: Catalog, gpu_ids: Iterable[str]) -> list[RentalRates]:
     """Rental cost per hour, day and 4-hour session for each listed GPU that has a price, in catalog order."""
     wanted = set(gpu_ids)
-    rows: list[RentalRow] = []
+    rows: list[RentalRates] = []
     for gid, gpu in catalog.gpus.items():
         price = gpu.cheapest_price()
         if gid not in wanted or price is None:
             continue
         costs = rental_table(price.usd_per_hour)
         rows.append(
-            RentalRow(
+            RentalRates(
                 gpu_id=gid,
                 gpu_name=gpu.name,
                 vram_gb=gpu.vram_gb,
@@ -195,33 +180,6 @@ def rental_rows(catalog: Catalog, gpu_ids: Iterable[str]) -> list[RentalRow]:
             )
         )
     return rows
-
-
-def best_rows(time: GuideTable, cost: GuideTable, stale_gpus: Collection[str] = ()) -> list[BestRow]:
-    """Fastest and cheapest fitting GPU per workload (rows of the two guide tables line up by label).
-
-    The cheapest is ranked as ``kbench recommend`` ranks (:mod:`bench.cost.rental`): a GPU whose only prices are
-    stale (``stale_gpus``, the price book's verdict) comes after every GPU with a fresh price, however low its
-    old price; it is named only where no fresh-priced GPU fits.
-    """
-    out: list[BestRow] = []
-    cost_by_label = {row.label: row for row in cost.rows}
-    for row in time.rows:
-        fast = [(c.value, name, c.source) for c, name in zip(row.cells, time.gpu_names, strict=True) if c and c.value]
-        crow = cost_by_label.get(row.label)
-        cheap = (
-            [
-                (gid in stale_gpus, c.value, name, c.source)
-                for c, gid, name in zip(crow.cells, cost.gpu_ids, cost.gpu_names, strict=True)
-                if c and c.value
-            ]
-            if crow
-            else []
-        )
-        if fast and cheap:
-            f, (_, usd, name, source) = min(fast), min(cheap)
-            out.append(BestRow(row.label, f[1], f[0], f[2], name, usd, source))
-    return out
 
 
 # GPUs of the model comparison when no record ran on a catalog GPU: the deployment guide's consumer card
@@ -269,19 +227,17 @@ __all__ = [
     "COMPARISON_DEFAULT_GPUS",
     "NO_FIT",
     "WORKLOAD_HEADERS",
-    "BestRow",
     "Cell",
     "GuideRow",
     "GuideTable",
-    "RentalRow",
+    "RentalRates",
     "Source",
     "VramRow",
     "best_by_workload",
-    "best_rows",
     "cost_table",
     "model_comparison",
     "real_gpu_records",
-    "rental_rows",
+    "rental_rates",
     "time_table",
     "vram_table",
     "workload_label",

@@ -19,11 +19,10 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from bench.errors import ResultsFormatError
 from bench.files import read_bytes_capped
-from bench.scenario.serve import Arrivals, ServerKind
-from bench.spec import RunSpec
+from bench.spec import Arrivals, RunSpec, ServerKind
 from bench.stats import mean, percentile
 
-SERVE_SCHEMA_VERSION = 1
+SERVE_SCHEMA_VERSION = 2  # 2: SloRecord.search_complete, and status interrupted/failed for an unfinished search
 PointStatus = Literal["ok", "failed", "interrupted"]
 Phase = Literal["sweep", "bisection"]
 
@@ -104,7 +103,7 @@ class ServeRecord(BaseModel):
     mean_batch: float | None = None  # requests per pipeline call, as the server formed them
     images_per_s: float
     slo_p99_s: float | None = None
-    slo_ok: bool | None = None  # p99 <= SLO with nothing failed or timed out; None without an SLO
+    slo_ok: bool | None = None  # p99 <= SLO with nothing failed or timed out; None without an SLO or unless status ok
     latency_s: list[float] = Field(default_factory=list)  # every completed request, in send order
     queue_wait_s: list[float] = Field(default_factory=list)
     service_s: list[float] = Field(default_factory=list)
@@ -132,7 +131,10 @@ class SloRecord(BaseModel):
     max_rate_at_slo_per_s: float | None  # None: even the lowest rate tried missed the SLO
     highest_failing_rate_per_s: float | None  # the bracket's upper end (None: never missed)
     probes: int  # load points run for the search, listed rates included
-    status: PointStatus
+    status: PointStatus  # ok: the search finished; interrupted (a signal) or failed (server gone, a probe failed)
+    # False: the search stopped before its bracket was narrow or its probes were used (status says why); the
+    # bracket is then only what the finished points showed. Version 1 records could not say: read as True.
+    search_complete: bool = True
     reason: str | None = None
     images_per_request: int = 1
     gpu: str | None = None  # catalog id the price is for (None: no priced GPU, e.g. a CPU run)

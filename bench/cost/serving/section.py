@@ -2,7 +2,7 @@
 
 Computed here, rendered by :mod:`bench.report.serving_render` and drawn by :mod:`bench.report.serving_figures`.
 
-* **Measured configurations** (serving records, :class:`~bench.serve.schema.ServeRecord`): each one's load points
+* **Measured configurations** (serving records, :class:`~bench.results.serving.ServeRecord`): each one's load points
   beside the simulator's curve for the same workload, built from this report's isolated runs of it (same model,
   size, steps, dtype, memory, weights and device kind; batch sizes up to the server's ``max_batch``). The
   simulator adds the per-request time beyond the pipeline call (client, HTTP, the queue's hand-off) that the
@@ -19,15 +19,14 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from bench.cost.costs import usd_per_1k_images
 from bench.cost.projection import Estimate
 from bench.cost.recommend import fastest_fitting
-from bench.cost.serving.gpus import batch_time
-from bench.cost.serving.search import CURVE_FRACTIONS, SloResult, max_rate_at_slo, saturation_per_s
+from bench.cost.serving.gpus import batch_time, cost_at_slo
+from bench.cost.serving.search import CURVE_FRACTIONS, saturation_per_s
 from bench.cost.serving.service import ServiceTimes, fill_batches, service_from_records
 from bench.cost.serving.simulate import LoadPoint, QueueConfig, simulate
 from bench.results import RunRecord
-from bench.serve.schema import ServeRecord, SloRecord
+from bench.results.serving import ServeRecord, SloRecord
 from bench.spec import RunSpec
 
 MAX_COST_ROWS_PER_WORKLOAD = 8
@@ -171,26 +170,14 @@ def _service(e: Estimate) -> ServiceTimes:
     return fill_batches({1: batch_time(e, 1)}, 1)
 
 
-def _slo_row(e: Estimate, slo: float, config: QueueConfig) -> tuple[SloCostRow, SloResult]:
-    """The cost row of one estimate at the SLO, and the search at its median time."""
-    service = _service(e)
-    mid = max_rate_at_slo(service, config, slo)
-    rates = None
-    if mid.max_rate_per_s is not None and service.has_interval:
-        slow = max_rate_at_slo(service.with_bound("high"), config, slo).max_rate_per_s or 0.0
-        fast = max_rate_at_slo(service.with_bound("low"), config, slo).max_rate_per_s or mid.max_rate_per_s
-        rates = (slow, fast)
-    price = e.usd_per_hour
-    usd = usd_per_1k_images(1 / mid.max_rate_per_s, price) if price is not None and mid.max_rate_per_s else None
-    usd_int = None
-    if price is not None and rates is not None and rates[0] > 0:
-        usd_int = (usd_per_1k_images(1 / rates[1], price), usd_per_1k_images(1 / rates[0], price))
+def _slo_row(e: Estimate, slo: float, config: QueueConfig) -> SloCostRow:
+    """The cost row of one estimate at the SLO (the one $-at-SLO answer, :func:`cost_at_slo`)."""
+    cost = cost_at_slo(_service(e), config, slo, e.usd_per_hour)
     workload = f"{e.model} {e.resolution} {e.steps} steps {e.dtype}"
-    row = SloCostRow(
-        workload, e.gpu_name, e.memory, e.source, e.s_per_image, e.usd_per_1k_images, mid.max_rate_per_s, rates,
-        usd, usd_int, mid.reason,
+    return SloCostRow(
+        workload, e.gpu_name, e.memory, e.source, e.s_per_image, e.usd_per_1k_images, cost.slo.max_rate_per_s,
+        cost.rate_interval, cost.usd_per_1k, cost.usd_interval, cost.slo.reason,
     )  # fmt: skip
-    return row, mid
 
 
 def slo_costs(estimates: Sequence[Estimate], slo: float) -> tuple[list[SloCostRow], list[Curve]]:
@@ -209,7 +196,7 @@ def slo_costs(estimates: Sequence[Estimate], slo: float) -> tuple[list[SloCostRo
         chosen = [fastest_fitting(options) for options in per_gpu.values()]
         chosen = sorted((e for e in chosen if e.headroom_gb >= 0), key=lambda e: e.usd_per_1k_images or 0.0)
         chosen = chosen[: 2 * MAX_COST_ROWS_PER_WORKLOAD]
-        results = [(_slo_row(e, slo, config)[0], e) for e in chosen]
+        results = [(_slo_row(e, slo, config), e) for e in chosen]
         ranked = sorted(results, key=lambda re: (re[0].usd_per_1k_at_slo is None, re[0].usd_per_1k_at_slo or 0.0))
         rows += [r for r, _ in ranked[:MAX_COST_ROWS_PER_WORKLOAD]]
         model = str(workload[0])
@@ -263,7 +250,7 @@ def build_serving(
             r.gpu,
         )
         for r in serve_records
-        if isinstance(r, SloRecord)
+        if isinstance(r, SloRecord) and r.status == "ok" and r.search_complete  # a cut search measured no max rate
     )
     notes = [
         "$ / 1000 images at the SLO = $/h / (3600 x max rate at the SLO) x 1000: one replica loaded to the highest "
