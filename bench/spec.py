@@ -10,12 +10,12 @@ import re
 from dataclasses import dataclass, replace
 from typing import Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 WeightSource = Literal["hub", "random", "tiny"]
 Dtype = Literal["fp32", "fp16", "bf16"]
 MemoryOption = Literal["none", "model_cpu_offload", "sequential_cpu_offload", "attention_slicing"]
-Task = Literal["text2img", "img2img", "inpaint", "mix"]
+Task = Literal["text2img", "img2img", "inpaint", "outpaint", "mix"]
 Language = Literal["en", "ru", "zh", "de"]
 ServerKind = Literal["gradio", "openai", "url"]  # a serve scenario's server: kbench's apps or an endpoint
 Arrivals = Literal["poisson", "constant", "closed"]  # how a load point sends requests
@@ -34,6 +34,9 @@ OFFLOAD_OPTIONS = ("model_cpu_offload", "sequential_cpu_offload")
 # The memory options that change how much VRAM a workload needs (attention slicing only trims activations), so
 # the ones an automatic choice (``--memory auto``) and the model comparison try in turn.
 VRAM_MEMORY_OPTIONS: tuple[MemoryOption, ...] = ("none", "model_cpu_offload", "sequential_cpu_offload")
+# Outpainting without margins of its own extends every side by this many pixels: 768x768 -> 1024x1024, the
+# guide's extension, and a multiple of every registered model's resolution multiple (64, 16, 8).
+DEFAULT_OUTPAINT_EXPAND = 128
 
 
 def parse_resolution(value: object) -> tuple[int, int]:
@@ -113,6 +116,66 @@ class Optimisation(BaseModel):
         return "opt=" + ",".join(parts) if parts else ""
 
 
+class Outpaint(BaseModel):
+    """Where an outpainting run places its source image (the run's resolution) on the larger canvas.
+
+    The margins are the pixels added on each side; ``overlap`` is how far the mask reaches into the original
+    beside each extended side, so the new border blends over the seam. The canvas size is stored beside them,
+    so a record states both sizes without recomputing; :class:`RunSpec` checks that they agree.
+    """
+
+    model_config = STRICT
+
+    left: int = Field(ge=0)
+    right: int = Field(ge=0)
+    top: int = Field(ge=0)
+    bottom: int = Field(ge=0)
+    overlap: int = Field(default=0, ge=0)
+    canvas_width: int
+    canvas_height: int
+
+    @classmethod
+    def around(
+        cls, width: int, height: int, left: int, right: int, top: int, bottom: int, overlap: int = 0
+    ) -> Outpaint:
+        """The canvas a ``width`` x ``height`` source extends to with these margins."""
+        return cls(
+            left=left,
+            right=right,
+            top=top,
+            bottom=bottom,
+            overlap=overlap,
+            canvas_width=width + left + right,
+            canvas_height=height + top + bottom,
+        )
+
+    @model_validator(mode="after")
+    def _check_overlap(self) -> Outpaint:
+        """Some of the original stays outside the mask: the overlap reaches in from both sides at most."""
+        width = self.canvas_width - self.left - self.right
+        height = self.canvas_height - self.top - self.bottom
+        if width < 1 or height < 1:
+            raise ValueError(f"outpaint: the canvas {self.canvas_width}x{self.canvas_height} leaves no source image")
+        limit = (min(width, height) - 1) // 2
+        if self.overlap > limit:
+            raise ValueError(
+                f"outpaint.overlap: {self.overlap} pixels is too many for a {width}x{height} source; at most {limit},"
+                " so part of the original stays unmasked"
+            )
+        return self
+
+    @property
+    def margins(self) -> tuple[int, int, int, int]:
+        """(left, right, top, bottom): what the call plan needs; the overlap changes no work."""
+        return self.left, self.right, self.top, self.bottom
+
+    @property
+    def key_part(self) -> str:
+        """``outpaint=1024x1024@l128,r128,t128,b128`` (``,o16`` with an overlap): the canvas, then the margins."""
+        key = f"outpaint={self.canvas_width}x{self.canvas_height}@l{self.left},r{self.right},t{self.top},b{self.bottom}"
+        return key + (f",o{self.overlap}" if self.overlap else "")
+
+
 class RunSpec(BaseModel):
     """One fully specified run: everything the child process needs to build and call the pipeline."""
 
@@ -152,10 +215,32 @@ class RunSpec(BaseModel):
     refiner: bool = False
     gpu: str | None = None  # a GPU model a scheduler must place the run on (Ray accelerator_type); not in run_key
     optimise: Optimisation = Field(default_factory=Optimisation)  # speed settings; default: none
+    outpaint: Outpaint | None = None  # task outpaint: the canvas the source (width x height) is placed on
+
+    @model_validator(mode="after")
+    def _check_outpaint(self) -> RunSpec:
+        """An outpaint run names its canvas, and only an outpaint run: the canvas is what the pipeline makes."""
+        if (self.task == "outpaint") != (self.outpaint is not None):
+            raise ValueError("outpaint: task outpaint needs its canvas (outpaint margins), and no other task takes one")
+        if self.outpaint is not None and self.canvas != (self.outpaint.canvas_width, self.outpaint.canvas_height):
+            raise ValueError(
+                f"outpaint: canvas {self.outpaint.canvas_width}x{self.outpaint.canvas_height} is not the source "
+                f"{self.resolution} plus the margins {self.outpaint.margins}"
+            )
+        return self
 
     @property
     def resolution(self) -> str:
+        """The source size: what the scenario's ``resolutions`` name (outpainting renders its larger canvas)."""
         return format_resolution(self.width, self.height)
+
+    @property
+    def canvas(self) -> tuple[int, int]:
+        """(width, height) the pipeline is called at: the source size plus any outpainting margins."""
+        if self.outpaint is None:
+            return self.width, self.height
+        left, right, top, bottom = self.outpaint.margins
+        return self.width + left + right, self.height + top + bottom
 
     @property
     def images_per_call(self) -> int:
@@ -182,6 +267,8 @@ class RunSpec(BaseModel):
             parts.append("refiner")
         if self.optimise.key_part:  # only with a speed setting away from its default
             parts.append(self.optimise.key_part)
+        if self.outpaint is not None:  # only for outpainting, so keys of other tasks stay stable
+            parts.append(self.outpaint.key_part)
         return "|".join(parts)
 
 
@@ -209,6 +296,16 @@ class Workload:
     negative_prompt: bool = False
     refiner: bool = False
     mix_items: int = 2  # image mixing: the prompts and images blended (a prompt, an image, then prompts)
+    # outpainting: pixels added (left, right, top, bottom) to the width x height source; None for other tasks
+    outpaint: tuple[int, int, int, int] | None = None
+
+    def __post_init__(self) -> None:
+        """Outpainting without margins extends every side by the default; other tasks carry none, so
+        workloads that compute the same compare equal however they were built."""
+        if self.task == "outpaint" and self.outpaint is None:
+            object.__setattr__(self, "outpaint", (DEFAULT_OUTPAINT_EXPAND,) * 4)
+        elif self.task != "outpaint" and self.outpaint is not None:
+            object.__setattr__(self, "outpaint", None)
 
     @classmethod
     def from_spec(cls, spec: RunSpec) -> Workload:
@@ -228,11 +325,21 @@ class Workload:
             negative_prompt=bool(spec.negative_prompt),
             refiner=spec.refiner,
             mix_items=len(spec.mix_weights) if spec.task == "mix" else 2,
+            outpaint=spec.outpaint.margins if spec.outpaint is not None else None,
         )
 
     @property
     def resolution(self) -> str:
+        """The source size (outpainting renders the larger :attr:`canvas`)."""
         return format_resolution(self.width, self.height)
+
+    @property
+    def canvas(self) -> tuple[int, int]:
+        """(width, height) the pipeline is called at: the source plus any outpainting margins."""
+        if self.outpaint is None:
+            return self.width, self.height
+        left, right, top, bottom = self.outpaint
+        return self.width + left + right, self.height + top + bottom
 
     @property
     def images_per_call(self) -> int:

@@ -18,6 +18,9 @@ import pytest
 
 os.environ["OMP_NUM_THREADS"] = "1"
 os.environ["MKL_NUM_THREADS"] = "1"
+# Commands size their tables to the terminal (COLUMNS when set): every child of the suite gets the width a pipe
+# gets, whatever the terminal the suite runs in, or a library of the test process, put into the environment.
+os.environ["COLUMNS"] = "120"
 if "torch" in sys.modules:  # a plugin imported it first: the variable is read only at import
     sys.modules["torch"].set_num_threads(1)
 

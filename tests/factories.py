@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.spec import RunSpec
+from bench.spec import Outpaint, RunSpec
 
 TINY_CPU: dict[str, Any] = {
     "scenario": "t",
@@ -21,6 +21,14 @@ TINY_CPU: dict[str, Any] = {
 }
 
 
+# outpainting margins (left, right, top, bottom) of a tiny run: uneven, and one side left as it is, so a
+# swapped or dropped margin changes the canvas (64x64 -> 112x80); multiples of every tiny latent grid
+TINY_OUTPAINT = (32, 16, 16, 0)
+
+
 def tiny_spec(**overrides: Any) -> RunSpec:
-    """A tiny-weight CPU run (64x64, 2 steps) with any field overridden."""
-    return RunSpec(**{**TINY_CPU, **overrides})
+    """A tiny-weight CPU run (64x64, 2 steps) with any field overridden; outpainting gets the tiny margins."""
+    fields = {**TINY_CPU, **overrides}
+    if fields["task"] == "outpaint" and "outpaint" not in fields:
+        fields["outpaint"] = Outpaint.around(fields["width"], fields["height"], *TINY_OUTPAINT)
+    return RunSpec(**fields)

@@ -104,3 +104,9 @@ def test_cli_save_show_and_compare_against_it(tmp_path):
     assert same.returncode == 0, same.stderr
     nothing = run_kbench("baseline", "show", str(tmp_path / "none.jsonl"), timeout=120)
     assert nothing.returncode == 2 and "cannot read results file" in nothing.stderr
+    before = to.read_bytes()
+    again = run_kbench("baseline", "save", str(results / "run1.jsonl"), "--to", str(to), timeout=120)
+    assert again.returncode == 2 and "--to: a baseline exists; --merge adds to it, --force replaces it" in again.stderr
+    assert to.read_bytes() == before  # never replaced without being asked
+    forced = run_kbench("baseline", "save", str(results / "run1.jsonl"), "--to", str(to), "--force", timeout=120)
+    assert forced.returncode == 0 and "saved 1 run(s)" in forced.stdout

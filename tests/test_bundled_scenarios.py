@@ -22,7 +22,7 @@ from bench.measure.runner import static_skip_reason
 from bench.models.registry import call_plan
 from bench.results import RunRecord, read_results
 from bench.scenario import load_scenario_file
-from bench.spec import RunSpec, Workload
+from bench.spec import Outpaint, RunSpec, Workload
 from tests.conftest import REPO, run_kbench
 
 SCENARIOS = REPO / "scenarios"
@@ -31,9 +31,10 @@ OFFLOAD = ("model_cpu_offload", "sequential_cpu_offload")
 # The GPU files' matrices, counted by hand from the YAML: runs, then the values each option takes.
 GPU_MATRICES: dict[str, dict[str, Any]] = {
     "guide.yaml": {
-        "runs": 26,  # t2i-k22 3, t2i-k3 2, k3-offload 2, k22-memory 3, multilingual 9, mixing 1, edit 3, batch 3
+        # t2i-k22 3, t2i-k3 2, k3-offload 2, k22-memory 3, multilingual 9, mixing 1, edit 3, outpaint 1, batch 3
+        "runs": 27,
         "model": {"kandinsky-2.1", "kandinsky-2.2", "kandinsky-3"},
-        "task": {"text2img", "img2img", "inpaint", "mix"},
+        "task": {"text2img", "img2img", "inpaint", "outpaint", "mix"},
         "batch_size": {1, 4},
         "images_per_prompt": {1, 2},
         "memory": {"none", "model_cpu_offload", "sequential_cpu_offload", "attention_slicing"},
@@ -84,11 +85,19 @@ def test_gpu_scenario_files_validate_and_expand_to_their_matrix(name):
         if option != "runs":
             assert {getattr(r, option) for r in runs} == values, option
     for run in runs:  # the call plan (read by the run path and the cost code) makes each at its own size
-        assert call_plan(Workload.from_spec(run)).size == (run.width, run.height)
+        assert call_plan(Workload.from_spec(run)).size == run.canvas
+    outpaint = [run for run in runs if run.task == "outpaint"]
+    if name == "guide.yaml":  # the guide's outpainting: a 768x768 source extended to a 1024x1024 canvas
+        assert [(run.resolution, run.canvas) for run in outpaint] == [("768x768", (1024, 1024))]
 
 
 def tiny_equivalent(spec: RunSpec) -> RunSpec:
-    """The run on tiny weights on the CPU: the same call (task, batch, options, prompts) at 64x64 and 2 steps."""
+    """The run on tiny weights on the CPU: the same call (task, batch, options, prompts) at 64x64 and 2 steps;
+    outpainting keeps the sides it extends, by 16 pixels each."""
+    outpaint = None
+    if spec.outpaint is not None:
+        margins = [16 if margin else 0 for margin in spec.outpaint.margins]
+        outpaint = Outpaint.around(64, 64, *margins, overlap=min(spec.outpaint.overlap, 8)).model_dump()
     return RunSpec.model_validate(
         {
             **spec.model_dump(),
@@ -105,6 +114,7 @@ def tiny_equivalent(spec: RunSpec) -> RunSpec:
             "max_repeats": 1,
             "timeout_s": 300.0,
             "cpu_threads": 1,  # tiny pipelines are small ops: one thread is quicker than a pool
+            "outpaint": outpaint,
         }
     )
 
@@ -131,9 +141,9 @@ def test_the_tiny_equivalents_keep_the_gpu_matrix():
     gpu = [run for name in GPU_FILES for run in load_scenario_file(SCENARIOS / name)]
     for option in ("model", "task", "batch_size", "images_per_prompt", "memory", "language", "negative_prompt"):
         assert {getattr(r, option) for r in TINY_RUNS} == {getattr(r, option) for r in gpu}, option
-    # resolutions and steps collapse: 28 runs, 23 distinct calls (the guide's 5 sizes of plain text-to-image
+    # resolutions and steps collapse: 29 runs, 24 distinct calls (the guide's 5 sizes of plain text-to-image
     # become 2, one per model, and ci.yaml's two runs are those same calls)
-    assert len(TINY_RUNS) == 23
+    assert len(TINY_RUNS) == 24
 
 
 @pytest.fixture(scope="module")

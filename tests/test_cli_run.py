@@ -32,7 +32,10 @@ def test_run_writes_results_images_and_report(tmp_path, write_yaml):
     proc = run_kbench("run", str(scenario), "-o", "out.jsonl", "--save-images", "images", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "results: out.jsonl (2 run(s)" in proc.stdout
-    assert "report: reports/out.html" in proc.stdout
+    assert "report: reports/out.html, reports/out.md, reports/out.csv" in proc.stdout
+    # the last line: tiny weights say nothing about a real model's cost, and what to run for that
+    assert proc.stdout.rstrip().splitlines()[-1].startswith("note: tiny weights time the pipeline, not the real model")
+    assert "kbench recommend --model kandinsky-2.2 --resolution 64x64 --memory auto" in proc.stdout
     records = read_results([tmp_path / "out.jsonl"])
     assert [(r.spec.model, r.status) for r in records] == [("kandinsky-2.2", "ok"), ("kandinsky-3", "ok")]
     assert all(r.env["scenario_file"] == "scenario.yaml" for r in records)  # relative to the working directory

@@ -5,7 +5,7 @@ import pytest
 from bench.errors import ScenarioError
 from bench.scenario import load_scenario_file, load_scenarios
 from bench.spec import parse_resolution
-from tests.conftest import run_kbench
+from tests.conftest import REPO, run_kbench
 
 BASE = """\
 scenarios:
@@ -133,8 +133,12 @@ def test_missing_file(tmp_path):
 def test_duplicate_runs_across_files(write_yaml):
     a = write_yaml(BASE, "a.yaml")
     b = write_yaml(BASE.replace("name: a", "name: b"), "b.yaml")
-    with pytest.raises(ScenarioError, match="already defined in scenario 'a'"):
+    with pytest.raises(ScenarioError, match=r"b.yaml: run .* is already defined in scenario 'a' of .*a.yaml"):
         load_scenarios([a, b])
+    # each file on its own is valid: validate says which files share runs and exits 0
+    proc = run_kbench("validate", str(a), str(b))
+    assert proc.returncode == 0, proc.stderr
+    assert "note: 1 run(s) of" in proc.stdout and "b.yaml are also in" in proc.stdout and "a.yaml" in proc.stdout
 
 
 def test_single_scenario_file(write_yaml):
@@ -171,7 +175,7 @@ def test_cli_dry_run_default_scenario():
 
 
 def test_shipped_scenarios_validate():
-    proc = run_kbench("validate", "scenarios/smoke.yaml", "scenarios/guide.yaml", "scenarios/ci.yaml")
+    proc = run_kbench("validate", *sorted(str(p.relative_to(REPO)) for p in (REPO / "scenarios").glob("*.yaml")))
     assert proc.returncode == 0, proc.stderr
 
 

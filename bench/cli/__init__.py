@@ -37,11 +37,17 @@ def _print_version(value: bool) -> None:
 @app.callback()
 def _root(
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors."),
+    wide: bool = typer.Option(
+        False, "--wide", help="Tables as wide as they need (default: the terminal's width, 120 in a pipe)."
+    ),
     version: bool = typer.Option(
         False, "--version", help="Print the version and exit.", is_eager=True, callback=_print_version
     ),
 ) -> None:
+    from bench.cli.tables import TABLE_WIDTH
+
     _common.STATE.debug = debug
+    TABLE_WIDTH.wide = wide
 
 
 def _register() -> None:
@@ -50,6 +56,7 @@ def _register() -> None:
         commands_compare,
         commands_cost,
         commands_history,
+        commands_offers,
         commands_optimise,
         commands_prices,
         commands_projection,
@@ -66,6 +73,7 @@ def _register() -> None:
         commands_history,
         commands_cost,
         commands_prices,
+        commands_offers,
         commands_projection,
         commands_optimise,
         commands_sky,

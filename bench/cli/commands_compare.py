@@ -173,12 +173,15 @@ def baseline_save(
     merge: bool = typer.Option(
         False, "--merge", help="Keep runs of the existing baseline that the new results do not contain."
     ),
+    force: bool = typer.Option(False, "--force", help="Replace an existing baseline (its runs are dropped)."),
 ) -> None:
     """Store results as the baseline (plus a .meta.json file beside it)."""
     from bench.compare.baseline import meta_path, save_baseline
 
     files = [f for p in results for f in _result_files(p)]
     check_outputs([Output("--to", to), Output("--to", meta_path(to))], files)
+    if to.exists() and not (merge or force):
+        raise OutputError(f"{to}: --to: a baseline exists; --merge adds to it, --force replaces it")
     meta = save_baseline(files, to, merge=merge)
     typer.echo(f"saved {meta.records} run(s), {meta.run_keys} run key(s) to {to} (metadata: {meta_path(to)})")
 

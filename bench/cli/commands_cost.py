@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -37,6 +39,25 @@ def gpus_command(
     )
 
 
+def _warn_foreign_timings(records: list[Any], gpu: str) -> None:
+    """``--gpu`` prices a record's own seconds at that GPU's rate: say so where the seconds are not that GPU's.
+
+    A CPU run's or a tiny-weight run's time says nothing about a full-size model on the GPU named, so the
+    product is a price of the wrong seconds; the line points to the projection that answers the question.
+    """
+    from bench.cost.record_gpu import ran_on_cpu
+    from bench.results.registered import stands_for_registered
+
+    foreign = [r for r in records if r.ok and (ran_on_cpu(r) or not stands_for_registered(r))]
+    if foreign:
+        warnings.warn(
+            f"--gpu {gpu}: {len(foreign)} of the records ran on the CPU or with tiny/random-architecture weights; "
+            f"their seconds are priced at {gpu}'s rate as asked, but they are not {gpu}'s seconds. For what "
+            f"{gpu} would take: kbench recommend --model {foreign[0].spec.model} --gpu {gpu}",
+            stacklevel=2,
+        )
+
+
 def cost_command(
     results: list[Path] = typer.Argument(..., help="Result JSONL files."),
     gpu: str | None = typer.Option(None, "--gpu", help="Price every result on this catalog GPU."),
@@ -62,8 +83,11 @@ def cost_command(
 
     session = pricing.make_session(None if session_hours else session_images, session_hours)
     chosen = load_price_book(catalog, price, pricing.make_policy(tier, price_stat, max_price_age, provider))
+    records = read_results(results)
+    if gpu is not None:
+        _warn_foreign_timings(records, gpu)
     rows = cost_rows(
-        read_results(results),
+        records,
         chosen.priced,
         gpu_id=gpu,
         usd_per_kwh=usd_per_kwh,
@@ -89,8 +113,8 @@ def _workload(
     model: str, task: str, resolution: str, steps: int | None, batch: int, dtype: str, memory: str
 ) -> Workload:
     from bench.models.registry import get_model
-    from bench.scenario import check_resolution
-    from bench.spec import DTYPES, MEMORY_OPTIONS, parse_resolution
+    from bench.scenario import check_outpaint, check_resolution
+    from bench.spec import DEFAULT_OUTPAINT_EXPAND, DTYPES, MEMORY_OPTIONS, parse_resolution
 
     spec = get_model(model)
     if task not in spec.tasks:
@@ -104,6 +128,11 @@ def _workload(
         check_resolution(model, width, height)
     except ValueError as exc:
         raise ScenarioError(f"--resolution: {str(exc).removeprefix('resolutions: ')}") from None
+    if task == "outpaint":  # the canvas (source + the default margins) must be a size the model renders
+        try:
+            check_outpaint(model, width, height, (DEFAULT_OUTPAINT_EXPAND,) * 4, 0, "--task outpaint")
+        except ValueError as exc:
+            raise ScenarioError(f"--resolution: {exc}") from None
     return Workload(
         model=model,
         task=task,

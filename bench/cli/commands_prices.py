@@ -1,8 +1,9 @@
 """``kbench prices refresh`` and ``kbench prices show``: the local cache of live GPU offers.
 
-``refresh`` asks gpuhunt for every provider's offers (or those of ``--provider``), maps them onto the catalog
-and stores them with their fetch time. A provider that fails is one warning; the refresh keeps what the
-others gave. With no offers at all it exits 2 and the previous cache stays as it was.
+``refresh`` asks gpuhunt for every provider's offers and the CLORE.AI marketplace for its hosts (or only those
+of ``--provider``), maps them onto the catalog and stores them with their fetch time. A provider that fails is
+one warning; the refresh keeps what the others gave. With no offers at all it exits 2 and the previous cache
+stays as it was. Clore's marketplace is asked at most once a minute; a refresh sooner keeps its cached offers.
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ import typer
 from bench.cli import pricing
 from bench.cli._common import one_line
 from bench.cli.json_doc import choice_json, document, figure
-from bench.cli.tables import TERMINAL_WIDTH, Footnotes, format_table, markdown, wrap_notes
+from bench.cli.tables import Footnotes, format_table, markdown, terminal_width, wrap_notes
 from bench.cost.prices.book import load_price_book
+from bench.cost.prices.cache import PriceCache, PriceCacheError
+from bench.cost.prices.gpuhunt_source import FetchResult
 from bench.errors import KbenchError
 
 
@@ -25,20 +28,42 @@ def _warn(message: str) -> None:
     typer.echo(f"kbench: warning: {one_line(message)}", err=True)
 
 
+CLORE_NAMES = ("clore", "clore.ai")
+
+
+def _fetch(provider: list[str], previous: PriceCache | None, now: dt.datetime) -> FetchResult:
+    """gpuhunt's providers and Clore's marketplace, each asked only when wanted, merged into one result."""
+    from bench.cost.catalog import load_catalog
+    from bench.cost.prices.gpuhunt_source import fetch_offers
+
+    clore = not provider or any(p.lower() in CLORE_NAMES for p in provider)
+    others = [p for p in provider if p.lower() not in CLORE_NAMES]
+    parts: list[FetchResult] = []
+    if others or not provider:
+        parts.append(fetch_offers(others or None, now=now))
+    if clore:
+        from bench.cost.prices.clore_source import fetch_clore_offers
+
+        parts.append(fetch_clore_offers(load_catalog(), now=now, previous=previous))
+    return FetchResult(
+        offers={k: v for r in parts for k, v in r.offers.items()},
+        warnings={k: v for r in parts for k, v in r.warnings.items()},
+        unmapped={k: v for r in parts for k, v in r.unmapped.items()},
+        source=" + ".join(r.source for r in parts),
+        kept={k: v for r in parts for k, v in r.kept.items()},
+        skipped={k: v for r in parts for k, v in r.skipped.items()},
+    )
+
+
 def refresh_command(
     provider: list[str] = typer.Option(
-        [], "--provider", help="Only this gpuhunt provider, e.g. runpod, vastai, aws (repeatable; default: all)."
+        [],
+        "--provider",
+        help="Only this provider: clore, or a gpuhunt one such as runpod, vastai, aws (repeatable; default: all).",
     ),
 ) -> None:
-    """Fetch current offers through gpuhunt and store them in the local price cache."""
-    from bench.cost.prices.cache import (
-        PriceCacheError,
-        load_price_cache,
-        merge_refresh,
-        price_cache_path,
-        save_price_cache,
-    )
-    from bench.cost.prices.gpuhunt_source import fetch_offers
+    """Fetch current offers (gpuhunt's providers and the CLORE.AI marketplace) into the local price cache."""
+    from bench.cost.prices.cache import load_price_cache, merge_refresh, price_cache_path, save_price_cache
 
     path = price_cache_path()
     if path is None:
@@ -49,10 +74,14 @@ def refresh_command(
         _warn(f"{exc}; it will be replaced")
         previous = None
     now = dt.datetime.now(dt.UTC)
-    result = fetch_offers(provider or None, now=now)
+    result = _fetch(provider, previous, now)
     for name, warning in sorted(result.warnings.items()):
         _warn(f"prices refresh: {name}: {warning}")
+    for name, why in sorted(result.kept.items()):
+        typer.echo(f"{name}: {why}")
     total = sum(len(v) for v in result.offers.values())
+    if total == 0 and result.kept and not result.warnings:
+        return  # nothing was asked on purpose: the cache stays as it is
     if total == 0:
         kept = f"the previous cache at {path} is unchanged" if previous else f"nothing was written to {path}"
         raise KbenchError(
@@ -70,11 +99,19 @@ def refresh_command(
     got = ", ".join(f"{p} {len(v)}" for p, v in sorted(result.offers.items()))
     older = len(cache.offers) - total
     typer.echo(f"{total} offers for {len({o.gpu_id for v in result.offers.values() for o in v})} catalog GPUs: {got}")
+    flagged = [o for v in result.offers.values() for o in v if o.flagged]
+    if flagged:
+        typer.echo(f"{len(flagged)} offers flagged, priced nothing: " + "; ".join(
+            f"{o.provider} {o.instance}: {o.host.flags[0]}" for o in flagged[:3] if o.host
+        ) + (" ..." if len(flagged) > 3 else ""))  # fmt: skip
     if older:
         typer.echo(f"kept {older} older offers of providers this refresh did not reach (judged by their own age)")
+    if result.skipped:
+        typer.echo("left out: " + ", ".join(f"{k} ({n})" for k, n in sorted(result.skipped.items())))
     if result.unmapped:
         names = ", ".join(f"{k} ({n})" for k, n in sorted(result.unmapped.items(), key=lambda kv: -kv[1])[:8])
-        typer.echo(f"not in the catalog, left out: {names}")
+        more = f" and {len(result.unmapped) - 8} more (kbench prices show --json)" if len(result.unmapped) > 8 else ""
+        typer.echo(f"not in the catalog, left out: {names}{more}")
     typer.echo(f"written to {path}")
 
 
@@ -97,12 +134,12 @@ def show_command(
     from bench.cost.prices.cache import price_cache_path
 
     prices = load_price_book(catalog, price, pricing.make_policy(tier, price_stat, max_price_age, provider))
-    if prices.cache is None:
-        raise KbenchError(f"no price cache at {price_cache_path()}; run kbench prices refresh first")
+    if prices.cache is None:  # offline or never refreshed: the catalog's prices, as every other command uses
+        _warn(f"no price cache at {price_cache_path()}: showing the catalog's prices (kbench prices refresh)")
     if gpu is not None:
         prices.listed.get(gpu)  # an unknown id is one line listing the known ones
     today = prices.policy.today
-    offers = [o for o in prices.cache.offers if gpu is None or o.gpu_id == gpu]
+    offers = [o for o in (prices.cache.offers if prices.cache else []) if gpu is None or o.gpu_id == gpu]
     chosen = [c for gid, c in prices.choices.items() if c is not None and (gpu is None or gid == gpu)]
     if json_out:
         rows = [
@@ -124,7 +161,11 @@ def show_command(
             }
             for o in offers
         ]
-        query = {"gpu": gpu, "price_policy": prices.policy.describe(), "cache_refreshed_at": prices.cache.refreshed_at}
+        query = {
+            "gpu": gpu,
+            "price_policy": prices.policy.describe(),
+            "cache_refreshed_at": prices.cache.refreshed_at if prices.cache else None,
+        }
         typer.echo(document("prices show", query, rows, [prices.note()], chosen=[choice_json(c) for c in chosen]))
         return
     notes = Footnotes()
@@ -146,7 +187,7 @@ def show_command(
                     notes.ref(f"{c.date}; billed {c.billing.label}; {c.source}") if c else "-",
                 ]
             )
-        shrink = [5]
+        shrink, optional = [5], [2, 3]  # cheapest and median of the live offers: the policy's $/h stays
     else:
         headers = ["provider", "instance", "region", "GPUs", "tier", "$/h", "$/GPU-h", "fetched", "note"]
         rows_text = []
@@ -165,15 +206,23 @@ def show_command(
                     notes.ref(o.assumption),
                 ]
             )
-        shrink = [1, 2]
-    lines = [
-        f"price cache: {price_cache_path()} (refreshed {prices.cache.refreshed_at}, {prices.cache.source})",
-        *(f"  {p}: {s.warning}" for p, s in prices.cache.providers.items() if s.warning and s.offers == 0),
-    ]
+        shrink, optional = [1, 2], [2, 8]
+    cache = prices.cache
+    lines = (
+        [
+            f"price cache: {price_cache_path()} (refreshed {cache.refreshed_at}, {cache.source})",
+            *(f"  {p}: {s.warning}" for p, s in cache.providers.items() if s.warning and s.offers == 0),
+        ]
+        if cache is not None
+        else [f"no price cache at {price_cache_path()}: the catalog's prices (kbench prices refresh fetches offers)"]
+    )
     if as_markdown:
         typer.echo("\n".join(lines) + "\n\n" + markdown(headers, rows_text, [*notes.lines(), prices.note()]), nl=False)
         return
-    lines += [format_table(headers, rows_text, width=TERMINAL_WIDTH, shrink=shrink)]
+    lines = [
+        *wrap_notes(lines),
+        format_table(headers, rows_text, width=terminal_width(), shrink=shrink, optional=optional),
+    ]
     lines += wrap_notes([*notes.lines(), prices.note()])
     typer.echo("\n".join(lines))
 
@@ -181,7 +230,8 @@ def show_command(
 def register(app: typer.Typer) -> None:
     """Add ``prices refresh`` and ``prices show`` to ``app``."""
     prices_app = typer.Typer(
-        help="Live GPU prices through gpuhunt: refresh the local price cache, show it.", no_args_is_help=True
+        help="Live GPU prices (gpuhunt providers, the CLORE.AI marketplace): refresh the local price cache, show it.",
+        no_args_is_help=True,
     )
     prices_app.command("refresh")(refresh_command)
     prices_app.command("show")(show_command)

@@ -109,6 +109,7 @@ def register(app: typer.Typer) -> None:
         slo_p99: float | None = typer.Option(
             None, "--slo-p99", help="p99 latency SLO (s) of the '$ per image at SLO' table (default: the serving's)."
         ),
+        force: bool = typer.Option(False, "--force", help="Replace an existing report of the same name."),
     ) -> None:
         """Write an HTML report, a markdown summary and a CSV of the summary table."""
         from bench.cost.catalog import bundled_catalog_path
@@ -125,6 +126,11 @@ def register(app: typer.Typer) -> None:
                 raise CatalogError(f"{catalog}: --catalog file not found")
             check_input_file(catalog, "GPU catalog", CatalogError)
         inputs = [*results, *serve, *([catalog] if catalog else []), bundled_catalog_path()]
-        check_outputs([Output("-o", p) for p in report_paths(output_stem(output, results))], inputs)
+        paths = report_paths(output_stem(output, results))
+        check_outputs([Output("-o", p) for p in paths], inputs)
+        if not force and (existing := [p for p in paths if p.exists()]):
+            raise OutputError(
+                f"{existing[0]}: -o: a report of this name exists; --force replaces it, or -o names another"
+            )
         for path in write_report(results, output, price, gpu, catalog, provider, serve, slo_p99):
             typer.echo(str(path))

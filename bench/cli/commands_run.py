@@ -213,6 +213,8 @@ def run_command(
     terminated = outcome.interrupted and outcome.exit_code != EXIT_INTERRUPTED  # SIGTERM/SIGHUP: exit promptly
     if report and not terminated and (outcome.records or outcome.resumed_skips) and results_path.exists():
         _write_report(results_path, report_dir)
+    if not outcome.interrupted:
+        _emit(lambda: typer.echo(next_steps(outcome.records, results_path)))
     if outcome.interrupted:
         _emit(lambda: typer.echo(f"interrupted: resume with  {resume_hint}", err=True))
         raise typer.Exit(outcome.exit_code or EXIT_INTERRUPTED)
@@ -250,7 +252,27 @@ def _write_report(results_path: Path, report_dir: Path) -> None:
         written = write_report([results_path], report_dir / results_path.stem)
     except KbenchError as exc:
         raise type(exc)(f"{exc} (the results are safe in {results_path}; kbench report writes the report)") from None
-    _emit(lambda: typer.echo(f"report: {written[0]}"))
+    _emit(lambda: typer.echo(f"report: {', '.join(str(p) for p in written)}"))
+
+
+def next_steps(records: list[RunRecord], results_path: Path) -> str:
+    """What the numbers just printed can and cannot say, and the command to run next.
+
+    Tiny or random weights measure that the pipeline runs, not what a real model costs: the line says so and
+    points to the projection for the full-size model (``recommend``) instead of leaving the timings to be read
+    as an answer.
+    """
+    ok = [r for r in records if r.ok]
+    if not ok:
+        return "next: kbench validate FILE checks a scenario; kbench run FILE --dry-run lists its runs"
+    first = ok[0].spec
+    if any(r.spec.weights != "hub" for r in ok):
+        return (
+            f"note: {'/'.join(sorted({r.spec.weights for r in ok if r.spec.weights != 'hub'}))} weights time the "
+            "pipeline, not the real model; for what a GPU costs: "
+            f"kbench recommend --model {first.model} --resolution {first.width}x{first.height} --memory auto"
+        )
+    return f"next: kbench recommend --results {results_path} --model {first.model} --memory auto"
 
 
 def validate_command(
@@ -259,9 +281,26 @@ def validate_command(
         DEFAULT_MAX_RUNS, "--max-runs", min=1, help="Refuse scenarios that expand to more runs than this."
     ),
 ) -> None:
-    """Check scenario files without running anything (exit 2 with one line on the first error)."""
-    specs = load_scenarios(scenarios, max_runs=max_runs)
-    typer.echo(f"ok: {len(scenarios)} file(s), {len(specs)} run(s)")
+    """Check scenario files without running anything (exit 2 with one line on the first error).
+
+    Each file is checked on its own: two files that define the same run are each valid (they are refused only
+    when run together), so that is a note naming both files, not an error.
+    """
+    from bench.scenario.load import load_scenario_file
+
+    first: dict[str, Path] = {}
+    shared: dict[tuple[Path, Path], int] = {}
+    total = 0
+    for path in scenarios:
+        specs = load_scenario_file(path, max_runs=max_runs)
+        total += len(specs)
+        for spec in specs:
+            earlier = first.setdefault(spec.run_key, path)
+            if earlier != path:
+                shared[(earlier, path)] = shared.get((earlier, path), 0) + 1
+    typer.echo(f"ok: {len(scenarios)} file(s), {total} run(s)")
+    for (a, b), n in shared.items():
+        typer.echo(f"note: {n} run(s) of {b} are also in {a}; kbench run refuses the two files together")
 
 
 def models_command(

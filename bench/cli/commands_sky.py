@@ -14,7 +14,7 @@ import typer
 import bench
 from bench.cli import pricing
 from bench.cli.outputs import Output, check_outputs
-from bench.cli.tables import TERMINAL_WIDTH, format_table, markdown, wrap_notes
+from bench.cli.tables import format_table, markdown, terminal_width, wrap_notes
 from bench.cost.catalog import Catalog
 from bench.cost.prices.book import load_price_book
 from bench.cost.prices.policy import DEFAULT_MAX_AGE_DAYS
@@ -180,7 +180,7 @@ def _print_plan(
     if as_markdown:
         typer.echo(markdown(headers, rows, notes))
     else:
-        typer.echo(format_table(headers, rows, width=TERMINAL_WIDTH, shrink=[7]))
+        typer.echo(format_table(headers, rows, width=terminal_width(), shrink=[7]))
         typer.echo("\n".join(wrap_notes(notes)))
     typer.echo("\nthen, per GPU:\n" + "\n".join(f"  {c}" for c in commands))
     folder = next(iter(files.values())).parent
@@ -212,7 +212,7 @@ def collect_command(
         ]
         for f in done.files
     ]
-    typer.echo(format_table(["file", "records", "repeats", "statuses", "GPU (NVML)"], rows, width=TERMINAL_WIDTH))
+    typer.echo(format_table(["file", "records", "repeats", "statuses", "GPU (NVML)"], rows, width=terminal_width()))
     merged = printable(str(done.out))
     typer.echo(f"merged: {merged} ({done.records} record(s) from {len(done.files)} file(s))")
     typer.echo(f"next: kbench recommend --results {merged} --model MODEL ...  |  kbench report {merged}")

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from bench.cli.json_doc import choice_json, document, figure, listed_price_json, session_json
-from bench.cli.tables import TERMINAL_WIDTH, Footnotes, format_table, markdown, wrap_notes
+from bench.cli.tables import Footnotes, format_table, markdown, terminal_width, wrap_notes
 from bench.cost.costs import CostRow
 from bench.cost.prices.book import PriceBook
 from bench.spec import STAGES
@@ -29,11 +29,16 @@ def _num(value: float | None, fmt: str = ".2f") -> str:
 
 
 def _emit(
-    headers: list[str], rows: list[list[str]], notes: Sequence[str], as_markdown: bool, shrink: Sequence[int]
+    headers: list[str],
+    rows: list[list[str]],
+    notes: Sequence[str],
+    as_markdown: bool,
+    shrink: Sequence[int],
+    optional: Sequence[int] = (),
 ) -> str:
     if as_markdown:
         return markdown(headers, rows, notes)
-    table = format_table(headers, rows, width=TERMINAL_WIDTH, shrink=shrink)
+    table = format_table(headers, rows, width=terminal_width(), shrink=shrink, optional=optional)
     return table + ("\n" + "\n".join(wrap_notes(notes)) if notes else "") + "\n"
 
 
@@ -59,7 +64,7 @@ def gpus_text(prices: PriceBook, *, listed: bool, as_markdown: bool) -> str:
             ]
         )
     headers = ["id", "name", "GB", "GB/s", "FP16 TF", "FP32 TF", "W", "$/h", "provider", "date", "ref"]
-    out = [_emit(headers, rows, [], as_markdown, shrink=[1, 8])]
+    out = [_emit(headers, rows, [], as_markdown, shrink=[1, 8], optional=[5, 6, 3])]  # FP32, W, GB/s: in specs
     if listed:
         price_rows = [
             [

@@ -43,6 +43,10 @@ def make_policy(tier: str | None, stat: str | None, max_age_days: float, provide
         raise KbenchError(str(exc)) from None
 
 
+MAX_SESSION_HOURS = 24 * 366 * 10  # ten years of renting: past it a session is not a question anyone asks
+MAX_SESSION_IMAGES = 10**12  # and beyond the arithmetic of seconds in float64 staying exact to the second
+
+
 def make_session(images: int | None, hours: float | None) -> Session | None:
     """The session ``--session-images``/``--session-hours`` ask for, or None for steady state only.
 
@@ -51,10 +55,10 @@ def make_session(images: int | None, hours: float | None) -> Session | None:
     """
     if images is not None and hours is not None:
         raise KbenchError("--session-images and --session-hours: give one of them, not both")
-    if images is not None and images < 1:
-        raise KbenchError(f"--session-images: must be a whole number >= 1, got {images}")
-    if hours is not None and not (hours > 0 and hours < float("inf")):
-        raise KbenchError(f"--session-hours: must be a number of hours > 0, got {hours}")
+    if images is not None and not 1 <= images <= MAX_SESSION_IMAGES:
+        raise KbenchError(f"--session-images: must be a whole number from 1 to {MAX_SESSION_IMAGES:,}, got {images}")
+    if hours is not None and not (0 < hours <= MAX_SESSION_HOURS):
+        raise KbenchError(f"--session-hours: must be a number of hours > 0 and <= {MAX_SESSION_HOURS:,}, got {hours:g}")
     if images is None and hours is None:
         return None
     return Session(images=images, hours=hours)

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from bench.cli.json_doc import choice_json, figure, session_json
-from bench.cli.tables import TERMINAL_WIDTH, Footnotes, format_table, markdown, wrap_notes
+from bench.cli.tables import Footnotes, format_table, markdown, terminal_width, wrap_notes
 from bench.cost.rental import RentalRow
 from bench.spec import Workload
 
@@ -106,7 +106,13 @@ def render_text(
     if as_markdown:
         return f"{header}\n\n" + markdown(headers, body, [*notes.lines(), *legend, *extra_notes])
     shrink = [headers.index("provider")]
-    lines = [header, format_table(headers, body, width=TERMINAL_WIDTH, shrink=shrink), ""]
+    # the price's date and provider are in its footnote too; the spot price is not ranked on: they go first
+    optional = [headers.index(h) for h in ("price date", "provider", "spot $/1k", "$/h") if h in headers]
+    lines = [
+        *wrap_notes([header]),
+        format_table(headers, body, width=terminal_width(), shrink=shrink, optional=optional),
+        "",
+    ]
     lines += wrap_notes([*notes.lines(), *legend, *extra_notes])
     return "\n".join(lines) + "\n"
 

@@ -19,12 +19,13 @@ from rich.text import Text
 
 from bench.cli.outputs import MIN_FREE_RUN, Output, check_outputs
 from bench.errors import EXIT_OK, EXIT_RUNS_FAILED, OutputError, ScenarioError, clip, located
-from bench.results.serving import ServeRecord
+from bench.results.serving import MIN_P99_REQUESTS, ServeRecord, max_rate_text
 from bench.serve.records import PriceFn, SloPrice, serve_key
 from bench.spec import RunSpec
 
 if TYPE_CHECKING:
     from bench.cost.prices.book import PriceBook
+    from bench.serve.runner import ServePlan
 
 SERVE_SUFFIX = ".serve.jsonl"
 
@@ -126,24 +127,52 @@ def _check_out(path: Path, inputs: Sequence[Path]) -> None:
 
 
 def points_table(points: Sequence[ServeRecord]) -> Table:
+    """The load points: a p99 only where 100 requests completed (``n<100`` otherwise), the SLO verdict, and
+    ``not judged`` where too few requests could neither meet nor miss it."""
     table = Table(title="kbench serving")
     for col in ("configuration", "load", "phase", "status", "ok/sent", "p50 s", "p90 s", "p99 s", "req/s", "SLO"):
         table.add_column(col, overflow="fold")
     for r in points:
         load = f"{r.offered_rate_per_s:g}/s" if r.offered_rate_per_s is not None else f"c={r.concurrency}"
+        load += f" (asked {r.asked_rate_per_s:g})" if r.asked_rate_per_s is not None else ""
         lat = r.latency
+        p99 = "—" if lat is None else (f"{lat.p99_s:.3f}" if lat.p99_s is not None else f"n<{MIN_P99_REQUESTS}")
+        judged = r.slo_p99_s is not None and r.status == "ok"
+        slo = ("not judged" if judged else "—") if r.slo_ok is None else ("ok" if r.slo_ok else "missed")
         cells = [
             r.serve_key,
             load,
             r.phase,
             r.status,
             f"{r.completed}/{r.sent}",
-            *(f"{v:.3f}" if lat else "—" for v in ((lat.p50_s, lat.p90_s, lat.p99_s) if lat else (0, 0, 0))),
+            *(f"{v:.3f}" if lat else "—" for v in ((lat.p50_s, lat.p90_s) if lat else (0, 0))),
+            p99,
             f"{r.achieved_rate_per_s:.3f}",
-            "—" if r.slo_ok is None else ("ok" if r.slo_ok else "missed"),
+            slo,
         ]
         table.add_row(*(Text(c) for c in cells))
     return table
+
+
+def point_notes(points: Sequence[ServeRecord]) -> list[str]:
+    """One line per point whose achieved rate differs from the offered one, saying why (``rate_note``)."""
+    return [f"  {r.offered_rate_per_s:g}/s ({r.phase}): {r.rate_note}"[:400] for r in points if r.rate_note]
+
+
+def check_serve_keys(plans: Sequence[ServePlan]) -> None:
+    """Every ``serve.api_key_env`` names a variable that holds a key now, before any load point runs.
+
+    Raises:
+        ScenarioError: one line naming the scenario file, the scenario and the variable (never its value).
+    """
+    from bench.serve.openai_wire import MissingKey, endpoint_auth
+
+    for plan in plans:
+        try:
+            endpoint_auth(plan.serve)
+        except MissingKey as exc:
+            where = f"{plan.spec.scenario_file}: scenario {plan.spec.scenario!r}"
+            raise ScenarioError(f"{where}: {exc}; export it before the run (the key is never written)") from None
 
 
 def dispatch_serve(
@@ -176,6 +205,7 @@ def dispatch_serve(
         raise typer.Exit(EXIT_OK)
     if resume:
         raise ScenarioError("--resume: applies to isolated runs; a serve scenario runs its load points again")
+    check_serve_keys(plans)
     from bench.measure.runner import default_results_path
     from bench.serve.runner import run_serve
 
@@ -188,10 +218,14 @@ def dispatch_serve(
     with contextlib.suppress(OSError):
         if outcome.points:
             Console(width=200).print(points_table(outcome.points))
+        for line in point_notes(outcome.points):
+            typer.echo(line)
         for slo in outcome.slos:
             usd = f", ${slo.usd_per_image_at_slo:.5f}/image on {slo.gpu}" if slo.usd_per_image_at_slo else ""
-            unfinished = "" if slo.search_complete else f" (search {slo.status}, not finished)"
-            typer.echo(f"max rate at p99 <= {slo.slo_p99_s:g} s: {slo.max_rate_at_slo_per_s} req/s{usd}{unfinished}")
+            answer = max_rate_text(slo)
+            judged = slo.max_rate_at_slo_per_s is not None or slo.highest_failing_rate_per_s is not None
+            unfinished = "" if slo.search_complete or not judged else f" (search {slo.status}: {slo.reason})"
+            typer.echo(f"max rate at p99 <= {slo.slo_p99_s:g} s: {answer}{usd}{unfinished}"[:600])
         typer.echo(f"serving results: {results} ({len(outcome.points)} load point(s))")
     if outcome.interrupted:
         raise typer.Exit(outcome.exit_code)
@@ -204,9 +238,11 @@ def dispatch_serve(
 __all__ = [
     "NOT_FOR_SERVE",
     "SERVE_SUFFIX",
+    "check_serve_keys",
     "check_serve_options",
     "dispatch_serve",
     "given_options",
+    "point_notes",
     "points_table",
     "slo_pricer",
 ]

@@ -7,8 +7,12 @@ shrinkable are cut, longest first, with an ellipsis. Markdown tables are never c
 
 from __future__ import annotations
 
+import os
+import shutil
+import sys
 import textwrap
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from bench.report.format import markdown_table
 from bench.text import printable
@@ -16,6 +20,28 @@ from bench.text import printable
 TERMINAL_WIDTH = 120
 MIN_SHRUNK = 10
 GAP = "  "
+
+
+@dataclass
+class TableWidth:
+    """``--wide`` (set once by the root command): tables and notes take the lines they need, never cut."""
+
+    wide: bool = False
+
+
+TABLE_WIDTH = TableWidth()
+
+
+def terminal_width() -> int | None:
+    """Columns a table may take: the terminal's (or ``COLUMNS``), 120 when output is not a terminal, None under --wide.
+
+    A pipe or a CI log has no width of its own; 120 keeps tables readable there without probing anything.
+    """
+    if TABLE_WIDTH.wide:
+        return None
+    if sys.stdout.isatty() or os.environ.get("COLUMNS", "").isdigit():
+        return max(shutil.get_terminal_size((TERMINAL_WIDTH, 24)).columns, 60)
+    return TERMINAL_WIDTH
 
 
 class Footnotes:
@@ -45,25 +71,46 @@ def _cut(cell: str, width: int) -> str:
 
 
 def format_table(
-    headers: list[str], rows: list[list[str]], *, width: int | None = None, shrink: Sequence[int] = ()
+    headers: list[str],
+    rows: list[list[str]],
+    *,
+    width: int | None = None,
+    shrink: Sequence[int] = (),
+    optional: Sequence[int] = (),
 ) -> str:
     """Plain-text table with right-aligned numbers; no terminal probing, so it pipes cleanly.
+
+    Fitting ``width`` goes in steps that keep what tells rows apart: single spaces between columns, then the
+    ``optional`` columns left out in the order given (their facts sit in footnotes or notes; a last line names
+    them), then the ``shrink`` columns cut, longest first, with an ellipsis.
 
     Args:
         headers: column titles.
         rows: string cells, one list per row.
         width: the most columns a line may take; ``None``: no limit.
         shrink: indices of the columns that may be cut to fit ``width``.
+        optional: indices of the columns that may be left out to fit ``width``, first to go first.
     """
     rows = [[printable(c) for c in r] for r in rows]  # cells quote files: escape sequences shown, not obeyed
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+    keep = list(range(len(headers)))
     gap = GAP
+
+    def total() -> int:
+        return sum(widths[i] for i in keep) + len(gap) * (len(keep) - 1)
+
+    dropped: list[str] = []
     if width is not None:
-        if sum(widths) + len(GAP) * (len(widths) - 1) > width:
-            gap = " "  # first give up the double spaces, then cut the shrinkable columns
-        over = sum(widths) + len(gap) * (len(widths) - 1) - width
+        if total() > width:
+            gap = " "  # first give up the double spaces, then the optional columns, then cut shrinkable ones
+        for i in optional:
+            if total() <= width:
+                break
+            keep.remove(i)
+            dropped.append(headers[i])
+        over = total() - width
         while over > 0:
-            candidates = [i for i in shrink if widths[i] > MIN_SHRUNK]
+            candidates = [i for i in shrink if i in keep and widths[i] > MIN_SHRUNK]
             if not candidates:
                 break
             widest = max(candidates, key=lambda i: widths[i])
@@ -73,17 +120,23 @@ def format_table(
 
     def line(cells: list[str]) -> str:
         out = []
-        for cell, w in zip(cells, widths, strict=True):
-            cell = _cut(cell, w)
-            out.append(cell.rjust(w) if _numeric(cell) else cell.ljust(w))
+        for i in keep:
+            cell = _cut(cells[i], widths[i])
+            out.append(cell.rjust(widths[i]) if _numeric(cell) else cell.ljust(widths[i]))
         return gap.join(out).rstrip()
 
-    return "\n".join([line(headers), line(["-" * w for w in widths]), *(line(r) for r in rows)])
+    text = [line(headers), line(["-" * w for w in widths]), *(line(r) for r in rows)]
+    if dropped:
+        text.append(f"(left out to fit {width} columns: {', '.join(dropped)}; kbench --wide shows them)")
+    return "\n".join(text)
 
 
-def wrap_notes(lines: Sequence[str], width: int = TERMINAL_WIDTH) -> list[str]:
-    """Notes wrapped to ``width`` columns for the terminal, URLs kept whole, continuation lines indented."""
+def wrap_notes(lines: Sequence[str], width: int | None = None) -> list[str]:
+    """Notes wrapped to ``width`` columns (default: :func:`terminal_width`), URLs kept whole, continuation lines
+    indented; each note once, however many rows gave it."""
+    width = width or terminal_width() or 10**6
     out: list[str] = []
+    lines = list(dict.fromkeys(lines))
     for line in map(printable, lines):
         indent = " " * (len(line) - len(line.lstrip()) + 4)
         out += textwrap.wrap(line, width, subsequent_indent=indent, break_long_words=False, break_on_hyphens=False) or [
@@ -100,4 +153,4 @@ def markdown(headers: list[str], rows: list[list[str]], notes: Sequence[str] = (
     return "\n".join(out) + "\n"
 
 
-__all__ = ["TERMINAL_WIDTH", "Footnotes", "format_table", "markdown", "wrap_notes"]
+__all__ = ["TABLE_WIDTH", "TERMINAL_WIDTH", "Footnotes", "format_table", "markdown", "terminal_width", "wrap_notes"]

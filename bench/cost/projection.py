@@ -165,7 +165,7 @@ class Estimate:
 
 def workload_key(w: Workload) -> tuple[object, ...]:
     """What two runs must share for one to stand for the other (weights and language do not change compute)."""
-    return (w.model, w.task, w.width, w.height, w.steps, w.images_per_call, w.dtype, w.memory, w.refiner)
+    return (w.model, w.task, w.width, w.height, w.steps, w.images_per_call, w.dtype, w.memory, w.refiner, w.outpaint)
 
 
 def _usable(record: RunRecord) -> bool:

@@ -3,8 +3,10 @@
 A call plan (:class:`bench.models.types.CallPlan`) lists, for one pipeline call of a workload, every neural
 component forward: its stage, its batch (rows), how many times it runs (steps, prior steps, classifier-free
 guidance, img2img strength, the SDXL refiner split), its dtype and the input shapes that vary (prompt
-tokens, source image). The rules below are read off the diffusers pipelines and checked against the forward
-calls of real tiny pipelines (``tests/models/test_callplan.py``).
+tokens, source image). Outpainting is the inpainting pipeline called at the canvas size, so its plan is
+inpainting's at :attr:`bench.spec.Workload.canvas` (the plan's ``size`` and ``latent_hw``). The rules below
+are read off the diffusers pipelines and checked against the forward calls of real tiny pipelines
+(``tests/models/test_callplan.py``).
 
 Token lengths that depend on the prompt are one-sentence assumptions (32 tokens); everything else is the
 pipelines' own padding.
@@ -57,11 +59,12 @@ def _no_cfg(model: ModelSpec, w: Workload) -> bool:
 
 
 def _strength(model: ModelSpec, w: Workload) -> float | None:
-    """The strength a pipeline call runs at: the run's for img2img, the pipeline's default for inpainting
-    (the harness passes none), None where every step runs (Kandinsky 5 I2I, the 2.x inpaint decoders)."""
+    """The strength a pipeline call runs at: the run's for img2img, the pipeline's default for in- and
+    outpainting (the harness passes none: outpainting is the inpainting pipeline on a larger canvas), None
+    where every step runs (Kandinsky 5 I2I, the 2.x inpaint decoders)."""
     if w.task == "img2img" and model.img2img_strength:
         return w.strength
-    if w.task == "inpaint":
+    if w.task in ("inpaint", "outpaint"):
         return model.inpaint_strength
     return None
 

@@ -135,7 +135,8 @@ def _flux_main(variant: str) -> PipelineRole:
     )
 
 
-_FLUX_TASKS = {"img2img": "FluxImg2ImgPipeline", "inpaint": "FluxInpaintPipeline"}
+# outpainting is the inpainting pipeline called on a larger canvas
+_FLUX_TASKS = {"img2img": "FluxImg2ImgPipeline", "inpaint": "FluxInpaintPipeline", "outpaint": "FluxInpaintPipeline"}
 
 
 _SRC_K5 = (
@@ -178,7 +179,7 @@ def _kandinsky2(
         family="kandinsky2",
         plan=callplan.KANDINSKY2,
         display_name=f"Kandinsky {version}",
-        tasks=("text2img", "img2img", "inpaint", "mix"),
+        tasks=("text2img", "img2img", "inpaint", "outpaint", "mix"),
         default_resolution=(512, 512),
         default_steps=100,
         default_guidance=4.0,
@@ -190,6 +191,7 @@ def _kandinsky2(
             "text2img": ("prior", "decoder"),
             "img2img": ("prior", "decoder"),
             "inpaint": ("prior", "inpaint"),
+            "outpaint": ("prior", "inpaint"),  # the inpaint decoder on the larger canvas
             "mix": ("prior", "decoder"),
         },
         task_pipeline_class={"img2img": img2img_class},
@@ -268,19 +270,20 @@ MODELS: dict[str, ModelSpec] = {
         family="sdxl",
         plan=callplan.SDXL,
         display_name="Stable Diffusion XL base 1.0",
-        tasks=("text2img", "img2img", "inpaint"),
+        tasks=("text2img", "img2img", "inpaint", "outpaint"),
         default_resolution=(1024, 1024),
         default_steps=50,
         default_guidance=5.0,
         resolution_multiple=8,
         max_resolution=4096,
         roles={"main": _sdxl_main(), "refiner": _sdxl_refiner()},
-        task_roles={"text2img": ("main",), "img2img": ("main",), "inpaint": ("main",)},
+        task_roles={"text2img": ("main",), "img2img": ("main",), "inpaint": ("main",), "outpaint": ("main",)},
         refiner_tasks=("text2img",),
         inpaint_strength=0.9999,  # StableDiffusionXLInpaintPipeline's default
         task_pipeline_class={
             "img2img": "StableDiffusionXLImg2ImgPipeline",
             "inpaint": "StableDiffusionXLInpaintPipeline",
+            "outpaint": "StableDiffusionXLInpaintPipeline",
         },
         multilingual={"en": True, "ru": False, "zh": False, "de": False},
         multilingual_source=_SRC_SDXL,
@@ -293,14 +296,14 @@ MODELS: dict[str, ModelSpec] = {
         family="flux1",
         plan=callplan.FLUX1,
         display_name="FLUX.1 [dev]",
-        tasks=("text2img", "img2img", "inpaint"),
+        tasks=("text2img", "img2img", "inpaint", "outpaint"),
         default_resolution=(1024, 1024),
         default_steps=28,
         default_guidance=3.5,
         resolution_multiple=16,
         max_resolution=2048,
         roles={"main": _flux_main("dev")},
-        task_roles={"text2img": ("main",), "img2img": ("main",), "inpaint": ("main",)},
+        task_roles={task: ("main",) for task in ("text2img", "img2img", "inpaint", "outpaint")},
         task_pipeline_class=dict(_FLUX_TASKS),
         inpaint_strength=0.6,  # FluxInpaintPipeline's default
         multilingual={"en": True, "ru": False, "zh": False, "de": False},
@@ -312,14 +315,14 @@ MODELS: dict[str, ModelSpec] = {
         family="flux1",
         plan=callplan.FLUX1,
         display_name="FLUX.1 [schnell]",
-        tasks=("text2img", "img2img", "inpaint"),
+        tasks=("text2img", "img2img", "inpaint", "outpaint"),
         default_resolution=(1024, 1024),
         default_steps=4,
         default_guidance=0.0,
         resolution_multiple=16,
         max_resolution=2048,
         roles={"main": _flux_main("schnell")},
-        task_roles={"text2img": ("main",), "img2img": ("main",), "inpaint": ("main",)},
+        task_roles={task: ("main",) for task in ("text2img", "img2img", "inpaint", "outpaint")},
         task_pipeline_class=dict(_FLUX_TASKS),
         inpaint_strength=0.6,  # FluxInpaintPipeline's default
         multilingual={"en": True, "ru": False, "zh": False, "de": False},

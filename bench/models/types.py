@@ -154,8 +154,9 @@ class ModelSpec:
         return min(self.trained_sizes, key=lambda s: abs(s[0] / s[1] - width / height))
 
     def call_plan(self, w: Workload) -> CallPlan:
-        """The component calls one pipeline call of ``w`` makes, with the shapes they see."""
-        width, height = self.output_size(w.width, w.height)
+        """The component calls one pipeline call of ``w`` makes, with the shapes they see (at the outpainting
+        canvas, where the source is placed on a larger one)."""
+        width, height = self.output_size(*w.canvas)
         return CallPlan(
             workload=w,
             size=(width, height),

@@ -22,7 +22,10 @@ from bench.files import read_bytes_capped
 from bench.spec import Arrivals, RunSpec, ServerKind
 from bench.stats import mean, percentile
 
-SERVE_SCHEMA_VERSION = 2  # 2: SloRecord.search_complete, and status interrupted/failed for an unfinished search
+# 2: SloRecord.search_complete, and status interrupted/failed for an unfinished search. 3: p99 empty below
+# MIN_P99_REQUESTS values; ServeRecord.asked_rate_per_s, capacity_per_s, arrival_rate_per_s, rate_note, slo_note
+SERVE_SCHEMA_VERSION = 3
+MIN_P99_REQUESTS = 100  # a 99th percentile from fewer values is the maximum or next to it, not a p99
 PointStatus = Literal["ok", "failed", "interrupted"]
 Phase = Literal["sweep", "bisection"]
 
@@ -31,14 +34,19 @@ _RECORD = ConfigDict(extra="forbid")
 
 
 class LatencyStats(BaseModel):
-    """Order statistics of one duration over the completed requests of a load point (seconds)."""
+    """Order statistics of one duration over the completed requests of a load point (seconds).
+
+    ``p99_s`` is empty (not estimable) below :data:`MIN_P99_REQUESTS` values: the 99th percentile of 6 values is
+    their maximum, which says nothing about the one request in a hundred. Files of versions 1 and 2 read as
+    they were written (their p99 from any number of values).
+    """
 
     model_config = _RECORD
     n: int
     mean_s: float
     p50_s: float
     p90_s: float
-    p99_s: float
+    p99_s: float | None
     max_s: float
 
     @classmethod
@@ -51,7 +59,7 @@ class LatencyStats(BaseModel):
             mean_s=mean(values),
             p50_s=percentile(values, 50),
             p90_s=percentile(values, 90),
-            p99_s=percentile(values, 99),
+            p99_s=percentile(values, 99) if len(values) >= MIN_P99_REQUESTS else None,
             max_s=max(values),
         )
 
@@ -85,7 +93,11 @@ class ServeRecord(BaseModel):
     batch_window_s: float | None = None
     concurrency: int | None = None  # closed loop: requests kept in flight
     offered_rate_per_s: float | None = None  # open loop: the arrival process's mean rate
+    asked_rate_per_s: float | None = None  # the listed or probed rate, when it was capped at capacity_per_s
+    capacity_per_s: float | None = None  # the server's measured capacity when the point ran (None: unknown)
+    arrival_rate_per_s: float | None = None  # open loop: the rate the point's sends actually came at
     achieved_rate_per_s: float  # completed requests / window_s
+    rate_note: str | None = None  # why achieved differs from offered, when it does by more than 10%
     phase: Phase = "sweep"  # from the scenario's list, or a probe of the SLO bisection
     seed: int
     status: PointStatus
@@ -103,7 +115,9 @@ class ServeRecord(BaseModel):
     mean_batch: float | None = None  # requests per pipeline call, as the server formed them
     images_per_s: float
     slo_p99_s: float | None = None
-    slo_ok: bool | None = None  # p99 <= SLO with nothing failed or timed out; None without an SLO or unless status ok
+    slo_ok: bool | None = None  # p99 <= SLO with nothing failed or timed out; None without an SLO, unless status ok,
+    # or when too few requests completed to judge (slo_note says which)
+    slo_note: str | None = None
     latency_s: list[float] = Field(default_factory=list)  # every completed request, in send order
     queue_wait_s: list[float] = Field(default_factory=list)
     service_s: list[float] = Field(default_factory=list)
@@ -128,9 +142,9 @@ class SloRecord(BaseModel):
     arrivals: Arrivals
     max_batch: int
     slo_p99_s: float
-    max_rate_at_slo_per_s: float | None  # None: even the lowest rate tried missed the SLO
-    highest_failing_rate_per_s: float | None  # the bracket's upper end (None: never missed)
-    probes: int  # load points run for the search, listed rates included
+    max_rate_at_slo_per_s: float | None  # the last rate met (None: no rate judged met the SLO)
+    highest_failing_rate_per_s: float | None  # the first rate missed above it, the bracket's upper end (None: none)
+    probes: int  # rates judged for the search, listed ones included
     status: PointStatus  # ok: the search finished; interrupted (a signal) or failed (server gone, a probe failed)
     # False: the search stopped before its bracket was narrow or its probes were used (status says why); the
     # bracket is then only what the finished points showed. Version 1 records could not say: read as True.
@@ -144,6 +158,20 @@ class SloRecord(BaseModel):
     started_at: str
     finished_at: str
     kbench_version: str
+
+
+def max_rate_text(slo: SloRecord) -> str:
+    """The SLO search's answer as a bracket: between the last rate met and the first missed, "at least" the
+    highest rate met when none above it missed, "below" the lowest rate missed when none met, or not judged."""
+    low, high = slo.max_rate_at_slo_per_s, slo.highest_failing_rate_per_s
+    if low is not None and high is not None:
+        return f"between {low:.4g} req/s (met) and {high:.4g} req/s (missed)"
+    if low is not None:
+        return f"at least {low:.4g} req/s (no rate tried above it missed)"
+    if high is not None:
+        return f"below {high:.4g} req/s (the lowest rate judged missed)"
+    reason = slo.reason or ""
+    return reason if reason.startswith("not judged") else "not judged" + (f": {reason}" if reason else "")
 
 
 ServeResult = Annotated[ServeRecord | SloRecord, Field(discriminator="record_type")]
@@ -190,6 +218,7 @@ def read_serve_results(path: str | Path) -> list[ServeRecord | SloRecord]:
 
 
 __all__ = [
+    "MIN_P99_REQUESTS",
     "SERVE_RESULT",
     "SERVE_SCHEMA_VERSION",
     "Arrivals",
@@ -201,5 +230,6 @@ __all__ = [
     "ServerKind",
     "SloRecord",
     "dump_serve_record",
+    "max_rate_text",
     "read_serve_results",
 ]

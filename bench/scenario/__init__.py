@@ -6,6 +6,7 @@ reads files and reports errors with file, line and field. Layering: schema <- ex
 
 from bench.scenario.expand import expand
 from bench.scenario.load import display_path, load_scenario_file, load_scenarios
+from bench.scenario.outpaint import check_outpaint
 from bench.scenario.schema import EXCLUDE_KEYS, MIN_SIDE, ScenarioFile, ScenarioSpec, check_resolution
 
 __all__ = [
@@ -13,6 +14,7 @@ __all__ = [
     "MIN_SIDE",
     "ScenarioFile",
     "ScenarioSpec",
+    "check_outpaint",
     "check_resolution",
     "display_path",
     "expand",

@@ -115,6 +115,7 @@ def expand(scenario: ScenarioSpec, *, source: str | None = None, sha256: str | N
                         refiner=refiner,
                         gpu=scenario.gpu,
                         optimise=cell,
+                        outpaint=scenario.outpaint_for(model_id, task, width, height),
                     )
                 )
     return runs

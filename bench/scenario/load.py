@@ -13,6 +13,7 @@ from pydantic import BaseModel, ValidationError
 
 from bench.errors import ScenarioError, clip, located
 from bench.scenario.expand import DEFAULT_MAX_RUNS, expand, matrix_size
+from bench.scenario.outpaint import OutpaintBlock
 from bench.scenario.schema import ScenarioFile, ScenarioSpec
 from bench.scenario.serve import ServeSpec
 from bench.spec import RunSpec
@@ -119,7 +120,9 @@ def load_scenario_file(path: str | Path, *, max_runs: int = DEFAULT_MAX_RUNS) ->
         except ValidationError as err:
             loc, msg = _first_error(err)
             if msg == "unknown field":
-                msg += f"; allowed: {_allowed_fields(ServeSpec if loc[:1] == ('serve',) else ScenarioSpec)}"
+                blocks: dict[str, type[BaseModel]] = {"serve": ServeSpec, "outpaint": OutpaintBlock}
+                block = blocks.get(str(loc[0]) if loc else "", ScenarioSpec)
+                msg += f"; allowed: {_allowed_fields(block)}"
             named = _NAMED_FIELD.match(msg)  # a cross-field or per-entry check names its field
             if named and _split_field(named.group(1))[: len(loc)] == loc:
                 loc, msg = _split_field(named.group(1)), named.group(2)
@@ -149,14 +152,15 @@ def load_scenarios(paths: Sequence[str | Path], *, max_runs: int = DEFAULT_MAX_R
     """Load several files; a run key that appears twice across them is an error, and so are more than
     ``max_runs`` runs in all."""
     runs: list[RunSpec] = []
-    keys: dict[str, str] = {}
+    keys: dict[str, tuple[str, str]] = {}
     for p in paths:
         for run in load_scenario_file(p, max_runs=max_runs):
             if run.run_key in keys:
+                scenario, where = keys[run.run_key]
                 raise ScenarioError(
-                    located(f"run {run.run_key} is already defined in scenario {keys[run.run_key]!r}", file=p)
+                    located(f"run {run.run_key} is already defined in scenario {scenario!r} of {where}", file=p)
                 )
-            keys[run.run_key] = run.scenario
+            keys[run.run_key] = (run.scenario, display_path(Path(p)))
             runs.append(run)
         if len(runs) > max_runs:
             raise ScenarioError(

@@ -12,8 +12,9 @@ from bench.errors import ScenarioError, clip
 from bench.models.registry import MODELS, get_model, known_models, refiner_models
 from bench.prompts import load_prompt_set
 from bench.scenario.optimise import OPTIMISE_EXCLUDE_KEYS, OPTIMISE_EXCLUDE_VALUES, OptimiseAxes
+from bench.scenario.outpaint import MAX_MARGIN, OutpaintBlock, check_outpaint, outpaint_settings
 from bench.scenario.serve import ServeSpec, check_serve_hub
-from bench.spec import STRICT, Dtype, Language, MemoryOption, Task, WeightSource, parse_resolution
+from bench.spec import STRICT, Dtype, Language, MemoryOption, Outpaint, Task, WeightSource, parse_resolution
 
 MIN_SIDE = 64
 EXCLUDE_KEYS = (
@@ -89,6 +90,8 @@ class ScenarioSpec(BaseModel):
     mode: Literal["isolated", "serve"] = "isolated"  # serve: a server under load (bench/serve/)
     serve: ServeSpec | None = None
     optimise: OptimiseAxes | None = None  # speed-setting axes (bench/scenario/optimise.py)
+    outpaint: OutpaintBlock | None = None  # task outpaint: the margins around the source (bench/scenario/outpaint.py)
+    expand: int | None = Field(default=None, ge=1, le=MAX_MARGIN)  # task outpaint: the same margin on every side
 
     @field_validator(
         "models", "tasks", "batch_sizes", "images_per_prompt", "dtypes", "memory", "languages", mode="before"
@@ -198,6 +201,10 @@ class ScenarioSpec(BaseModel):
                     )
             for w, h in self.resolutions or []:
                 check_resolution(model_id, w, h)
+        if self.outpaint is not None and self.expand is not None:
+            raise ValueError("expand: give expand: N or an outpaint: block, not both")
+        if "outpaint" in self.tasks:
+            self._check_outpaint()
         if True in self.refiner:
             self._check_refiner()
         if self.max_repeats is not None and self.max_repeats < self.repeats:
@@ -235,6 +242,22 @@ class ScenarioSpec(BaseModel):
                     )
         if any(s < 2 for s in self.steps or []):
             raise ValueError("refiner: needs steps >= 2 (the base and the refiner each run part of the schedule)")
+
+    def _check_outpaint(self) -> None:
+        """Every model that outpaints here can render the canvas of every source resolution."""
+        margins, overlap, field = outpaint_settings(self.outpaint, self.expand)
+        for model_id in self.models:
+            model = get_model(model_id)
+            if "outpaint" in model.tasks and not self._excluded_pair(model_id, "outpaint"):
+                for w, h in self.resolutions or [model.default_resolution]:
+                    check_outpaint(model_id, w, h, margins, overlap, field)
+
+    def outpaint_for(self, model_id: str, task: str, width: int, height: int) -> Outpaint | None:
+        """The canvas of an outpaint run (None for other tasks), as validated."""
+        if task != "outpaint":
+            return None
+        margins, overlap, field = outpaint_settings(self.outpaint, self.expand)
+        return check_outpaint(model_id, width, height, margins, overlap, field)
 
     def _excluded_pair(self, model_id: str, task: str) -> bool:
         return any(

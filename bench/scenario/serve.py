@@ -6,7 +6,9 @@ A serve scenario's runs are the same :class:`~bench.spec.RunSpec` values as an i
 
 from __future__ import annotations
 
+import json
 import math
+import re
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
@@ -22,6 +24,14 @@ MAX_BATCH = 64
 MAX_POINTS = 32  # rates or concurrencies of one scenario
 MAX_REQUESTS = 100_000
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+# kbench's own inputs beyond the OpenAI images body; a url target gets them only when extra_body lists them
+EXTENSION_FIELDS = ("negative_prompt", "steps", "guidance_scale", "seed")
+OWN_BODY_FIELDS = ("prompt", "size", "n", "response_format")  # kbench sets these in every request body
+MAX_HEADERS = 32
+MAX_EXTRA_BODY_BYTES = 16 * 1024
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,128}")  # an HTTP header name (RFC 9110 token)
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
+_MANAGED_HEADERS = ("host", "content-length", "content-type", "transfer-encoding", "connection")
 
 
 class ServeSpec(BaseModel):
@@ -46,6 +56,81 @@ class ServeSpec(BaseModel):
     request_timeout_s: float = Field(default=300.0, gt=0.0, le=24 * 3600.0)
     startup_timeout_s: float = Field(default=600.0, gt=0.0, le=24 * 3600.0)  # until the server is healthy
     seed: int = Field(default=0, ge=0, le=2**63 - 1)
+    # server url only: sent with every request to the endpoint (never written to a record)
+    headers: dict[str, str] | None = None
+    # server url only: the environment variable holding the endpoint's API key, read when the run starts; the key
+    # is sent as ``Authorization: Bearer <key>`` (or as the value of api_key_header) and never written anywhere
+    api_key_env: str | None = Field(default=None, max_length=128)
+    api_key_header: str | None = Field(default=None, max_length=128)
+    # server url, api openai only: kbench's extension fields to send (a list of their names, the run's values),
+    # or fields of the endpoint's own with literal values (a mapping); nothing beyond the OpenAI body by default
+    extra_body: list[str] | dict[str, object] | None = None
+
+    @field_validator("headers", mode="before")
+    @classmethod
+    def _check_headers(cls, value: object) -> object:
+        """Names that are HTTP tokens, values of visible ASCII (a CR LF would split the request), none that HTTP
+        itself manages, and no key written out: a key goes through api_key_env."""
+        if value is None:
+            return None
+        if not isinstance(value, dict) or len(value) > MAX_HEADERS:
+            raise ValueError(f"must be a mapping of at most {MAX_HEADERS} header names to values, got {clip(value)}")
+        for name, text in value.items():
+            if not isinstance(name, str) or not _TOKEN.fullmatch(name):
+                raise ValueError(f"{clip(name)} is not an HTTP header name (letters, digits and !#$%&'*+-.^_`|~)")
+            if not isinstance(text, str) or len(text) > 4096 or any(not (" " <= c <= "~") and c != "\t" for c in text):
+                raise ValueError(f"{name}: the value must be text of visible ASCII characters, at most 4096")
+            if name.lower() in _MANAGED_HEADERS:
+                raise ValueError(f"{name}: set by the client itself; allowed: any other header")
+            if name.lower() == "authorization":
+                raise ValueError(
+                    "Authorization: name the environment variable that holds the key in api_key_env instead; "
+                    "a key written in a scenario file goes wherever the file goes"
+                )
+        return value
+
+    @field_validator("api_key_env")
+    @classmethod
+    def _check_env_name(cls, value: str | None) -> str | None:
+        if value is not None and not _ENV_NAME.fullmatch(value):
+            raise ValueError(f"must be the name of an environment variable (letters, digits, _), got {clip(value)}")
+        return value
+
+    @field_validator("api_key_header")
+    @classmethod
+    def _check_key_header(cls, value: str | None) -> str | None:
+        if value is not None and (not _TOKEN.fullmatch(value) or value.lower() in _MANAGED_HEADERS):
+            raise ValueError(f"must be an HTTP header name such as Authorization or api-key, got {clip(value)}")
+        return value
+
+    @field_validator("extra_body", mode="before")
+    @classmethod
+    def _check_extra_body(cls, value: object) -> object:
+        """A list of kbench's extension fields, or a mapping of other fields to JSON values (bounded)."""
+        if value is None:
+            return None
+        if isinstance(value, list):
+            for name in value:
+                if name not in EXTENSION_FIELDS:
+                    raise ValueError(f"{clip(name)} is not a kbench field; allowed: {', '.join(EXTENSION_FIELDS)}")
+            return value
+        if not isinstance(value, dict):
+            raise ValueError(
+                f"must be a list of kbench's fields ({', '.join(EXTENSION_FIELDS)}) or a mapping of the "
+                f"endpoint's fields to values, got {clip(value)}"
+            )
+        for name in value:
+            if not isinstance(name, str) or not 0 < len(name) <= 128:
+                raise ValueError(f"{clip(name)}: a field name must be text of 1 to 128 characters")
+            if name in OWN_BODY_FIELDS:
+                raise ValueError(f"{name}: kbench sets it in every request; allowed: any other field")
+        try:
+            size = len(json.dumps(value, allow_nan=False))
+        except (TypeError, ValueError, RecursionError):
+            raise ValueError("values must be JSON: text, numbers, true/false, null, lists and mappings") from None
+        if size > MAX_EXTRA_BODY_BYTES:
+            raise ValueError(f"is {size:,} bytes as JSON; at most {MAX_EXTRA_BODY_BYTES:,}")
+        return value
 
     @field_validator("max_batch", "concurrency", mode="before")
     @classmethod
@@ -135,7 +220,30 @@ class ServeSpec(BaseModel):
             raise ValueError("serve.batch_window_s: applies to server openai (Gradio batches what is waiting)")
         if self.server == "url" and self.max_batch != [1]:
             raise ValueError("serve.max_batch: an existing endpoint batches as it was started; leave max_batch out")
+        for name in ("headers", "api_key_env", "api_key_header", "extra_body"):
+            if getattr(self, name) is not None and self.server != "url":
+                raise ValueError(f"serve.{name}: only with server url; kbench's own {self.server} server needs none")
+        if self.extra_body is not None and self.api == "gradio":
+            raise ValueError("serve.extra_body: only with api openai; a Gradio app takes its own inputs")
+        if self.api_key_header is not None and self.api_key_env is None:
+            raise ValueError("serve.api_key_header: names where the key goes; give api_key_env, the key's variable")
+        key_header = (self.api_key_header or "Authorization").lower()
+        if self.api_key_env is not None and key_header in {h.lower() for h in self.headers or {}}:
+            raise ValueError(f"serve.headers: {self.api_key_header}: the key from api_key_env goes there")
         return self
+
+    @property
+    def extension_fields(self) -> tuple[str, ...]:
+        """kbench's extension fields a request body carries: all of them for kbench's own openai server, for an
+        endpoint only those extra_body lists (a strict OpenAI-compatible server refuses unknown fields)."""
+        if self.server != "url":
+            return EXTENSION_FIELDS
+        return tuple(self.extra_body) if isinstance(self.extra_body, list) else ()
+
+    @property
+    def extra_fields(self) -> dict[str, object]:
+        """The endpoint's own fields with their literal values, sent in every request body (extra_body mapping)."""
+        return dict(self.extra_body) if isinstance(self.extra_body, dict) else {}
 
     @property
     def is_local_target(self) -> bool:
@@ -167,4 +275,4 @@ def check_serve_hub(weights: str, hub: dict[str, str]) -> None:
             )
 
 
-__all__ = ["LOCAL_HOSTS", "Arrivals", "ServeSpec", "ServerKind", "check_serve_hub"]
+__all__ = ["EXTENSION_FIELDS", "LOCAL_HOSTS", "Arrivals", "ServeSpec", "ServerKind", "check_serve_hub"]

@@ -1,11 +1,13 @@
 """The deployment guide's Gradio app: a ``gr.Interface`` with its queue, served by uvicorn on 127.0.0.1.
 
-``python -m bench.serve.app_gradio CONFIG.json PORT``. Inputs are the guide's: prompt, negative prompt,
-steps, guidance, seed, width, height. One call runs at a time (``concurrency_limit=1``: one GPU); with
-``max_batch`` > 1 the queue hands the function up to that many waiting requests at once (``batch=True``,
-``max_batch_size``). Beside the image the app returns a JSON output with the server-side timing of the call
-(:class:`~bench.serve.engine.Served`), which the load generator reads; Gradio does not expose when a request
-joined its queue, so ``arrived_s`` is left out and the driver uses its own send time (same machine clock).
+``python -m bench.serve.app_gradio CONFIG.json PORT``. Inputs are the guide's: prompt, negative prompt, steps,
+guidance, seed, width, height, named in the API ``prompt``, ``negative_prompt``, ``steps``, ``guidance_scale``,
+``seed``, ``width`` and ``height``, all but the prompt with a default. One call runs at a time
+(``concurrency_limit=1``: one GPU); with ``max_batch`` > 1 the queue hands the function up to that many waiting
+requests at once (``batch=True``, ``max_batch_size``). Beside the image the app returns a JSON output with the
+server-side timing of the call (:class:`~bench.serve.engine.Served`), which the load generator reads; Gradio does
+not expose when a request joined its queue, so ``arrived_s`` is left out and the driver uses its own send time
+(same machine clock).
 """
 
 from __future__ import annotations
@@ -20,8 +22,11 @@ from bench.serve.host import add_host_routes, exit_with, serve_forever, start_en
 API_NAME = "predict"  # gr.Interface's default, so an existing guide app answers the same call
 
 
+PARAMETERS = ("prompt", "negative_prompt", "steps", "guidance_scale", "seed", "width", "height")  # the API's names
+
+
 def _request(
-    prompt: str, negative: str, steps: float, guidance: float, seed: float, width: float, height: float
+    prompt: str, negative: str | None, steps: float, guidance: float, seed: float, width: float, height: float
 ) -> GenRequest:
     return GenRequest(
         prompt=prompt,
@@ -35,7 +40,12 @@ def _request(
 
 
 def build_demo(engine: Engine, max_batch: int) -> Any:
-    """The guide's Interface over ``engine`` (one image per request shown: the first of the prompt's)."""
+    """The guide's Interface over ``engine`` (one image per request shown: the first of the prompt's).
+
+    The function's parameters are the API's names (Gradio reads them from its signature), so a client calls it
+    by keyword (``predict(prompt=..., steps=...)``); every input but the prompt has a default in the app (the
+    run's value, or an empty negative prompt), which ``gradio_client`` fills in for what a call leaves out.
+    """
     import gradio as gr
 
     spec = engine.spec
@@ -50,18 +60,30 @@ def build_demo(engine: Engine, max_batch: int) -> Any:
         info = served.model_dump(mode="json")
         return [own[0] for own in images], [info] * len(requests)
 
-    def generate(*args: Any) -> tuple[Any, Any]:
+    def generate(
+        prompt: Any,
+        negative_prompt: Any = None,
+        steps: Any = spec.steps,
+        guidance_scale: Any = spec.guidance_scale,
+        seed: Any = spec.seed,
+        width: Any = spec.width,
+        height: Any = spec.height,
+    ) -> tuple[Any, Any]:
+        """Text to image: one value per input, or one list per input when the queue hands over a batch."""
+        values = (prompt, negative_prompt, steps, guidance_scale, seed, width, height)
+        if not prompt or (batched and not all(prompt)):
+            raise gr.Error("prompt: a non-empty text is required")
         if batched:  # one list per input, one list per output
-            return serve([_request(*row) for row in zip(*args, strict=True)])
-        images, infos = serve([_request(*args)])
+            return serve([_request(*row) for row in zip(*values, strict=True)])
+        images, infos = serve([_request(*values)])
         return images[0], infos[0]
 
     top, step = model.max_resolution, model.resolution_multiple
     demo = gr.Interface(
         fn=generate,
         inputs=[
-            gr.Textbox(label="Prompt"),
-            gr.Textbox(label="Negative prompt"),
+            gr.Textbox(label="Prompt", value=None),
+            gr.Textbox(label="Negative prompt", value=""),
             gr.Slider(1, 150, value=spec.steps, step=1, label="Steps"),
             gr.Slider(0.0, 20.0, value=spec.guidance_scale, label="Guidance scale"),
             gr.Number(value=spec.seed, precision=0, label="Seed"),

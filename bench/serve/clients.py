@@ -10,17 +10,15 @@ request with its reason, never an error of the run.
 
 from __future__ import annotations
 
-import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol
 
-from pydantic import ValidationError
-
 from bench.results.serving import ServeDevice
 from bench.serve.engine import GenRequest, Served
+from bench.serve.openai_wire import Auth, openai_base_url, parse_openai_reply, request_body
 
 if TYPE_CHECKING:
     import httpx
@@ -60,12 +58,18 @@ class Target(Protocol):
 
 
 MAX_REPLY_BYTES = 64 * 1024 * 1024  # a reply larger than this is refused, not read on (a 1024x1024 PNG: ~2 MB)
+ERROR_BYTES = 16 * 1024  # of an error reply, read for its reason (redacted, then clipped)
 MAX_DEVICE_BYTES = 1024 * 1024  # a device window is a few hundred bytes of JSON
 DEVICE_TIMEOUT_S = 5.0
 
 
 def _device(
-    client: httpx.Client, url: str, start_s: float, end_s: float, should_stop: Callable[[], bool] | None
+    client: httpx.Client,
+    url: str,
+    start_s: float,
+    end_s: float,
+    should_stop: Callable[[], bool] | None,
+    headers: Mapping[str, str] | None = None,
 ) -> ServeDevice | None:
     """The server's samplers over a window, from a kbench server; None from any other endpoint, whatever it
     answers (an error, a reply too large, too slow, too deeply nested or of another shape) or when stopped."""
@@ -76,7 +80,8 @@ def _device(
 
     with bounded_request(DEVICE_TIMEOUT_S, should_stop):
         try:
-            with client.stream("GET", url + DEVICE_PATH, params={"start": start_s, "end": end_s}) as reply:
+            window = {"start": start_s, "end": end_s}
+            with client.stream("GET", url + DEVICE_PATH, params=window, headers=headers) as reply:
                 body = read_capped(reply, MAX_DEVICE_BYTES) if reply.status_code == 200 else None
         except httpx.HTTPError:
             return None
@@ -88,101 +93,143 @@ def _device(
         return None
 
 
-def openai_base_url(url: str) -> str:
-    """The server's root: a base URL given the openai client's way (``.../v1``, with or without a trailing
-    slash) names the same server as its root, and the route (``/v1/images/generations``) is added once."""
-    base = url.rstrip("/")
-    return base.removesuffix("/v1").rstrip("/") if base.endswith("/v1") else base
-
-
-def parse_openai_reply(content: bytes) -> tuple[Served | None, str | None]:
-    """``(served, None)`` for a reply with images, ``(None, why)`` for any other body: not JSON, nested past any
-    sane depth, or JSON of another shape. A hostile reply is a failed request, never an error of the run."""
-    try:
-        data = json.loads(content)
-    except (ValueError, RecursionError) as exc:
-        return None, f"unreadable reply: {type(exc).__name__}: {str(exc)[:200]}"
-    if not isinstance(data, dict):
-        return None, f"unreadable reply: a JSON {type(data).__name__}, not an object"
-    if not isinstance(data.get("data"), list) or not data["data"]:
-        return None, "reply has no images"
-    timing = data.get("kbench")
-    if timing is None:
-        return None, None
-    try:
-        return Served.model_validate(timing), None
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(["kbench", *(str(p) for p in first["loc"])])
-        return None, f"unreadable reply: {where}: {first['msg']}"[:240]
-
-
 class OpenAITarget:
-    """``POST /v1/images/generations`` through one shared ``httpx.Client`` (:func:`stoppable_client`)."""
+    """``POST /v1/images/generations`` through one shared ``httpx.Client`` (:func:`stoppable_client`).
 
-    def __init__(self, url: str, timeout_s: float, max_reply_bytes: int = MAX_REPLY_BYTES) -> None:
+    ``auth``: the headers of every request (the API key among them) and the secrets kept out of error texts;
+    ``extension``: kbench's extension fields the body carries; ``extra``: the endpoint's own fields.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        timeout_s: float,
+        max_reply_bytes: int = MAX_REPLY_BYTES,
+        *,
+        auth: Auth | None = None,
+        extension: Sequence[str] = (),
+        extra: Mapping[str, object] | None = None,
+    ) -> None:
+        import httpx
+
         from bench.serve.bounded_http import stoppable_client
 
         self.url, self.timeout_s, self.max_reply_bytes = openai_base_url(url), timeout_s, max_reply_bytes
+        self.auth, self.extension, self.extra = auth or Auth(), tuple(extension), dict(extra or {})
         self._client = stoppable_client(timeout_s, base_url=self.url, max_connections=MAX_CONNECTIONS)
+        self._origin = _origin(httpx.URL(self.url))
 
     def send(self, request: GenRequest, should_stop: Callable[[], bool] | None = None) -> Outcome:
-        """One request, bounded as a whole: connect, send, the headers and the entire reply within the timeout
-        (httpx's own timeout bounds each read, so a server answering a byte a second would never end), at most
-        :data:`MAX_REPLY_BYTES` read, and given up as soon as the load point is stopped, whatever it waits for."""
+        """One request, bounded as a whole: connect, send, the headers and the entire reply, then any image the
+        reply gives as a ``url``, all within the timeout (httpx's own timeout bounds each read, so a server
+        answering a byte a second would never end), each body at most :data:`MAX_REPLY_BYTES`, and given up as
+        soon as the load point is stopped, whatever it waits for. An image fetched by its URL is part of the
+        request's latency, as it is of what a client waits for."""
         import httpx
 
-        from bench.serve.app_openai import ROUTE
-        from bench.serve.bounded_http import CUT_REASONS, bounded_request, read_capped
+        from bench.serve.bounded_http import CUT_REASONS, bounded_request
 
-        body = request.model_dump(exclude_none=True, exclude={"width", "height"})
-        if request.width and request.height:
-            body["size"] = f"{request.width}x{request.height}"
+        body = request_body(request, self.extension, self.extra)
         sent = time.time()
         with bounded_request(self.timeout_s, should_stop) as bound:
             try:
-                with self._client.stream("POST", ROUTE, json=body) as reply:
-                    content = read_capped(reply, self.max_reply_bytes)
+                served, error = self._exchange(body)
             except httpx.HTTPError as exc:
                 if bound.cut is not None:  # the deadline or the stop ended a wait: headers, body or connect
                     status: RequestStatus = "timeout" if bound.cut == "timeout" else "failed"
                     return Outcome(sent, time.time(), status, error=CUT_REASONS[bound.cut])
                 if isinstance(exc, httpx.TimeoutException):
                     return Outcome(sent, time.time(), "timeout", error="request timed out")
-                return Outcome(sent, time.time(), "failed", error=f"{type(exc).__name__}: {str(exc)[:200]}")
+                why = self.auth.redact(f"{type(exc).__name__}: {exc}")
+                return Outcome(sent, time.time(), "failed", error=why)
         done = time.time()
-        if content is None:
-            return Outcome(sent, done, "failed", error=CUT_REASONS["too-large"])
-        if reply.status_code != 200:
-            text = content[:200].decode("utf-8", errors="replace")
-            return Outcome(sent, done, "failed", error=f"HTTP {reply.status_code}: {text}")
-        served, error = parse_openai_reply(content)
         if error is not None:
-            return Outcome(sent, done, "failed", error=error)
+            return Outcome(sent, done, "failed", error=self.auth.redact(error))
         return Outcome(sent, done, "ok", served=served)
 
+    def _exchange(self, body: dict[str, object]) -> tuple[Served | None, str | None]:
+        """Post ``body``, read the reply and fetch the images it gives by URL: ``(served, None)`` or ``(None,
+        why)``. Runs inside the request's bound; a cut wait raises ``httpx.HTTPError``."""
+        from bench.serve.app_openai import ROUTE
+        from bench.serve.bounded_http import CUT_REASONS, read_capped
+
+        with self._client.stream("POST", ROUTE, json=body, headers=self.auth.headers) as reply:
+            content = read_capped(reply, self.max_reply_bytes)
+        if content is None:
+            return None, CUT_REASONS["too-large"]
+        if reply.status_code != 200:
+            return None, f"HTTP {reply.status_code}: {content[:ERROR_BYTES].decode('utf-8', errors='replace')}"
+        parsed = parse_openai_reply(content)
+        if parsed.error is not None:
+            return None, parsed.error
+        for url in parsed.urls:
+            if why := self._fetch_image(url):
+                return None, why
+        return parsed.served, None
+
+    def _fetch_image(self, url: str) -> str | None:
+        """GET one image a reply gave by URL (None when it came whole). The endpoint's headers, its key among
+        them, go only to its own origin: an image host elsewhere (a signed storage URL) gets none."""
+        import httpx
+
+        from bench.serve.bounded_http import read_capped
+
+        try:
+            target = httpx.URL(self.url + "/").join(url)
+        except (httpx.InvalidURL, ValueError):
+            return "reply gives an image url that is not a URL"
+        shown = str(target.copy_with(query=None, fragment=None))[:200]  # a signed URL's query is a credential
+        if target.scheme not in ("http", "https"):
+            return f"reply gives an image url that is not http(s): {target.scheme}:"
+        headers = self.auth.headers if _origin(target) == self._origin else None
+        with self._client.stream("GET", target, headers=headers) as reply:
+            image = read_capped(reply, self.max_reply_bytes)
+        if image is None:
+            return f"image at {shown}: larger than the byte cap, not read further"
+        if reply.status_code != 200:
+            return f"image at {shown}: HTTP {reply.status_code}"
+        if not image:
+            return f"image at {shown}: an empty body"
+        return None
+
     def device(self, start_s: float, end_s: float, should_stop: Callable[[], bool] | None = None) -> ServeDevice | None:
-        return _device(self._client, self.url, start_s, end_s, should_stop)
+        return _device(self._client, self.url, start_s, end_s, should_stop, self.auth.headers)
 
     def close(self) -> None:
         self._client.close()
 
 
+def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    """Scheme, host and port (the default one filled in): what must match for the endpoint's headers to go."""
+    port = url.port or {"http": 80, "https": 443}.get(url.scheme)
+    return url.scheme, url.host, port
+
+
 class GradioTarget:
     """The guide app's ``/predict`` through one shared ``gradio_client.Client`` (images fetched to ``files``)."""
 
-    def __init__(self, url: str, timeout_s: float, files: Path, workers: int, *, same_clock: bool = True) -> None:
+    def __init__(
+        self,
+        url: str,
+        timeout_s: float,
+        files: Path,
+        workers: int,
+        *,
+        same_clock: bool = True,
+        auth: Auth | None = None,
+    ) -> None:
         from gradio_client import Client
 
         from bench.serve.bounded_http import stoppable_client
 
-        self.url, self.timeout_s, self.same_clock = url, timeout_s, same_clock
+        self.url, self.timeout_s, self.same_clock, self.auth = url, timeout_s, same_clock, auth or Auth()
         self._client = Client(
             url,
             verbose=False,
             analytics_enabled=False,
             download_files=str(files),
             max_workers=max(1, min(workers, MAX_CONNECTIONS)),
+            headers=self.auth.headers or None,
             httpx_kwargs={"trust_env": False, "timeout": timeout_s},
         )
         self._http = stoppable_client(DEVICE_TIMEOUT_S, max_connections=4)  # the kbench server's device window
@@ -204,7 +251,7 @@ class GradioTarget:
         try:
             job = self._client.submit(*args, api_name=f"/{API_NAME}")
         except Exception as exc:  # the client raises many kinds (httpx, its own); each is a failed request
-            return Outcome(sent, time.time(), "failed", error=f"{type(exc).__name__}: {str(exc)[:200]}")
+            return Outcome(sent, time.time(), "failed", error=self.auth.redact(f"{type(exc).__name__}: {exc}"))
         while True:
             try:
                 output = job.result(timeout=max(0.01, min(POLL_S, deadline - time.monotonic())))
@@ -217,7 +264,8 @@ class GradioTarget:
                     job.cancel()
                     return Outcome(sent, time.time(), "timeout", error="request timed out")
             except Exception as exc:
-                return Outcome(sent, time.time(), "failed", error=f"{type(exc).__name__}: {str(exc)[:200]}")
+                why = self.auth.redact(f"{type(exc).__name__}: {exc}")
+                return Outcome(sent, time.time(), "failed", error=why)
         done = time.time()
         served = served_from(output)
         if served is not None and served.arrived_s is None and self.same_clock:
@@ -225,7 +273,7 @@ class GradioTarget:
         return Outcome(sent, done, "ok", served=served)
 
     def device(self, start_s: float, end_s: float, should_stop: Callable[[], bool] | None = None) -> ServeDevice | None:
-        return _device(self._http, self.url, start_s, end_s, should_stop)
+        return _device(self._http, self.url, start_s, end_s, should_stop, self.auth.headers)
 
     def close(self) -> None:
         self._http.close()
@@ -238,5 +286,6 @@ __all__ = [
     "Outcome",
     "RequestStatus",
     "Target",
+    "openai_base_url",
     "parse_openai_reply",
 ]

@@ -1,9 +1,10 @@
 """The served pipeline, inside a server process: built once, called through :mod:`bench.workloads` per batch.
 
 The server calls the same :func:`~bench.workloads.run_workload` an isolated run measures, with the run's spec
-changed only where a request changes it (its prompts, batch size, steps, guidance, size, seed, negative prompt),
-so the served call is the benchmarked call. The usual samplers run in this process for its whole life, on the
-wall clock (``time.time``), so the driver can ask for any window of it (:meth:`Engine.device_window`).
+changed only where a request changes it (its prompts, batch size, steps, guidance, size, seed, negative prompt,
+images per prompt), so the served call is the benchmarked call. The usual samplers run in this process for its
+whole life, on the wall clock (``time.time``), so the driver can ask for any window of it
+(:meth:`Engine.device_window`).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ class GenRequest(BaseModel):
     seed: int | None = Field(default=None, ge=0, le=2**63 - 1)
     width: int | None = Field(default=None, ge=64, le=8192)
     height: int | None = Field(default=None, ge=64, le=8192)
+    images: int | None = Field(default=None, ge=1, le=64)  # images of this prompt (an OpenAI request's n)
 
 
 class Served(BaseModel):
@@ -100,11 +102,13 @@ class Engine:
                 "seed": spec.seed if request.seed is None else request.seed,
                 "width": request.width or spec.width,
                 "height": request.height or spec.height,
+                "images_per_prompt": request.images or spec.images_per_prompt,
             }
         )
 
     def generate(self, requests: list[GenRequest]) -> tuple[list[list[Any]], Served]:
-        """Serve a batch: the images of each request (``images_per_prompt`` each) and the call's timing.
+        """Serve a batch: the images of each request (its ``images``, else ``images_per_prompt``) and the call's
+        timing.
 
         Requests that differ in anything but the prompt cannot share one pipeline call; they are served as
         consecutive calls within the batch, in arrival order.
@@ -114,7 +118,7 @@ class Engine:
         from bench.workloads import StageHooks, run_workload
 
         def key(r: GenRequest) -> tuple[object, ...]:
-            return (r.negative_prompt, r.steps, r.guidance_scale, r.seed, r.width, r.height)
+            return (r.negative_prompt, r.steps, r.guidance_scale, r.seed, r.width, r.height, r.images)
 
         images: list[list[Any]] = []
         with self._lock:

@@ -8,9 +8,10 @@ from dataclasses import dataclass
 
 from bench import __version__
 from bench.results import utc_now_iso
-from bench.results.serving import LatencyStats, Phase, PointStatus, ServeDevice, ServeRecord
+from bench.results.serving import MIN_P99_REQUESTS, LatencyStats, Phase, PointStatus, ServeDevice, ServeRecord
 from bench.scenario.serve import ServeSpec
 from bench.serve.load import LoadResult
+from bench.serve.verdicts import arrival_rate, rate_note, slo_verdict
 from bench.spec import RunSpec
 
 BISECT_TOLERANCE = 0.1  # stop when the bracket is within 10% of its upper end
@@ -34,6 +35,8 @@ class PointMeta:
     phase: Phase = "sweep"
     seed: int = 0
     started_at: str = ""
+    asked_rate_per_s: float | None = None  # the rate asked for, when the offered one was capped at capacity
+    capacity_per_s: float | None = None  # the server's measured capacity when the point was offered
 
 
 def load_point_record(
@@ -62,9 +65,22 @@ def load_point_record(
     reason = result.stop_reason
     if status == "ok" and (why := _too_many_failures(result.sent, len(ok), failed)):
         status, reason = "failed", f"{why}; most often: {errors.most_common(1)[0][0]}" if errors else why
-    slo_ok = None  # a point cut short or failed measured less than its load: it neither met nor missed the SLO
+    slo_ok, slo_note = None, None  # a point cut short or failed measured less than its load: no verdict
     if serve.slo_p99_s is not None and status == "ok":
-        slo_ok = bool(latency and latency.p99_s <= serve.slo_p99_s and not failed and not timed_out)
+        slo_ok, slo_note = slo_verdict(latencies, serve.slo_p99_s, failed, timed_out)
+    achieved = len(ok) / window if window > 0 else 0.0
+    sends = [o.sent_s for o in result.outcomes]
+    note = rate_note(
+        offered=meta.offered_rate_per_s,
+        achieved=achieved,
+        arrivals=serve.arrivals,
+        sends=sends,
+        window=(result.started_s, result.finished_s),
+        sent=result.sent,
+        completed=len(ok),
+        max_requests=serve.max_requests,
+        capacity=meta.capacity_per_s,
+    )
     if device is not None and device.energy_j is not None and images:
         device = device.model_copy(update={"energy_j_per_image": device.energy_j / images})
     return ServeRecord(
@@ -78,7 +94,11 @@ def load_point_record(
         batch_window_s=serve.batch_window_s,
         concurrency=meta.concurrency,
         offered_rate_per_s=meta.offered_rate_per_s,
-        achieved_rate_per_s=len(ok) / window if window > 0 else 0.0,
+        asked_rate_per_s=meta.asked_rate_per_s,
+        capacity_per_s=meta.capacity_per_s,
+        arrival_rate_per_s=arrival_rate(sends) if meta.offered_rate_per_s is not None else None,
+        achieved_rate_per_s=achieved,
+        rate_note=note if status == "ok" else None,
         phase=meta.phase,
         seed=meta.seed,
         status=status,
@@ -96,6 +116,7 @@ def load_point_record(
         images_per_s=images / window if window > 0 else 0.0,
         slo_p99_s=serve.slo_p99_s,
         slo_ok=slo_ok,
+        slo_note=slo_note,
         latency_s=[round(v, ROUND_S) for v in latencies],
         queue_wait_s=[round(v, ROUND_S) for v in waits],
         service_s=[round(v, ROUND_S) for v in service],
@@ -130,9 +151,10 @@ def failed_point_record(meta: PointMeta, reason: str, env: dict[str, object]) ->
 def next_probe(results: dict[float, bool], probes_left: int) -> float | None:
     """The next rate the SLO search should try, or None when it is done.
 
-    ``results`` maps each rate tried to whether its p99 met the SLO. Without a missed rate the search
-    doubles the highest rate; without a met one it halves the lowest; otherwise it bisects the bracket
-    (highest met, lowest missed above it) until that is within :data:`BISECT_TOLERANCE` of its upper end.
+    ``results`` maps each rate judged to whether it met the SLO (a point too short to judge is not in it).
+    Without a missed rate the search doubles the highest rate; without a met one it halves the lowest; otherwise
+    it bisects the bracket (highest met, lowest missed above it) until that is within :data:`BISECT_TOLERANCE`
+    of its upper end.
     """
     if probes_left <= 0 or not results:
         return None
@@ -157,6 +179,22 @@ def slo_bracket(results: dict[float, bool]) -> tuple[float | None, float | None]
     return low, (min(missed) if missed else None)
 
 
+def point_line(r: ServeRecord) -> str:
+    """A finished load point as the progress output shows it: counts, p50 and p99 (or why there is none), the
+    achieved rate and the SLO verdict."""
+    load = f"{r.offered_rate_per_s:g} req/s" if r.offered_rate_per_s is not None else f"concurrency {r.concurrency}"
+    if r.latency is None:
+        return f"  {load}: {r.status} {r.reason or 'nothing completed'}"[:240]
+    lat = r.latency
+    p99 = f"p99 {lat.p99_s:.3f} s" if lat.p99_s is not None else f"p99 not estimable (n={lat.n} < {MIN_P99_REQUESTS})"
+    slo = {None: "", True: " SLO ok", False: " SLO missed"}[r.slo_ok]
+    slo = " SLO not judged" if r.slo_ok is None and r.slo_p99_s is not None and r.status == "ok" else slo
+    return (
+        f"  {load} ({r.phase}): {r.completed}/{r.sent} ok, p50 {lat.p50_s:.3f} s, {p99},"
+        f" {r.achieved_rate_per_s:.3f} req/s{slo}" + (f" [{r.status}: {r.reason}]" if r.reason else "")
+    )[:400]
+
+
 PriceFn = Callable[[RunSpec, dict[str, object], float], "SloPrice | None"]
 
 
@@ -177,6 +215,7 @@ __all__ = [
     "failed_point_record",
     "load_point_record",
     "next_probe",
+    "point_line",
     "serve_key",
     "slo_bracket",
 ]

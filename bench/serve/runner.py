@@ -14,7 +14,7 @@ import contextlib
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TypeVar
 
@@ -22,22 +22,17 @@ from bench import __version__
 from bench.measure.interrupts import SweepGuard
 from bench.prompts import load_prompt_set
 from bench.results import ResultsLock, utc_now_iso
-from bench.results.serving import PointStatus, ServeRecord, SloRecord, dump_serve_record
+from bench.results.serving import ServeRecord, SloRecord, dump_serve_record
 from bench.results.store import append_line
 from bench.scenario.serve import ServeSpec
-from bench.serve.clients import GradioTarget, OpenAITarget, Target
+from bench.serve.clients import GradioTarget, OpenAITarget, Outcome, Target
 from bench.serve.engine import GenRequest, ServerConfig
 from bench.serve.load import LoadResult, arrival_offsets, run_closed_loop, run_open_loop
+from bench.serve.openai_wire import MissingKey, endpoint_auth
 from bench.serve.process import ServerFailure, ServerProcess
-from bench.serve.records import (
-    PointMeta,
-    PriceFn,
-    failed_point_record,
-    load_point_record,
-    next_probe,
-    serve_key,
-    slo_bracket,
-)
+from bench.serve.records import PointMeta, PriceFn, failed_point_record, load_point_record, point_line, serve_key
+from bench.serve.slo_search import capped, search, slo_record
+from bench.serve.verdicts import capacity_per_s
 from bench.serve.workdirs import serve_workdir
 from bench.spec import RunSpec
 
@@ -119,14 +114,26 @@ class _Session:
         self.env: dict[str, object] = {}
         self.warnings: list[str] = []
         self.gone: str | None = None
+        self.calls: list[tuple[int, float]] = []  # (batch, service s) of every request served with its timing
 
     def server_gone(self) -> str | None:
         if self.gone is None and self.server is not None and (reason := self.server.exit_reason()):
             self.gone = f"the server died mid-load: {reason}"
         return self.gone
 
+    def capacity(self) -> float | None:
+        """The server's measured capacity (requests/s) from what it has served so far (warmup included)."""
+        return capacity_per_s(self.calls, self.plan.spec.batch_size)
+
+    def _served(self, outcomes: list[Outcome]) -> None:
+        self.calls.extend((o.served.batch, o.served.finished_s - o.served.started_s) for o in outcomes if o.served)
+
     def open(self) -> None:
         plan, serve = self.plan, self.plan.serve
+        try:
+            auth = endpoint_auth(serve)
+        except MissingKey as exc:
+            raise ServerFailure(str(exc)) from None
         if serve.server == "url":
             url, api = serve.target_url or "", serve.api or "openai"
         else:
@@ -144,24 +151,29 @@ class _Session:
             if api == "gradio":
                 self.target = _bounded(
                     lambda: GradioTarget(
-                        url, serve.request_timeout_s, self.workdir, workers, same_clock=serve.is_local_target
+                        url, serve.request_timeout_s, self.workdir, workers, same_clock=serve.is_local_target, auth=auth
                     ),
                     serve.request_timeout_s,
                     lambda: self.guard.abort,
                 )
             else:
-                self.target = OpenAITarget(url, serve.request_timeout_s)
+                self.target = OpenAITarget(
+                    url, serve.request_timeout_s, auth=auth, extension=serve.extension_fields, extra=serve.extra_fields
+                )
         except TimeoutError as exc:
             raise ServerFailure(f"client could not connect to {url}: {exc}") from None
         except Exception as exc:  # the client could not read the endpoint's API
-            raise ServerFailure(f"client could not connect to {url}: {type(exc).__name__}: {str(exc)[:200]}") from None
+            why = auth.redact(f"{type(exc).__name__}: {exc}")
+            raise ServerFailure(f"client could not connect to {url}: {why}") from None
         self.env = _environment(plan.spec, url, self.server.pid if self.server else None)
         for request in _requests(plan.spec, serve.warmup):
             outcome = self.target.send(request, lambda: self.guard.abort)
+            self._served([outcome])
             if outcome.status != "ok":
                 self.warnings.append(f"warmup request {outcome.status}: {outcome.error}")
 
-    def point(self, meta: PointMeta) -> ServeRecord:
+    def point(self, meta: PointMeta, warnings: list[str] | None = None) -> ServeRecord:
+        """Run one load point and write its record (``warnings``: this point's own, beside the session's)."""
         serve, target = self.plan.serve, self.target
         if target is None:
             raise ServerFailure("no endpoint to drive")
@@ -190,7 +202,8 @@ class _Session:
         device = None
         if self.server_gone() is None:
             device = target.device(result.started_s, result.finished_s, lambda: self.guard.abort)
-        record = load_point_record(meta, result, device, self.env, list(self.warnings))
+        self._served([o for o in result.outcomes if o.status == "ok"])
+        record = load_point_record(meta, result, device, self.env, [*self.warnings, *(warnings or [])])
         self.write(record)
         return record
 
@@ -272,6 +285,8 @@ def _run_plan(
                 outcome.points.append(record)
             return
         results: dict[float, bool] = {}
+        tried: set[float] = set()
+        ran = False
         for index, meta in enumerate(metas):
             if guard.stopping:
                 break
@@ -281,111 +296,36 @@ def _run_plan(
                     session.write(record)
                     outcome.points.append(record)
                 break
-            record = session.point(meta)
+            meta, warning = _offer(meta, session.capacity())
+            if warning:
+                say(f"  {warning}")
+            if meta.offered_rate_per_s is not None:
+                tried.add(meta.offered_rate_per_s)
+            record = session.point(meta, [warning] if warning else None)
             outcome.points.append(record)
-            say(_point_line(record))
-            if record.offered_rate_per_s is not None and record.slo_ok is not None and record.status == "ok":
-                results[record.offered_rate_per_s] = record.slo_ok
+            ran = ran or record.status == "ok"
+            say(point_line(record))
+            if (rate := record.offered_rate_per_s) is not None and record.slo_ok is not None and record.status == "ok":
+                results[rate] = results.get(rate, True) and record.slo_ok  # two rates capped alike: one miss is a miss
         serve = plan.serve
-        if serve.slo_p99_s is None or serve.concurrency is not None or not (results or guard.stopping):
+        if serve.slo_p99_s is None or serve.concurrency is not None or not (ran or guard.stopping):
             return
-        slo = _slo_search(plan, session, results, outcome, price)
+        probes, status, unfinished = search(plan.spec, serve, session, results, tried)
+        outcome.points.extend(probes)
+        slo = slo_record(plan.spec, serve, results, session.env, price, status, unfinished)
         session.write(slo)
         outcome.slos.append(slo)
     finally:
         session.close()
 
 
-def _slo_search(
-    plan: ServePlan, session: _Session, results: dict[float, bool], outcome: ServeOutcome, price: PriceFn | None
-) -> SloRecord:
-    """Probe rates from the listed points' ``results`` until the bracket is narrow or the probes are used.
-
-    The record says whether the search finished: a signal (``interrupted``), the server gone or a probe that
-    failed (``failed``) leave it unfinished, and its bracket is then only what the finished points showed.
-    """
-    serve, guard = plan.serve, session.guard
-    probes = 0
-    failed: str | None = None
-    while not (guard.stopping or session.gone) and (rate := next_probe(results, serve.bisect_steps - probes)):
-        probes += 1
-        meta = PointMeta(plan.spec, serve, offered_rate_per_s=rate, phase="bisection", seed=serve.seed + 100 + probes)
-        record = session.point(meta)
-        outcome.points.append(record)
-        session.say(_point_line(record))
-        if record.status != "ok" or record.slo_ok is None:
-            if record.status == "failed":
-                failed = f"the probe at {rate:g} req/s failed: {record.reason or 'no reason given'}"
-            break
-        results[rate] = record.slo_ok
-    if guard.stopping:
-        why = _signal_name(guard.stop_signal)
-        return _slo_record(plan, results, session.env, price, "interrupted", f"interrupted ({why}): {_UNFINISHED}")
-    if failed or session.gone:
-        return _slo_record(plan, results, session.env, price, "failed", f"{failed or session.gone}; {_UNFINISHED}")
-    return _slo_record(plan, results, session.env, price, "ok", None)
-
-
-_UNFINISHED = "the search did not finish; the bracket is only what the finished load points showed"
-
-
-def _signal_name(signum: int | None) -> str:
-    """``SIGTERM`` for 15: how a record names the signal that stopped a run."""
-    import signal
-
-    with contextlib.suppress(ValueError, TypeError):
-        return signal.Signals(signum or 0).name
-    return "a signal"
-
-
-def _slo_record(
-    plan: ServePlan,
-    results: dict[float, bool],
-    env: dict[str, object],
-    price: PriceFn | None,
-    status: PointStatus,
-    unfinished: str | None,
-) -> SloRecord:
-    """The search's record: the bracket of ``results``; ``unfinished`` says why it stopped early (None: it
-    finished), and only a finished search carries a price at its max rate."""
-    low, high = slo_bracket(results)
-    spec, serve = plan.spec, plan.serve
-    cost = price(spec, env, low * spec.images_per_prompt) if price is not None and low and not unfinished else None
-    reason = unfinished or (None if low is not None else "no rate tried met the SLO")
-    return SloRecord(
-        serve_key=serve_key(spec, serve),
-        run_key=spec.run_key,
-        spec=spec,
-        server=serve.server,
-        arrivals=serve.arrivals,
-        max_batch=spec.batch_size,
-        slo_p99_s=serve.slo_p99_s or 0.0,
-        max_rate_at_slo_per_s=low,
-        highest_failing_rate_per_s=high,
-        probes=len(results),
-        status=status,
-        search_complete=unfinished is None,
-        reason=reason,
-        images_per_request=spec.images_per_prompt,
-        gpu=cost.gpu if cost else None,
-        usd_per_hour=cost.usd_per_hour if cost else None,
-        usd_per_image_at_slo=cost.usd_per_image if cost else None,
-        price_source=cost.source if cost else None,
-        started_at=utc_now_iso(),
-        finished_at=utc_now_iso(),
-        kbench_version=__version__,
-    )
-
-
-def _point_line(r: ServeRecord) -> str:
-    load = f"{r.offered_rate_per_s:g} req/s" if r.offered_rate_per_s is not None else f"concurrency {r.concurrency}"
-    if r.latency is None:
-        return f"  {load}: {r.status} {r.reason or 'nothing completed'}"[:240]
-    slo = "" if r.slo_ok is None else (" SLO ok" if r.slo_ok else " SLO missed")
-    return (
-        f"  {load} ({r.phase}): {r.completed}/{r.sent} ok, p50 {r.latency.p50_s:.3f} s, p99 {r.latency.p99_s:.3f} s,"
-        f" {r.achieved_rate_per_s:.3f} req/s{slo}" + (f" [{r.status}: {r.reason}]" if r.reason else "")
-    )[:400]
+def _offer(meta: PointMeta, capacity: float | None) -> tuple[PointMeta, str | None]:
+    """The load point as offered: an open-loop rate above the measured capacity capped at it (with why)."""
+    if meta.offered_rate_per_s is None:
+        return meta, None
+    rate, warning = capped(meta.offered_rate_per_s, capacity)
+    asked = meta.offered_rate_per_s if warning else None
+    return replace(meta, offered_rate_per_s=rate, asked_rate_per_s=asked, capacity_per_s=capacity), warning
 
 
 __all__ = ["ServeOutcome", "ServePlan", "run_serve"]

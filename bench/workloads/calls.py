@@ -2,6 +2,7 @@
 
 The calls follow the Kandinsky deployment guide: 2.x text-to-image is prior then decoder, image mixing is
 ``prior.interpolate`` over prompts and images with weights, inpainting uses the inpaint decoder with a mask,
+outpainting the same pipeline at the larger canvas (the source placed on it, the mask over the new border),
 image-to-image takes a strength. Which pipelines run and whether a pipeline gets one prompt per image come
 from the call plan (:mod:`bench.models.callplan`), the same plan the cost code counts.
 """
@@ -18,7 +19,7 @@ from bench.models.registry import call_plan, get_model
 from bench.models.types import RolePlan
 from bench.prompts import load_prompt_set
 from bench.spec import RunSpec, Workload
-from bench.workloads.inputs import inpaint_mask, mask_image, synthetic_image
+from bench.workloads.inputs import as_mask_image, inpaint_mask, outpaint_image, outpaint_mask, synthetic_image
 
 
 @dataclass
@@ -51,6 +52,16 @@ def prompt_arguments(
         "negative_prompt": [negative] * len(prompts) if negative is not None else None,
         "num_images_per_prompt": images_per_prompt,
     }
+
+
+def masked_inputs(spec: RunSpec) -> tuple[Any, Any]:
+    """The image and float mask (1 = repaint) an in- or outpainting call is given, both at the canvas size."""
+    if spec.outpaint is not None:
+        return (
+            outpaint_image(spec.width, spec.height, spec.seed, spec.outpaint),
+            outpaint_mask(spec.width, spec.height, spec.outpaint),
+        )
+    return synthetic_image(spec.width, spec.height, spec.seed), inpaint_mask(spec.width, spec.height)
 
 
 def run_workload(
@@ -157,11 +168,12 @@ def _run_two_stage(
         decoder_prompts = prompts
         image_embeds = out.image_embeds
     hooks.on_stage("prior", "end")
+    width, height = spec.canvas
     kwargs: dict[str, Any] = {
         "image_embeds": image_embeds,
         "negative_image_embeds": out.negative_image_embeds,
-        "height": spec.height,
-        "width": spec.width,
+        "height": height,
+        "width": width,
         "num_inference_steps": spec.steps,
         "guidance_scale": spec.guidance_scale,
         "generator": generator,
@@ -173,9 +185,10 @@ def _run_two_stage(
     if spec.task == "img2img":
         kwargs["image"] = [synthetic_image(spec.width, spec.height, spec.seed)] * n_images
         kwargs["strength"] = spec.strength
-    elif spec.task == "inpaint":
-        kwargs["image"] = [synthetic_image(spec.width, spec.height, spec.seed)] * n_images
-        kwargs["mask_image"] = [inpaint_mask(spec.width, spec.height)] * n_images
+    elif spec.task in ("inpaint", "outpaint"):
+        image, mask = masked_inputs(spec)
+        kwargs["image"] = [image] * n_images
+        kwargs["mask_image"] = [mask] * n_images
     return list(decoder(**kwargs).images)
 
 
@@ -223,11 +236,11 @@ def _run_single_stage(
             kwargs["height"] = spec.height
             kwargs["width"] = spec.width
     else:
-        kwargs["height"] = spec.height
-        kwargs["width"] = spec.width
-        if spec.task == "inpaint":
-            kwargs["image"] = [synthetic_image(spec.width, spec.height, spec.seed)] * n_inputs
-            kwargs["mask_image"] = [mask_image(spec.width, spec.height)] * n_inputs
+        kwargs["width"], kwargs["height"] = spec.canvas
+        if spec.task in ("inpaint", "outpaint"):
+            image, mask = masked_inputs(spec)
+            kwargs["image"] = [image] * n_inputs
+            kwargs["mask_image"] = [as_mask_image(mask)] * n_inputs
     out = pipe(**kwargs)
     return list(out.images if hasattr(out, "images") else out.image)  # Kandinsky 5 names the field ``image``
 

@@ -1,4 +1,4 @@
-"""Synthetic inputs: deterministic source images and inpainting masks, functions of the run's seed and size.
+"""Synthetic inputs: deterministic source images, in- and outpainting masks, functions of the run's seed and size.
 
 Two runs of the same spec therefore do the same work.
 """
@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from PIL import Image
+
+    from bench.spec import Outpaint
 
 
 def synthetic_image(width: int, height: int, seed: int) -> Image.Image:
@@ -34,9 +36,42 @@ def inpaint_mask(width: int, height: int) -> Any:
     return mask
 
 
-def mask_image(width: int, height: int) -> Image.Image:
-    """The inpainting mask as a greyscale image (white = repaint), the form every diffusers pipeline accepts."""
+def as_mask_image(mask: Any) -> Image.Image:
+    """A float mask (1 = repaint) as a greyscale image (white = repaint), the form every diffusers pipeline accepts."""
     import numpy as np
     from PIL import Image
 
-    return Image.fromarray((inpaint_mask(width, height) * 255).astype(np.uint8), "L")
+    return Image.fromarray((mask * 255).astype(np.uint8), "L")
+
+
+def outpaint_image(width: int, height: int, seed: int, outpaint: Outpaint) -> Image.Image:
+    """The source image placed on the canvas, its edge pixels carried out over the new border.
+
+    Pipelines that start from the noised input (SDXL, FLUX.1 at their default strength below 1) begin the
+    border from this fill, so it continues the image as outpainting tools do rather than a flat colour; the
+    2.x decoders see only the kept region. Either way the work is the same as for any fill.
+    """
+    import numpy as np
+    from PIL import Image
+
+    source = np.asarray(synthetic_image(width, height, seed))
+    pad = ((outpaint.top, outpaint.bottom), (outpaint.left, outpaint.right), (0, 0))
+    return Image.fromarray(np.pad(source, pad, mode="edge"), "RGB")
+
+
+def outpaint_mask(width: int, height: int, outpaint: Outpaint) -> Any:
+    """A float canvas mask (1 = repaint): the new border, and ``overlap`` pixels of the original beside each
+    extended side (a side without a margin keeps the original up to the canvas edge).
+
+    A hard edge: the inpainting pipelines binarise their masks at 0.5, so a feathered ramp would be cut there.
+    """
+    import numpy as np
+
+    mask = np.ones((outpaint.canvas_height, outpaint.canvas_width), dtype=np.float32)
+    grow = outpaint.overlap
+    top = outpaint.top + (grow if outpaint.top else 0)
+    bottom = outpaint.top + height - (grow if outpaint.bottom else 0)
+    left = outpaint.left + (grow if outpaint.left else 0)
+    right = outpaint.left + width - (grow if outpaint.right else 0)
+    mask[top:bottom, left:right] = 0.0
+    return mask

@@ -37,7 +37,7 @@ def screenshots(html: Path) -> None:
 
 
 def main() -> int:
-    code = kbench(["report", str(EXAMPLE / "default.jsonl"), "-o", str(EXAMPLE / "default")])
+    code = kbench(["report", str(EXAMPLE / "default.jsonl"), "-o", str(EXAMPLE / "default"), "--force"])
     if code:
         return code
     screenshots(EXAMPLE / "default.html")

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 from bench.cli import main
+from bench.cost.catalog import load_catalog
 from bench.results import append_record
 
 from . import make_record
@@ -24,7 +26,7 @@ def test_gpus_lists_catalog_with_prices_and_sources():
     assert "$0.350" in rtx and "user" in rtx  # the policy's price: a --price always wins
     listed = [line.split() for line in out.stdout.splitlines() if line.startswith("rtx4090 ")][1:]
     assert ["rtx4090", "user", "override", "$0.350"] in [cells[:4] for cells in listed]
-    assert "23 GPUs" in out.stdout
+    assert f"{len(load_catalog().gpus)} GPUs" in out.stdout  # every catalog GPU listed
 
 
 def test_gpus_rejects_a_bad_catalog_in_one_line(tmp_path):
@@ -75,3 +77,13 @@ def test_recommend_and_flops_print_tables(capsys):
     assert "unknown model 'kandinsky-9'" in capsys.readouterr().err
     assert main(["recommend", "--model", "kandinsky-2.2", "--task", "mix", "--resolution", "big"]) == 2
     assert "--resolution: resolution must be WIDTHxHEIGHT" in capsys.readouterr().err
+
+
+def test_cost_on_a_named_gpu_says_when_the_seconds_are_not_that_gpus():
+    """CPU timings of tiny weights priced at an RTX 4090's rate: costed as asked, with one warning saying so."""
+    example = Path(__file__).resolve().parents[2] / "reports" / "example" / "default.jsonl"
+    out = kbench("cost", str(example), "--gpu", "rtx4090")
+    assert out.returncode == 0, out.stderr
+    (line,) = [x for x in out.stderr.splitlines() if x.startswith("kbench: warning:")]
+    assert "--gpu rtx4090: 6 of the records ran on the CPU" in line and "kbench recommend --model" in line
+    assert "warning" not in kbench("cost", str(example)).stderr  # no --gpu: each record on its own device

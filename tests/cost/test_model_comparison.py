@@ -37,7 +37,7 @@ def test_a_record_measures_its_own_gpu_and_calibrates_the_other(catalog):
     assert rtx.usd_per_1k_images == pytest.approx(8.0 * 0.36 / 3.6)  # 8 s x $0.36/h x 1000 / 3600 s
     assert a100.source == "projected" and a100.calibration.startswith("calibrated on rtx4090 by ")
     assert a100.usd_per_1k_images == pytest.approx(a100.s_per_image * 1.80 / 3.6)
-    assert row.tasks == ("text2img", "img2img", "inpaint")
+    assert row.tasks == ("text2img", "img2img", "inpaint", "outpaint")
     headers, (cells,) = table_cells([row])
     assert headers[4:7] == ["VRAM GiB none", "VRAM GiB model offload", "VRAM GiB seq offload"]
     assert cells[4] == "8.8 meas" and cells[5].endswith(" proj")

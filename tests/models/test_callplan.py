@@ -2,7 +2,8 @@
 
 Every neural component of the built pipelines is hooked (``forward``, and ``decode`` for the VAEs): a real
 tiny run of each model x task records how many times each component ran and on how many rows; the call plan
-that the cost code counts must say the same, and the denoiser must see the plan's latent size.
+that the cost code counts must say the same, and the denoiser must see the plan's latent size (outpainting: the
+latent of its canvas, 64x64 extended to 112x80 by ``tests.factories.TINY_OUTPAINT``).
 """
 
 from __future__ import annotations

@@ -40,7 +40,14 @@ def test_report_writes_html_markdown_and_csv(results_file, tmp_path):
 def test_default_output_name_comes_from_the_results_file(results_file, tmp_path):
     proc = run_kbench("report", str(results_file), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    assert (tmp_path / "reports" / "smoke.html").is_file()
+    html = tmp_path / "reports" / "smoke.html"
+    assert html.is_file()
+    html.write_text("kept", encoding="utf-8")
+    again = run_kbench("report", str(results_file), cwd=tmp_path)
+    assert again.returncode == 2 and "a report of this name exists; --force replaces it" in again.stderr
+    assert html.read_text(encoding="utf-8") == "kept"  # never replaced without being asked
+    assert run_kbench("report", str(results_file), "--force", cwd=tmp_path).returncode == 0
+    assert html.read_text(encoding="utf-8") != "kept"
 
 
 def test_bad_input_is_one_line_and_exit_2(results_file, tmp_path):

@@ -73,7 +73,7 @@ def test_model_comparison_section_marks_measured_and_projected_cells(results_fil
     assert '<td class="n" title="measured; user (override), $0.360/h' in k22 and ">0.09</td>" in k22
     vram = re.findall(r'<td class="(n(?: p)?)" title="(measured|projected)">', k22)
     assert vram == [("n", "measured"), ("n p", "projected"), ("n p", "projected")]  # none / model / sequential
-    assert k22.endswith("<td>text2img, img2img, inpaint, mix</td><td>no</td><td>no</td><td>no</td>")
+    assert k22.endswith("<td>text2img, img2img, inpaint, outpaint, mix</td><td>no</td><td>no</td><td>no</td>")
     assert "<li>languages kandinsky-3: https://huggingface.co/kandinsky-community/kandinsky-3" in html
 
 

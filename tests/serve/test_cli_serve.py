@@ -72,4 +72,5 @@ def test_sigterm_mid_load_keeps_points_and_stops_the_server(tmp_path: Path) -> N
     assert isinstance(first, ServeRecord) and isinstance(second, ServeRecord)
     check_point(first)
     assert first.offered_rate_per_s == 1.0 and first.completed == 6
-    assert second.status == "interrupted" and second.offered_rate_per_s == 2.0 and second.sent < 6
+    assert second.status == "interrupted" and second.sent < 6
+    assert (second.asked_rate_per_s or second.offered_rate_per_s) == 2.0  # capped if the server is slower than that

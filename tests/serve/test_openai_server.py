@@ -1,17 +1,25 @@
-"""The OpenAI-style endpoint, started for real on a tiny CPU pipeline and driven by the real load generator.
+"""The OpenAI-style endpoint, started for real on a tiny CPU pipeline and driven by the real load generator and
+by the official ``openai`` client.
 
 One server (max batch 1) serves the whole module: open-loop points at two rates, closed-loop points at two
-concurrencies, and the SLO search against a queue whose answer can be worked out by hand.
+concurrencies, and the client's calls: an image (``n`` 2, ``size`` auto, standard parameters it ignores) and
+errors whose message the client shows. (The SLO search is checked against a stub in test_measured_slo.py: a
+verdict needs 100 requests a point, too many for a real pipeline here.)
 """
 
 from __future__ import annotations
 
+import base64
+import io
 from collections.abc import Iterator
 from pathlib import Path
 
+import openai
 import pytest
+from PIL import Image
 
-from bench.results.serving import ServeRecord, SloRecord, read_serve_results
+from bench.results.serving import read_serve_results
+from bench.serve.app_openai import IGNORED_HEADER
 from bench.serve.process import ServerProcess
 from bench.serve.runner import ServePlan, run_serve
 from bench.stats import percentile
@@ -29,7 +37,8 @@ def test_open_loop_at_two_rates(server: ServerProcess, tmp_path: Path) -> None:
     out = tmp_path / "r.serve.jsonl"
     serve = drive(server, "openai", arrivals="poisson", rates=[4.0, 2.0], max_requests=5)
     outcome = run_serve([ServePlan(serve_spec(), serve)], out)
-    assert [p.offered_rate_per_s for p in outcome.points] == [2.0, 4.0]  # lowest first
+    # lowest first; the second capped at the capacity the first measured, if this machine is slower than 4 req/s
+    assert [p.asked_rate_per_s or p.offered_rate_per_s for p in outcome.points] == [2.0, 4.0]
     for point in outcome.points:
         check_point(point)
         assert point.completed == 5 and point.mean_batch == 1
@@ -51,39 +60,58 @@ def test_closed_loop_at_two_concurrencies(server: ServerProcess, tmp_path: Path)
     assert two.queue_wait.mean_s > one.queue_wait.mean_s
 
 
-def test_slo_search_finds_the_hand_computed_rate(server: ServerProcess, tmp_path: Path) -> None:
-    """Constant arrivals at one worker with service S (a D/D/1 queue, ``n`` requests): below 1/S nobody waits
-    (p99 ~ S); above it request k waits k (S - 1/r), so p99 ~ S + (n - 1)(S - 1/r), which crosses an SLO of
-    2.5 S at r* = 1 / (S (1 - 1.5 / (n - 1))). The search must bracket r*, starting from 0.5/S and 6/S: at 6/S
-    the p99 is ~4.8 S, so the point misses even if the machine gets twice as fast after the calibration.
+def _client(server: ServerProcess) -> openai.OpenAI:
+    """The official client, with its base URL given its own way (``.../v1``) and no retries (an error is final)."""
+    return openai.OpenAI(base_url=f"{server.url}/v1", api_key="not-checked", max_retries=0, timeout=120)
 
-    The calibration only places the search; r* is computed from S as the search itself measured it (its
-    lightest point, where nobody waits), over the spread of that point's latencies: a machine that changed
-    speed between the calibration and the search moves both alike."""
-    calib = drive(server, "openai", arrivals="closed", concurrency=[1], max_requests=4)
-    (base,) = run_serve([ServePlan(serve_spec(), calib)], tmp_path / "calib.serve.jsonl").points
-    s = percentile(base.latency_s, 50)  # the no-load latency: service plus the client's own overhead
-    n = 8
-    serve = drive(
-        server,
-        "openai",
-        arrivals="constant",
-        rates=[round(0.5 / s, 4), round(6 / s, 4)],
-        max_requests=n,
-        slo_p99_s=2.5 * s,
-        bisect_steps=3,
+
+def test_the_openai_client_gets_images_and_is_told_what_was_ignored(server: ServerProcess) -> None:
+    """Reproduced: ``user``, ``quality`` and ``model`` were refused (422), ``n`` other than the server's own and
+    ``size: auto`` too. Now they are accepted, the ignored ones named in a header, and ``n`` images come back."""
+    raw = _client(server).images.with_raw_response.generate(
+        prompt="a red fox in the snow", n=2, size="auto", model="kandinsky-2.2", user="u1", quality="high"
     )
-    out = tmp_path / "slo.serve.jsonl"
-    outcome = run_serve([ServePlan(serve_spec(), serve)], out)
-    (slo,) = outcome.slos
-    sweep = [p for p in outcome.points if p.phase == "sweep"]
-    assert [p.slo_ok for p in sweep] == [True, False]
-    assert 1 <= len(outcome.points) - 2 <= 3  # bounded: at most bisect_steps probes
-    low, high = slo.max_rate_at_slo_per_s, slo.highest_failing_rate_per_s
-    assert low is not None and high is not None and low < high
-    unloaded = sweep[0].latency_s  # S as measured during the search
-    r_fast, r_slow = (1 / (v * (1 - 1.5 / (n - 1))) for v in (min(unloaded), max(unloaded)))
-    assert low / 1.6 <= r_fast and r_slow <= high * 1.6, (low, (r_slow, r_fast), high, s)
-    assert slo.usd_per_image_at_slo is None and slo.gpu is None  # a CPU has no rental price
-    records = read_serve_results(out)
-    assert isinstance(records[-1], SloRecord) and all(isinstance(r, ServeRecord) for r in records[:-1])
+    images = raw.parse()
+    assert raw.headers[IGNORED_HEADER] == "model, quality, user"
+    assert images.data is not None and len(images.data) == 2
+    for item in images.data:
+        assert item.b64_json is not None
+        with Image.open(io.BytesIO(base64.b64decode(item.b64_json))) as picture:
+            assert picture.size == (64, 64)  # size auto: the server's own
+
+
+def test_the_openai_client_shows_the_servers_error_message(server: ServerProcess) -> None:
+    """Reproduced: FastAPI's ``{"detail": ...}`` left the client only "Error code: 422". Errors now come in
+    OpenAI's envelope, so the client's exception carries the message, the parameter and the type."""
+    client = _client(server)
+    with pytest.raises(openai.BadRequestError) as bad_size:
+        client.images.generate(prompt="a red fox", size="huge")  # type: ignore[arg-type]
+    assert "Invalid value for 'size'" in str(bad_size.value) and "huge" in str(bad_size.value)
+    assert (bad_size.value.param, bad_size.value.type) == ("size", "invalid_request_error")
+    with pytest.raises(openai.BadRequestError) as unknown:
+        client.images.generate(prompt="a red fox", extra_body={"num_inference_steps": 3})
+    assert "Unrecognized request argument supplied: num_inference_steps" in str(unknown.value)
+    assert unknown.value.code == "unknown_parameter" and unknown.value.param == "num_inference_steps"
+    with pytest.raises(openai.BadRequestError) as too_many:
+        client.images.generate(prompt="a red fox", n=11)
+    assert too_many.value.param == "n" and "Invalid value for 'n'" in str(too_many.value)
+    with pytest.raises(openai.BadRequestError) as wants_url:
+        client.images.generate(prompt="a red fox", response_format="url")
+    assert "b64_json only" in str(wants_url.value)
+
+
+def test_every_error_comes_in_openais_envelope(server: ServerProcess) -> None:
+    """Not only the body's: a body that is not JSON, a missing prompt, an unknown route."""
+    import httpx
+
+    with httpx.Client(base_url=server.url, timeout=60, trust_env=False) as http:
+        answers = [
+            http.post("/v1/images/generations", content=b"{not json", headers={"Content-Type": "application/json"}),
+            http.post("/v1/images/generations", json={"size": "64x64"}),
+            http.get("/v1/models/nope"),
+        ]
+    assert [a.status_code for a in answers] == [400, 400, 404]
+    errors = [a.json()["error"] for a in answers]
+    assert all(set(e) == {"message", "type", "param", "code"} and e["message"] for e in errors)
+    assert errors[1]["param"] == "prompt" and errors[1]["code"] == "missing_required_parameter"
+    assert errors[2]["code"] == "not_found"

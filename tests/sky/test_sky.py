@@ -138,7 +138,7 @@ def test_plan_command_writes_tasks_and_prints_the_campaign(tmp_path, write_yaml)
         "--gpu",
         "rtx4090",
         "--gpu",
-        "a100-80gb",
+        "a100-80gb-sxm",
         "--out",
         str(out),
         "--bucket",

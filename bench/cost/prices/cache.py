@@ -29,7 +29,7 @@ from bench.cache import cache_home
 from bench.errors import KbenchError, clip, located
 from bench.files import decode_text, read_bytes_capped
 
-CACHE_SCHEMA_VERSION = 1
+CACHE_SCHEMA_VERSION = 2  # 2: offers may carry the host they run on (marketplace offers)
 CACHE_FILE = Path("prices") / "offers.json"
 # A refresh of every provider writes a few MB (hundreds of bytes per offer); 64 MiB is far beyond that and
 # still parses in bounded memory.
@@ -73,6 +73,36 @@ OptionalIsoTime = Annotated[str | None, AfterValidator(_optional_iso_time)]
 Count = Annotated[int, Field(ge=0)]
 
 
+class Host(BaseModel):
+    """The machine behind a marketplace offer: what changes an image's cost from one host to the next.
+
+    Every field may be unknown (None): providers list different facts, and a missing one is never guessed.
+    ``raw_price`` and ``price_unit`` keep the price as the provider published it before it was normalised to
+    the offer's ``usd_per_hour``; ``renter_fee`` is the fraction added to it; ``flags`` say why an offer is
+    not to be trusted (an implausible price), and a flagged offer prices nothing.
+    """
+
+    model_config = _STRICT
+
+    id: str = Field(min_length=1)
+    country: str | None = None
+    reliability: float | None = Field(default=None, ge=0, le=1)
+    pcie_gen: int | None = Field(default=None, ge=1, le=6)
+    pcie_width: int | None = Field(default=None, ge=1, le=32)
+    disk_mb_s: float | None = Field(default=None, gt=0, le=1e6)
+    net_down_mbit_s: float | None = Field(default=None, gt=0, le=1e7)
+    net_up_mbit_s: float | None = Field(default=None, gt=0, le=1e7)
+    cpu: str | None = None
+    ram_gb: float | None = Field(default=None, ge=0, le=1e6)
+    cuda: str | None = None
+    max_rental_hours: float | None = Field(default=None, gt=0, le=1e6)
+    min_rental_hours: float | None = Field(default=None, ge=0, le=1e6)
+    raw_price: float | None = Field(default=None, ge=0, le=1e9)
+    price_unit: str | None = None  # what raw_price is per, as assumed ("USD/day per server")
+    renter_fee: float = Field(default=0.0, ge=0, le=1)
+    flags: tuple[str, ...] = ()
+
+
 class Offer(BaseModel):
     """One rentable instance as a provider lists it, mapped onto a catalog GPU."""
 
@@ -90,6 +120,12 @@ class Offer(BaseModel):
     tier: Literal["on-demand", "spot", "marketplace"]
     fetched_at: IsoTime  # ISO 8601, UTC
     assumption: str | None = None  # the variant assumed where gpuhunt's name covers two cards
+    host: Host | None = None  # the machine, where the provider lists it (marketplaces)
+
+    @property
+    def flagged(self) -> bool:
+        """An offer whose price is not to be trusted (see :class:`Host`): it prices nothing."""
+        return self.host is not None and bool(self.host.flags)
 
     @property
     def usd_per_gpu_hour(self) -> float:
@@ -221,6 +257,7 @@ __all__ = [
     "MAX_CACHE_BYTES",
     "MAX_USD_PER_HOUR",
     "MIN_USD_PER_HOUR",
+    "Host",
     "Offer",
     "PriceCache",
     "PriceCacheError",

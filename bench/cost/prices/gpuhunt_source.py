@@ -43,6 +43,8 @@ class FetchResult:
     warnings: dict[str, str]
     unmapped: dict[str, int] = field(default_factory=dict)
     source: str = "gpuhunt"
+    kept: dict[str, str] = field(default_factory=dict)  # providers not asked on purpose (polled too recently)
+    skipped: dict[str, int] = field(default_factory=dict)  # "clore: rented servers" -> how many were left out
 
 
 _INTERNALS_MOVED = "gpuhunt {version} keeps its provider lists elsewhere ({exc}); kbench reads those of gpuhunt 0.1.x"

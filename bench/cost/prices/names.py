@@ -4,8 +4,8 @@ gpuhunt names a GPU by its model only (``H100``, ``A100``, ``RTX4090``) and give
 PCIe and SXM cards of one model share a name. Where the memory tells variants apart it decides; where it
 cannot, the instance name does when it says ``pcie`` or ``sxm`` (RunPod's ``NVIDIA H100 PCIe``, Lambda's
 ``gpu_1x_h100_pcie``); otherwise the variant most cloud offers are is assumed, and the assumption is kept
-with every offer so that ``kbench prices show`` prints it. Names the catalog has no entry for (L40, A40,
-H100 NVL, V100 16GB, RTX 3080, ...) are not mapped and are counted as such.
+with every offer so that ``kbench prices show`` prints it. Names the catalog has no entry for (RTX 3080, A16,
+the Turing RTX 6000, ...) are not mapped and are counted as such.
 """
 
 from __future__ import annotations
@@ -31,18 +31,33 @@ GPUHUNT_NAMES: dict[str, tuple[Variant, ...]] = {
     "RTX3090": (Variant(24, "rtx3090"),),
     "RTX4070Ti": (Variant(12, "rtx4070ti"),),
     "RTX4080": (Variant(16, "rtx4080"),),
+    "RTX4080SUPER": (Variant(16, "rtx4080-super"),),
     "RTX4090": (Variant(24, "rtx4090"),),
+    "RTX5070Ti": (Variant(16, "rtx5070ti"),),
+    "RTX5080": (Variant(16, "rtx5080"),),
     "RTX5090": (Variant(32, "rtx5090"),),
     "A4000": (Variant(16, "rtx-a4000"),),
     "A5000": (Variant(24, "rtx-a5000"),),
     "A6000": (Variant(48, "rtx-a6000"),),
     "RTX6000Ada": (Variant(48, "rtx6000-ada"),),
+    "RTXPRO6000": (Variant(96, "rtx-pro-6000"),),
     "T4": (Variant(16, "t4"),),
     "L4": (Variant(24, "l4"),),
     "A10": (Variant(24, "a10"),),
     "A10G": (Variant(24, "a10g"),),
+    "A40": (Variant(48, "a40"),),
+    "L40": (Variant(48, "l40"),),
     "L40S": (Variant(48, "l40s"),),
+    "H100NVL": (Variant(94, "h100-nvl"),),
+    "GH200": (Variant(96, "gh200"),),
     "V100": (
+        Variant(
+            16,
+            "v100-sxm2-16gb",
+            pcie_id="v100-pcie-16gb",
+            sxm_id="v100-sxm2-16gb",
+            assumed="V100 16GB without 'pcie' in the instance name assumed SXM2 (AWS p3, GCP, most clouds)",
+        ),
         Variant(
             32,
             "v100-sxm2-32gb",
@@ -54,15 +69,17 @@ GPUHUNT_NAMES: dict[str, tuple[Variant, ...]] = {
     "A100": (
         Variant(
             40,
-            "a100-40gb-pcie",
+            "a100-40gb-sxm",
             pcie_id="a100-40gb-pcie",
-            assumed="A100 40GB offers (PCIe or SXM4) priced as the catalog's A100 40GB PCIe, its only 40GB entry",
+            sxm_id="a100-40gb-sxm",
+            assumed="A100 40GB without 'pcie' in the instance name assumed SXM4 (AWS p4d, GCP a2, most clouds)",
         ),
         Variant(
             80,
             "a100-80gb-sxm",
+            pcie_id="a100-80gb-pcie",
             sxm_id="a100-80gb-sxm",
-            assumed="A100 80GB offers (SXM4 or PCIe) priced as the catalog's A100 80GB SXM, its only 80GB entry",
+            assumed="A100 80GB without 'pcie' in the instance name assumed SXM4 (AWS p4de, GCP a2-ultra, most clouds)",
         ),
     ),
     "H100": (

@@ -10,6 +10,7 @@ Rules, in order, for each GPU:
 3. A price is *fresh* when it is at most ``max_age_days`` old (a catalog date of ``2026-11`` counts from the
    last day of that month). Fresh live offers are used if there are any, else fresh catalog prices; when
    only stale ones exist, the freshest of them are used and the choice is marked ``stale``.
+   Offers flagged as implausible (a marketplace price that makes no sense in its stated unit) never count.
 4. The statistic runs over the prices used: ``median`` by default for live offers (the cheapest offer is
    often one machine in one region), ``cheapest`` by default for catalog prices (each is one provider's list
    price), or the one asked for (``cheapest``, ``median``, ``p25``). Multi-GPU instances count per GPU.
@@ -28,6 +29,7 @@ from typing import Literal
 from bench.cost.catalog import USER_PROVIDER, Catalog, GpuSpec, Price
 from bench.cost.costs import Billing
 from bench.cost.prices.cache import Offer, PriceCache
+from bench.cost.prices.clore_api import API_REFERENCE as CLORE_API_REFERENCE
 from bench.cost.prices.gpuhunt_source import GPUHUNT_URL
 from bench.cost.prices.providers import billing_for, find_provider
 
@@ -37,6 +39,7 @@ ALL_KINDS = ("on-demand", "spot", "marketplace", "managed", "reserved")
 STATS = ("cheapest", "median", "p25")
 DEFAULT_MAX_AGE_DAYS = 90.0
 Origin = Literal["live", "catalog", "user"]
+LIVE_SOURCES = {"clore": f"{CLORE_API_REFERENCE} (marketplace)"}  # live offers not fetched through gpuhunt
 
 
 def utc_today() -> dt.date:
@@ -140,7 +143,8 @@ def _last_day(date: str) -> dt.date:
     return dt.date(parts[0], 12, 31)
 
 
-def _matches(provider: str, wanted: Sequence[str]) -> bool:
+def matches_provider(provider: str, wanted: Sequence[str]) -> bool:
+    """Whether ``provider`` is one of ``wanted`` (by a part of its name or by an alias); an empty list wants all."""
     if not wanted:
         return True
     entry = find_provider(provider)
@@ -156,7 +160,7 @@ def _candidates(gpu: GpuSpec, offers: Sequence[Offer]) -> list[Candidate]:
             day=o.fetched_date,
             date=o.fetched_at,
             origin="live",
-            source=f"{GPUHUNT_URL} ({o.provider}, fetched {o.fetched_at})",
+            source=f"{LIVE_SOURCES.get(o.provider, GPUHUNT_URL)} ({o.provider}, fetched {o.fetched_at})",
             detail=f"{o.instance} {o.region}" + (f", {o.gpu_count} GPUs" if o.gpu_count > 1 else ""),
         )
         for o in offers
@@ -208,7 +212,9 @@ def choose_price(gpu: GpuSpec, offers: Sequence[Offer], policy: PricePolicy) -> 
             gpu.id, p.usd_per_hour, p.provider, (p.provider,), "user", "user", 1, p.date, 0, False, "user",
             p.source, billing_for(p.provider), p.tier or "",
         )  # fmt: skip
-    cands = [c for c in _candidates(gpu, offers) if c.kind in policy.kinds and _matches(c.provider, policy.providers)]
+    cands = [
+        c for c in _candidates(gpu, offers) if c.kind in policy.kinds and matches_provider(c.provider, policy.providers)
+    ]
     if not cands:
         return None
     pool, stale = _pool(cands, policy)
@@ -237,7 +243,7 @@ def choose_prices(catalog: Catalog, cache: PriceCache | None, policy: PricePolic
     """The policy's price for every catalog GPU (None where nothing passes)."""
     offers = cache.offers if cache is not None else ()
     by_gpu: dict[str, list[Offer]] = {}
-    for o in offers:
+    for o in (o for o in offers if not o.flagged):  # a flagged offer (an implausible price) prices nothing
         by_gpu.setdefault(o.gpu_id, []).append(o)
     return {gid: choose_price(gpu, by_gpu.get(gid, []), policy) for gid, gpu in catalog.gpus.items()}
 
@@ -265,6 +271,7 @@ __all__ = [
     "PricePolicy",
     "choose_price",
     "choose_prices",
+    "matches_provider",
     "priced_catalog",
     "utc_today",
 ]

@@ -35,8 +35,19 @@ class BillingEntry(BaseModel):
     note: str | None = None
 
 
+class RenterFee(BaseModel):
+    """The share of the listed price a renter pays on top of it, by order kind, with the page that states it."""
+
+    model_config = _STRICT
+
+    on_demand: float = Field(ge=0, le=1)
+    spot: float = Field(ge=0, le=1)
+    source: str = Field(min_length=1)
+    note: str | None = None
+
+
 class ProviderEntry(BaseModel):
-    """One provider: its id, other spellings, the kind of its non-spot offers, and its billing."""
+    """One provider: its id, other spellings, the kind of its non-spot offers, its billing and its renter fee."""
 
     model_config = _STRICT
 
@@ -44,6 +55,7 @@ class ProviderEntry(BaseModel):
     aliases: list[str] = Field(default_factory=list)
     offers: Literal["on-demand", "marketplace"] = "on-demand"
     billing: BillingEntry | None = None
+    renter_fee: RenterFee | None = None
 
 
 class ProvidersFile(BaseModel):
@@ -101,4 +113,4 @@ def offer_kind(provider: str, spot: bool) -> Literal["on-demand", "spot", "marke
     return entry.offers if entry is not None else "on-demand"
 
 
-__all__ = ["BillingEntry", "ProviderEntry", "billing_for", "find_provider", "offer_kind", "provider_table"]
+__all__ = ["BillingEntry", "ProviderEntry", "RenterFee", "billing_for", "find_provider", "offer_kind", "provider_table"]

@@ -15,6 +15,7 @@ Computed here, rendered by :mod:`bench.report.serving_render` and drawn by :mod:
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -124,7 +125,7 @@ def measured_curve(points: Sequence[ServeRecord], records: Sequence[RunRecord], 
             x=float((p.concurrency if closed else p.offered_rate_per_s) or 0.0),
             achieved_per_s=p.achieved_rate_per_s,
             p50_s=p.latency.p50_s,
-            p99_s=p.latency.p99_s,
+            p99_s=math.nan if p.latency.p99_s is None else p.latency.p99_s,  # not estimable: too few requests
             slo_ok=p.slo_ok,
         )
         for p in sorted(points, key=lambda p: p.concurrency or p.offered_rate_per_s or 0.0)

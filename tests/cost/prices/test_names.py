@@ -16,9 +16,14 @@ from bench.cost.prices.names import GPUHUNT_NAMES, match_gpu
         ("H100", 80, "gpu_8x_h100_sxm5", "h100-sxm", False),
         ("H100", 80, "p5.48xlarge", "h100-sxm", True),  # no hint: SXM assumed, and said
         ("A100", 40, "gpu_1x_a100_pcie", "a100-40gb-pcie", False),
-        ("A100", 40, "p4d.24xlarge", "a100-40gb-pcie", True),
+        ("A100", 40, "p4d.24xlarge", "a100-40gb-sxm", True),  # no hint: SXM4, the common 40GB card in clouds
         ("A100", 80, "NVIDIA A100-SXM4-80GB", "a100-80gb-sxm", False),
-        ("A100", 80, "NVIDIA A100 80GB PCIe", "a100-80gb-sxm", True),  # the catalog has no 80GB PCIe card
+        ("A100", 80, "NVIDIA A100 80GB PCIe", "a100-80gb-pcie", False),
+        ("V100", 16, "", "v100-sxm2-16gb", True),
+        ("H100NVL", 94, "", "h100-nvl", False),
+        ("L40", 48, "", "l40", False),
+        ("GH200", 96, "", "gh200", False),
+        ("RTXPRO6000", 96, "", "rtx-pro-6000", False),
         ("rtx4090", 24, "", "rtx4090", False),  # gpuhunt's names are matched without case
         ("B200", 192, "", "b200", False),  # 180 GB usable of 192: within the tolerance
         ("RTX6000Ada", 48, "", "rtx6000-ada", False),
@@ -32,7 +37,7 @@ def test_names_map_onto_catalog_ids(name, memory, instance, gpu_id, assumed):
 
 @pytest.mark.parametrize(
     ("name", "memory"),
-    [("L40", 48), ("V100", 16), ("RTX6000", 24), ("A100", 20), ("H100NVL", 94), (None, 24), ("RTX3060", 8)],
+    [("RTX3080", 10), ("A16", 16), ("RTX6000", 24), ("A100", 20), ("GH200", 144), (None, 24), ("RTX3060", 8)],
 )
 def test_cards_the_catalog_lacks_are_not_mapped(name, memory):
     assert match_gpu(name, memory) is None  # the Turing RTX 6000 is not the RTX 6000 Ada; a 3060 8GB is not the 12GB

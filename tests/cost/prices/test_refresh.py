@@ -20,7 +20,7 @@ RUNPOD = [  # (instance, region, $/h for the whole instance, GPUs, name, GB, spo
     ("NVIDIA GeForce RTX 4090", "US", 0.50, 1, "RTX4090", 24, False),
     ("NVIDIA GeForce RTX 4090", "CA", 0.90, 2, "RTX4090", 24, False),  # 2x: $0.45 per GPU
     ("NVIDIA GeForce RTX 4090", "SE", 0.20, 1, "RTX4090", 24, True),  # spot: cheapest, never used by default
-    ("NVIDIA L40", "US", 0.70, 1, "L40", 48, False),  # not in the catalog
+    ("NVIDIA RTX 3080", "US", 0.70, 1, "RTX3080", 10, False),  # not in the catalog
 ]
 LAMBDA = [("gpu_8x_h100_sxm5", "us-east-1", 24.0, 8, "H100", 80, False)]  # $3 per GPU
 
@@ -70,7 +70,7 @@ def test_refresh_stores_offers_per_gpu_and_warns_per_failed_provider(catalogs, p
     assert "aws: no catalog file aws.csv" in warnings[0]
     assert "vastai: query failed:" in warnings[1]  # an online provider without a network
     assert "4 offers for 2 catalog GPUs: lambdalabs 1, runpod 3" in out
-    assert "not in the catalog, left out: L40 48GB (1)" in out
+    assert "not in the catalog, left out: RTX3080 10GB (1)" in out
     cache = load_price_cache(price_cache)
     assert cache is not None
     h100 = cache.for_gpu("h100-sxm")
@@ -147,15 +147,25 @@ def test_round_trip_recommend_uses_fresh_per_gpu_on_demand_prices(catalogs, tmp_
         (["gpus", "--price-stat", "mean"], "--price-stat: must be one of cheapest, median, p25, got 'mean'"),
         (["recommend", "--model", "kandinsky-2.2", "--session-images", "0"], "--session-images: must be a whole"),
         (["recommend", "--model", "kandinsky-2.2", "--session-hours", "-1"], "--session-hours: must be a number"),
+        (["recommend", "--model", "kandinsky-2.2", "--session-hours", "1e308"], "--session-hours: must be a number"),
+        (["recommend", "--model", "kandinsky-2.2", "--session-images", "1" + "0" * 30], "--session-images: must be"),
         (["recommend", "--model", "kandinsky-2.2", "--session-images", "5", "--session-hours", "1"],
          "--session-images and --session-hours: give one of them, not both"),
-        (["prices", "show"], "no price cache at"),
     ],
 )  # fmt: skip
 def test_policy_and_session_mistakes_are_one_line(args, message, capsys):
     assert main(args) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"kbench: error: {message}") and err.count("\n") == 1
+
+
+def test_prices_show_without_a_cache_shows_the_catalog_prices(capsys):
+    """Offline or never refreshed: a warning and the catalog's prices, as every other command falls back to."""
+    assert main(["prices", "show"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err.startswith("kbench: warning: no price cache at") and captured.err.count("\n") == 1
+    row = next(line for line in captured.out.splitlines() if line.startswith("rtx4090 "))
+    assert "$" in row  # the policy's price from the catalog
 
 
 def test_a_damaged_cache_is_one_line_and_refresh_replaces_it(catalogs, price_cache, capsys):

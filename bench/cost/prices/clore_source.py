@@ -1,0 +1,275 @@
+"""Live CLORE.AI offers: a gpuhunt-shaped online provider, and its items mapped onto catalog GPUs host by host.
+
+:class:`CloreProvider` has the shape of a gpuhunt online provider (``NAME``, ``from_env``, ``get`` returning
+``CatalogItem`` objects priced in $ per hour for the whole server, host facts in ``provider_data``), so it could
+be contributed to gpuhunt as it is; gpuhunt 0.1.x refuses providers it does not list, so kbench calls it
+directly rather than through ``gpuhunt.Catalog``. It reads the marketplace (:mod:`bench.cost.prices.clore_api`),
+leaves out rented servers and servers whose GPUs are of more than one model (their one price cannot be split),
+converts the daily price to an hourly one and adds the renter fee of ``bench/data/providers.yaml``.
+
+:func:`fetch_clore_offers` maps each item onto a catalog GPU through the catalog's own table of names
+(``nvml_names`` in ``bench/data/gpus.yaml``: Clore lists a server's GPUs as the driver names them, "NVIDIA
+GeForce RTX 4090") with the card's memory as a check, keeps every host fact on the offer, and prices a
+multi-GPU server per GPU. Nothing is dropped silently: unmatched names, mixed, rented, unpriced and unreadable
+servers are counted under what they are, and an offer whose price is implausible when read as
+:data:`~bench.cost.prices.clore_api.PRICE_UNIT` is kept but flagged, so it prices nothing. The marketplace is
+fetched at most once every :data:`MIN_POLL_S` seconds (Clore's own advice for polling); a refresh sooner keeps
+the cached offers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections import Counter
+from typing import Any, Literal
+
+from gpuhunt import AcceleratorVendor, CatalogItem, QueryFilter
+from gpuhunt.providers.base import OnlineProvider
+
+from bench.cost.catalog import Catalog
+from bench.cost.prices.cache import Host, Offer, PriceCache, parse_fetch_time
+from bench.cost.prices.clore_api import (
+    API_KEY_VARIABLE,
+    HOURS_PER_PRICE_UNIT,
+    PRICE_UNIT,
+    CloreApiError,
+    Listing,
+    api_url,
+    fetch_marketplace,
+    read_listings,
+)
+from bench.cost.prices.gpuhunt_source import FetchResult
+from bench.cost.prices.providers import find_provider, offer_kind
+
+PROVIDER = "clore"
+MIN_POLL_S = 60.0  # https://docs.clore.ai/developers/cli-sdk: "polling intervals of 60+ seconds"
+# $ per GPU-hour outside which a Clore price read per day is implausible (a host who typed an hourly price, or
+# a misplaced decimal point): the guide's cheapest card rents for about $0.03/h, the dearest data-centre GPUs
+# list below $10/h anywhere.
+PLAUSIBLE_USD_PER_GPU_HOUR = (0.01, 20.0)
+VRAM_TOLERANCE = 0.10  # a card's listed memory within 10% of the catalog's (drivers report 23.6 GB for 24)
+Skip = Literal["rented", "mixed GPUs", "no GPU", "no price"]
+
+
+def _fees() -> tuple[float, float]:
+    entry = find_provider(PROVIDER)
+    fee = entry.renter_fee if entry is not None else None
+    return (fee.on_demand, fee.spot) if fee is not None else (0.0, 0.0)
+
+
+def _short_name(name: str) -> str:
+    """gpuhunt's style of GPU name ("RTX4090", "A100"): vendor words and spaces removed."""
+    for word in ("NVIDIA ", "GeForce ", "Tesla "):
+        name = name.replace(word, "")
+    return name.replace(" ", "")
+
+
+class CloreProvider(OnlineProvider):
+    """CLORE.AI's marketplace as a gpuhunt online provider (see the module docstring)."""
+
+    NAME = PROVIDER
+
+    def __init__(self, base_url: str | None = None, api_key: str | None = None) -> None:
+        self.base_url = base_url or api_url()
+        self.api_key = api_key
+        self.skipped: Counter[str] = Counter()  # why servers gave no item, for the refresh to report
+
+    @classmethod
+    def from_env(cls) -> CloreProvider:
+        return cls(api_url(), os.environ.get(API_KEY_VARIABLE) or None)
+
+    def get(
+        self, query_filter: QueryFilter | None = None, balance_resources: bool = True, apply_filter: bool = False
+    ) -> list[CatalogItem]:
+        """Every rentable server as an on-demand item, plus a spot item where it lists a spot price.
+
+        Raises:
+            CloreApiError: the marketplace could not be read.
+        """
+        listings, unreadable = read_listings(fetch_marketplace(self.base_url, self.api_key))
+        self.skipped = Counter({"unreadable": unreadable} if unreadable else {})
+        on_demand_fee, spot_fee = _fees()
+        items: list[CatalogItem] = []
+        for listing in listings:
+            reason = self._skip(listing)
+            if reason:
+                self.skipped[reason] += 1
+                continue
+            raw = listing.on_demand_usd
+            assert raw is not None
+            items.append(self._item(listing, raw, on_demand_fee, spot=False))
+            if listing.spot_usd is not None:
+                items.append(self._item(listing, listing.spot_usd, spot_fee, spot=True))
+        return sorted(items, key=lambda i: i.price)
+
+    @staticmethod
+    def _skip(listing: Listing) -> Skip | None:
+        if listing.rented:
+            return "rented"
+        if not listing.gpu_names:
+            return "no GPU"
+        if listing.mixed:
+            return "mixed GPUs"
+        if listing.on_demand_usd is None:
+            return "no price"
+        return None
+
+    @staticmethod
+    def _item(listing: Listing, raw: float, fee: float, *, spot: bool) -> CatalogItem:
+        data: dict[str, Any] = {
+            "gpu_model": listing.gpu_names[0],
+            "raw_price": raw,
+            "price_unit": PRICE_UNIT,
+            "price_field": "spot" if spot else listing.on_demand_field,
+            "renter_fee": fee,
+            "reliability": listing.reliability,
+            "max_rental_hours": listing.max_rental_hours,
+            "pcie_gen": listing.pcie_gen,
+            "pcie_width": listing.pcie_width,
+            "disk_mb_s": listing.disk_mb_s,
+            "net_down_mbit_s": listing.net_down_mbit_s,
+            "net_up_mbit_s": listing.net_up_mbit_s,
+            "cpu": listing.cpu,
+            "cuda": listing.cuda,
+        }
+        return CatalogItem(
+            provider=PROVIDER,
+            instance_name=listing.id,
+            location=(listing.country or "").lower(),
+            price=raw / HOURS_PER_PRICE_UNIT * (1.0 + fee),
+            cpu=0,
+            memory=float(listing.ram_gb or 0.0),
+            gpu_count=listing.gpu_count,
+            gpu_name=_short_name(listing.gpu_names[0]),
+            gpu_memory=listing.gpu_memory_gb,
+            spot=spot,
+            disk_size=None,
+            gpu_vendor=AcceleratorVendor.NVIDIA,
+            provider_data=data,
+        )
+
+
+def match_clore_gpu(name: str, memory_gb: float | None, catalog: Catalog) -> str | None:
+    """The catalog id of a GPU as Clore names it ("NVIDIA GeForce RTX 4090", 24), or None when there is none.
+
+    The catalog's NVML names are the table; the memory, where listed, must be within 10% of the card's, so an
+    RTX 3060 8GB (the same driver name as the 12GB card) is not priced as the 12GB one.
+    """
+    gpu = catalog.match_nvml_name(name)
+    if gpu is None:
+        return None
+    if memory_gb is not None and abs(memory_gb - gpu.vram_gb) > VRAM_TOLERANCE * gpu.vram_gb:
+        return None
+    return gpu.id
+
+
+def _flags(usd_per_gpu_hour: float, raw: float) -> tuple[str, ...]:
+    low, high = PLAUSIBLE_USD_PER_GPU_HOUR
+    if low <= usd_per_gpu_hour <= high:
+        return ()
+    return (f"implausible: {raw:g} {PRICE_UNIT} is ${usd_per_gpu_hour:.4f}/GPU-hour, outside ${low:g}-{high:g}",)
+
+
+def _offer(item: CatalogItem, gpu_id: str, fetched_at: str, on_demand_minimum_h: float) -> Offer:
+    data = item.provider_data
+    per_gpu = item.price / item.gpu_count
+    host = Host(
+        id=item.instance_name,
+        country=item.location.upper() or None,
+        reliability=data.get("reliability"),
+        pcie_gen=data.get("pcie_gen"),
+        pcie_width=data.get("pcie_width"),
+        disk_mb_s=data.get("disk_mb_s"),
+        net_down_mbit_s=data.get("net_down_mbit_s"),
+        net_up_mbit_s=data.get("net_up_mbit_s"),
+        cpu=data.get("cpu"),
+        ram_gb=item.memory or None,
+        cuda=data.get("cuda"),
+        max_rental_hours=data.get("max_rental_hours"),
+        min_rental_hours=0.0 if item.spot else on_demand_minimum_h,
+        raw_price=data["raw_price"],
+        price_unit=f"{data['price_unit']} ({data['price_field']})",
+        renter_fee=data["renter_fee"],
+        flags=_flags(per_gpu, data["raw_price"]),
+    )
+    return Offer(
+        provider=PROVIDER,
+        instance=f"server {item.instance_name}",
+        region=item.location.upper(),
+        gpu_id=gpu_id,
+        gpu_name=str(data["gpu_model"]),
+        gpu_memory_gb=item.gpu_memory,
+        gpu_count=item.gpu_count,
+        usd_per_hour=item.price,
+        spot=item.spot,
+        tier=offer_kind(PROVIDER, item.spot),
+        fetched_at=fetched_at,
+        host=host,
+    )
+
+
+def _too_soon(previous: PriceCache | None, now: dt.datetime) -> str | None:
+    status = previous.providers.get(PROVIDER) if previous else None
+    if status is None or status.fetched_at is None:
+        return None
+    age = (now - parse_fetch_time(status.fetched_at)).total_seconds()
+    if 0 <= age < MIN_POLL_S:
+        return (
+            f"fetched {age:.0f} s ago; Clore asks for one marketplace call a minute at most, "
+            f"so its {status.offers} cached offers are kept"
+        )
+    return None
+
+
+def fetch_clore_offers(
+    catalog: Catalog,
+    *,
+    now: dt.datetime | None = None,
+    previous: PriceCache | None = None,
+    provider: CloreProvider | None = None,
+) -> FetchResult:
+    """Clore's offers mapped onto ``catalog``; never raises for the marketplace's failure (one warning)."""
+    now = now or dt.datetime.now(dt.UTC)
+    wait = _too_soon(previous, now)
+    if wait:
+        return FetchResult(offers={}, warnings={}, kept={PROVIDER: wait}, source="clore marketplace")
+    try:
+        source = provider or CloreProvider.from_env()
+        items = source.get()
+    except CloreApiError as exc:
+        return FetchResult(offers={}, warnings={PROVIDER: f"query failed: {exc}"}, source="clore marketplace")
+    fetched_at = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    entry = find_provider(PROVIDER)
+    minimum_h = entry.billing.minimum_s / 3600.0 if entry is not None and entry.billing is not None else 0.0
+    skipped: Counter[str] = Counter({f"{why} servers": n for why, n in source.skipped.items()})
+    unmapped: Counter[str] = Counter()
+    offers: list[Offer] = []
+    for item in items:
+        name = str(item.provider_data["gpu_model"])
+        gpu_id = match_clore_gpu(name, item.gpu_memory, catalog)
+        if gpu_id is None:
+            if not item.spot:  # one count per server, not one per price
+                unmapped[f"{name} {item.gpu_memory or 0:g}GB"] += 1
+            continue
+        try:
+            offers.append(_offer(item, gpu_id, fetched_at, minimum_h))
+        except ValueError:  # a price or size the cache would refuse to read back: counted, never stored
+            skipped["out-of-range servers"] += 1
+    return FetchResult(
+        offers={PROVIDER: offers},
+        warnings={},
+        unmapped=dict(unmapped),
+        source="clore marketplace",
+        skipped={f"{PROVIDER}: {k}": n for k, n in skipped.items()},
+    )
+
+
+__all__ = [
+    "MIN_POLL_S",
+    "PLAUSIBLE_USD_PER_GPU_HOUR",
+    "PROVIDER",
+    "CloreProvider",
+    "fetch_clore_offers",
+    "match_clore_gpu",
+]
