@@ -3,19 +3,21 @@
 Everything here reads the records (``side`` and ``ab_round`` fields), so ``kbench ab --recompare FILE``, a
 plot, or another threshold gives the same answer later as on the day. The comparison is the ordinary grouped
 one of :func:`bench.compare.compare_records`: each side's records of a run key are pooled, one group per
-child process, so the between-process noise is in the interval.
+child process, so the between-process noise is in the interval. Since that interval resamples processes, a
+run is judged only with at least :func:`~bench.compare.stats.min_samples_for` processes a side (4 at 95%:
+``--rounds 4``); with fewer it is "not judged: too few samples", as ``kbench compare`` says of too few calls.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from bench.ab.parity import ParityReport, check_parity
 from bench.ab.sides import AbError
-from bench.compare.engine import CompareReport, compare_records
+from bench.compare.engine import CompareReport, RunComparison, compare_records
 from bench.compare.noise import noise_floor
-from bench.compare.stats import CONFIDENCE, DEFAULT_SEED
+from bench.compare.stats import CONFIDENCE, DEFAULT_SEED, min_samples_for, sample_size, withdraw_verdict
 from bench.compare.thresholds import DEFAULT_THRESHOLDS, ThresholdSet
 from bench.results import RunRecord
 
@@ -35,6 +37,11 @@ class AbReport:
     def has_regression(self) -> bool:
         return self.compare.has_regression
 
+    @property
+    def not_judged(self) -> tuple[RunComparison, ...]:
+        """Runs whose time was not judged for too few processes or samples (``--strict`` fails on them)."""
+        return self.compare.not_judged
+
 
 def split_sides(records: Sequence[RunRecord], source: str = "results") -> tuple[list[RunRecord], list[RunRecord]]:
     """``(base, head)`` records; refuses a file that is not an A/B results file."""
@@ -44,6 +51,46 @@ def split_sides(records: Sequence[RunRecord], source: str = "results") -> tuple[
         missing = "base" if not base else "head"
         raise AbError(f"{source}: no records with side {missing!r}; an A/B results file comes from kbench ab")
     return base, head
+
+
+def process_groups(records: Sequence[RunRecord], run_key: str) -> list[list[float]]:
+    """Seconds per image of each ok record of ``run_key``: one group per child process."""
+    groups: list[list[float]] = []
+    for r in records:
+        if r.run_key != run_key or not r.ok:
+            continue
+        if r.timing is not None and r.timing.per_image_s:
+            groups.append(list(r.timing.per_image_s))
+        elif r.summary is not None:
+            groups.append([r.summary.median_s_per_image])
+    return groups
+
+
+def judge_processes(report: CompareReport, base: Sequence[RunRecord], head: Sequence[RunRecord]) -> CompareReport:
+    """``report`` with each run's time verdict withdrawn where a side has too few processes to carry one.
+
+    The grouped interval resamples processes, so with two or three per side it is as narrow as the few
+    process-level draws happen to be: on the bundled example's samples with a process-level spread of 10%
+    (lognormal), an identical pair measured in 3 rounds was called a regression in 16 of 100 seeded jobs
+    when the calls were counted as the observations. Counting processes, as :func:`sample_size` does, no
+    verdict is given below :func:`~bench.compare.stats.min_samples_for` of them.
+    """
+    runs: list[RunComparison] = []
+    for run in report.runs:
+        if run.time is not None and not run.too_few_samples:
+            size = sample_size(process_groups(base, run.baseline_key or run.run_key), process_groups(head, run.run_key))
+            if not size.judged(report.confidence):
+                run = replace(
+                    run,
+                    time=withdraw_verdict(run.time),
+                    too_few_samples=True,
+                    notes=(
+                        *run.notes,
+                        f"{size.note(report.confidence)}: use --rounds {min_samples_for(report.confidence)} or more",
+                    ),
+                )
+        runs.append(run)
+    return replace(report, runs=tuple(runs))
 
 
 def ab_report(
@@ -59,7 +106,7 @@ def ab_report(
     base, head = split_sides(records, source)
     ordered = sorted((r for r in records if r.side in ("base", "head")), key=lambda r: (r.started_at, r.ab_round or 0))
     return AbReport(
-        compare=compare_records(base, head, thresholds, confidence=confidence, seed=seed),
+        compare=judge_processes(compare_records(base, head, thresholds, confidence=confidence, seed=seed), base, head),
         parity=check_parity(records),
         order=tuple((r.ab_round or 0, r.side or "?") for r in ordered),
         rounds=max((r.ab_round or 0 for r in records), default=0),
@@ -68,4 +115,4 @@ def ab_report(
     )
 
 
-__all__ = ["AbReport", "ab_report", "split_sides"]
+__all__ = ["AbReport", "ab_report", "judge_processes", "process_groups", "split_sides"]

@@ -88,7 +88,12 @@ def ab(
     base: str | None = typer.Option(None, "--base", help="Base revision (commit, branch, tag) of --repo."),
     head: str | None = typer.Option(None, "--head", help="Head revision of --repo."),
     repo: Path = typer.Option(Path("."), "--repo", help="The git repository under test (default: here)."),
-    rounds: int = typer.Option(3, "--rounds", help="Interleaved rounds (ABBA order); each runs every run per side."),
+    rounds: int | None = typer.Option(
+        None,
+        "--rounds",
+        help="Interleaved rounds (ABBA order), one process per side and run each. Default: the fewest that can "
+        "carry a verdict at --confidence (4 at 95%).",
+    ),
     output: Path | None = typer.Option(None, "--output", "-o", help="Results file for both sides (new or empty)."),
     clean: bool = typer.Option(False, "--clean", help="Remove the sides' worktrees and environments afterwards."),
     base_python: str | None = typer.Option(None, "--base-python", help="Interpreter of the base side."),
@@ -110,10 +115,15 @@ def ab(
     recompare: Path | None = typer.Option(None, "--recompare", help="Redo the comparison of an A/B results file."),
     confidence: float = typer.Option(0.95, "--confidence", min=0.5, max=0.999, help="Two-sided confidence level."),
     seed: int = typer.Option(0, "--seed", help="Bootstrap seed."),
+    strict: bool = typer.Option(
+        False, "--strict", help="Exit 1 when a run has too few processes or samples to judge (default: say so, exit 0)."
+    ),
 ) -> None:
-    """Measure SCENARIO on --base and --head alternately on this machine; exit 1 on a regression of head."""
+    """Measure SCENARIO on --base and --head alternately on this machine; exit 1 on a regression of head (or, with
+    --strict, on a run it cannot judge for too few processes or samples)."""
     from bench.ab import AbError, SideRequest, ab_report, clean_sides, run_interleaved
     from bench.ab.plan import parse_hub, plan_ab, prepare_sides
+    from bench.compare.stats import min_samples_for
     from bench.compare.thresholds import build_thresholds
     from bench.results import read_results
 
@@ -124,7 +134,7 @@ def ab(
         check_outputs(extra, [recompare, *thresholds_file])
         records = read_results([recompare])
         report = ab_report(records, rules, confidence=confidence, seed=seed, source=str(recompare))
-        _finish(console, report, summary, step_summary, json_out, _no_measurement(records))
+        _finish(console, report, summary, step_summary, json_out, _no_measurement(records), strict=strict)
         return
     if scenario is None:
         raise AbError("SCENARIO: give a scenario file (or --recompare RESULTS)")
@@ -134,14 +144,17 @@ def ab(
     )
     results = output or _default_output()
     _check_results(results, [scenario, *thresholds_file], extra)
+    need = min_samples_for(confidence)
+    rounds = need if rounds is None else rounds
     plan = plan_ab(scenario, *requests, repo=repo, rounds=rounds, cache_dir=cache_dir)
-    if rounds < 3:
+    if need > rounds:
         why = (
             "one process per side: the noise between processes is not measured"
             if rounds == 1
-            else "the two head processes run back to back (A B B A), so a burst of load can hit one side only"
+            else f"{rounds} processes a side cannot show a change at {confidence:.0%} (the verdict on time needs "
+            f"{need}): runs will be 'not judged'"
         )
-        typer.echo(f"kbench: warning: --rounds {rounds}: {why}; use 3 or more on a shared machine", err=True)
+        typer.echo(f"kbench: warning: --rounds {rounds}: {why}; use {need} or more", err=True)
     sides = prepare_sides(plan)
     described = tuple(s.describe() for s in sides.values())
     for line in described:
@@ -160,7 +173,7 @@ def ab(
         typer.echo("kbench: interrupted: the comparison was not made; finished records are kept", err=True)
         raise typer.Exit(outcome.exit_code)
     report = ab_report(outcome.records, rules, confidence=confidence, seed=seed, sides=described)
-    _finish(console, report, summary, step_summary, json_out, _no_measurement(outcome.records))
+    _finish(console, report, summary, step_summary, json_out, _no_measurement(outcome.records), strict=strict)
 
 
 def _finish(
@@ -170,8 +183,12 @@ def _finish(
     step_summary: bool,
     json_out: Path | None,
     no_measurement: str | None = None,
+    *,
+    strict: bool = False,
 ) -> None:
-    """Print and write the comparison; exit 3 when no side measured anything, 1 on a regression of head."""
+    """Print and write the comparison; exit 3 when no side measured anything, 1 on a regression of head, and with
+    ``strict`` 1 when a run could not be judged."""
+    from bench.compare.stats import min_samples_for
     from bench.report.compare_render import report_to_dict
     from bench.report.summary_figures import change_figure
     from bench.report.summary_md import render_ab_summary
@@ -202,6 +219,13 @@ def _finish(
     if report.has_regression:
         keys = ", ".join(r.run_key for r in report.compare.regressions[:3])
         raise RegressionFound(f"head is slower: {len(report.compare.regressions)} regression(s): {keys}")
+    if strict and report.not_judged:
+        keys = ", ".join(r.run_key for r in report.not_judged[:3])
+        more = f" and {len(report.not_judged) - 3} more" if len(report.not_judged) > 3 else ""
+        raise RegressionFound(
+            f"--strict: {len(report.not_judged)} run(s) not judged for too few processes or samples "
+            f"(at least {min_samples_for(report.compare.confidence)} a side): {keys}{more}"
+        )
 
 
 def register(app: typer.Typer) -> None:

@@ -146,12 +146,12 @@ def _workload(
 
 
 def recommend_command(
-    model: str = typer.Option(..., "--model", help="Model id, e.g. kandinsky-3."),
-    task: str = typer.Option("text2img", "--task"),
-    resolution: str = typer.Option("", "--resolution", help="WIDTHxHEIGHT (default: the model's)."),
-    steps: int | None = typer.Option(None, "--steps", min=1, max=1000),
-    batch: int = typer.Option(1, "--batch", min=1, max=256),
-    dtype: str = typer.Option("fp16", "--dtype"),
+    model: str = pricing.MODEL,
+    task: str = pricing.TASK,
+    resolution: str = pricing.RESOLUTION,
+    steps: int | None = pricing.STEPS,
+    batch: int = pricing.BATCH,
+    dtype: str = pricing.DTYPE,
     memory: str = typer.Option(
         "auto",
         "--memory",
@@ -246,9 +246,9 @@ def recommend_command(
 def flops_command(
     model: list[str] = typer.Option([], "--model", help="Model ids (default: all)."),
     resolution: list[str] = typer.Option([], "--resolution", help="WIDTHxHEIGHT (repeatable; default: the model's)."),
-    steps: int | None = typer.Option(None, "--steps", min=1, max=1000),
-    batch: int = typer.Option(1, "--batch", min=1, max=256),
-    dtype: str = typer.Option("fp16", "--dtype"),
+    steps: int | None = pricing.STEPS,
+    batch: int = pricing.BATCH,
+    dtype: str = pricing.DTYPE,
     json_out: bool = pricing.JSON,
     markdown: bool = pricing.MARKDOWN,
 ) -> None:

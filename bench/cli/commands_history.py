@@ -36,10 +36,13 @@ def _print(console: Console, report: HistoryReport) -> None:
             f"{format_seconds(st.after_s)} ({st.change * 100:+.1f}%)"
             for st in s.steps
         )
-        newest = "slower" if s.new_regression else ("faster" if s.new_improvement else "-")
+        newest = s.newest_change or "-"
+        if s.step_not_judged is not None:
+            newest = f"{newest} ({s.step_not_judged})"
         roll = "-"
         if s.rolling is not None and s.rolling.time is not None:
-            roll = f"{s.rolling.verdict} {format_time_cell(s.rolling.time)}"
+            roll = f"{s.rolling.verdict} {format_time_cell(s.rolling.time)} n={s.rolling.time.n_baseline}/"
+            roll += f"{s.rolling.time.n_current}" + "".join(f"; {n}" for n in s.rolling.notes if "not judged" in n)
         table.add_row(
             file_text(s.run_key),
             str(len(s.points)),
@@ -67,8 +70,15 @@ def history(
     summary: Path | None = typer.Option(None, "--summary", help="Markdown summary (and a .png figure beside it)."),
     step_summary: bool = typer.Option(False, "--step-summary", help="Also append it to $GITHUB_STEP_SUMMARY."),
     threshold: list[str] = typer.Option([], "--threshold", "-t", help="Rules of the rolling comparison."),
+    strict: bool = typer.Option(
+        False,
+        "--strict",
+        help="Exit 1 when a verdict asked for (--fail-on-new-step, --baseline) has too few points or processes to "
+        "judge (default: say so, exit 0).",
+    ),
 ) -> None:
-    """Order RESULTS by time and commit per run, find steps, and plot them."""
+    """Order RESULTS by time and commit per run, find steps, and plot them; exit 1 on a judged slowdown asked for
+    (or, with --strict, on one it cannot judge)."""
     from bench.cli.commands_compare import _result_files
     from bench.compare.thresholds import build_thresholds
     from bench.history import HistoryError, build_history, parse_baseline
@@ -102,6 +112,15 @@ def history(
     if failing:
         keys = ", ".join(dict.fromkeys(failing))
         raise RegressionFound(f"slower: {keys}")
+    unjudged = report.not_judged(steps=fail_on_new_step, rolling=last is not None)
+    if strict and unjudged:
+        from bench.compare.stats import min_samples_for
+
+        more = f" and {len(unjudged) - 3} more" if len(unjudged) > 3 else ""
+        raise RegressionFound(
+            f"--strict: {len(unjudged)} series not judged for too few points or processes (at least "
+            f"{min_samples_for()} a side): {', '.join(unjudged[:3])}{more}"
+        )
 
 
 def register(app: typer.Typer) -> None:

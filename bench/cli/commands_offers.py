@@ -103,12 +103,12 @@ def _json_row(rank: int, r: OfferRow) -> dict[str, Any]:
 
 
 def offers_command(
-    model: str = typer.Option(..., "--model", help="Model id, e.g. kandinsky-3."),
-    task: str = typer.Option("text2img", "--task"),
-    resolution: str = typer.Option("", "--resolution", help="WIDTHxHEIGHT (default: the model's)."),
-    steps: int | None = typer.Option(None, "--steps", min=1, max=1000),
-    batch: int = typer.Option(1, "--batch", min=1, max=256),
-    dtype: str = typer.Option("fp16", "--dtype"),
+    model: str = pricing.MODEL,
+    task: str = pricing.TASK,
+    resolution: str = pricing.RESOLUTION,
+    steps: int | None = pricing.STEPS,
+    batch: int = pricing.BATCH,
+    dtype: str = pricing.DTYPE,
     memory: str = typer.Option("auto", "--memory", help="auto (the fastest option that fits each host) or one."),
     provider: list[str] = typer.Option([], "--provider", help="Only offers of this provider: clore, vastai, ..."),
     min_reliability: float | None = typer.Option(

@@ -16,8 +16,9 @@ from bench.errors import ResultsFormatError
 from bench.optimise.ranking import RankRow
 
 TABLE_WIDTH = 120  # terminal tables fit 120 columns
-NO_WRAP = ("setting", "s/image", "speed-up", "break-even", "peak MB", "PSNR dB")
+NO_WRAP = ("setting", "s/image", "speed-up [95% CI]", "break-even", "peak MB", "PSNR dB")
 TERMINAL_DROPS = ("#", "SSIM")  # the order is the rank; SSIM is in --markdown and the records
+EMPTY_DROPS = ("$/1k", "$/1k session", "compile s", "break-even")  # left out where no cell has one (notes say why)
 
 
 def optimise_report_command(
@@ -59,12 +60,16 @@ def optimise_report_command(
 
 def print_ranking(rows: Sequence[RankRow]) -> None:
     """The ranking as rich tables, one per model/device and workload, with the notes under them."""
-    from bench.report.optimise_table import HEADERS, NOISE_NOTE, cost_note, grouped
+    from bench.report.optimise_table import HEADERS, NOISE_NOTE, cost_note, grouped, speedup_note
 
     console = Console(width=TABLE_WIDTH)
     for group in grouped(rows):
         table = Table(title=group.heading, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
-        shown = [i for i, header in enumerate(HEADERS) if header not in TERMINAL_DROPS]
+        shown = [
+            i
+            for i, header in enumerate(HEADERS)
+            if header not in TERMINAL_DROPS and (header not in EMPTY_DROPS or any(r[i] != "—" for r in group.cells))
+        ]
         for i in shown:
             table.add_column(HEADERS[i], overflow="fold", no_wrap=HEADERS[i] in NO_WRAP)
         for row in group.cells:
@@ -78,6 +83,7 @@ def print_ranking(rows: Sequence[RankRow]) -> None:
                     else f"  {status}: {setting}: {reason}"
                 )
             )
+    console.print(file_text(speedup_note(rows)))
     console.print(file_text(cost_note(rows)))
     console.print(file_text(NOISE_NOTE))
     for note in sorted({r.quality_note for r in rows if r.quality_note}):

@@ -29,6 +29,13 @@ SESSION_IMAGES = typer.Option(
 SESSION_HOURS = typer.Option(None, "--session-hours", help="Cost a session of H rented hours instead of N images.")
 JSON = typer.Option(False, "--json", help="Print one JSON document (see docs/json-output.md) instead of tables.")
 MARKDOWN = typer.Option(False, "--markdown", help="Print GitHub markdown tables.")
+# The workload options every "which GPU" command takes (recommend, offers, flops), named and explained once.
+MODEL = typer.Option(..., "--model", help="Model id, e.g. kandinsky-3 (kbench models lists them).")
+TASK = typer.Option("text2img", "--task", help="text2img, img2img, inpaint, outpaint or mix (the model's tasks).")
+RESOLUTION = typer.Option("", "--resolution", help="WIDTHxHEIGHT (default: the model's).")
+STEPS = typer.Option(None, "--steps", min=1, max=1000, help="Denoising steps (default: the model's).")
+BATCH = typer.Option(1, "--batch", min=1, max=256, help="Prompts per pipeline call.")
+DTYPE = typer.Option("fp16", "--dtype", help="fp16, bf16 or fp32.")
 
 
 def make_policy(tier: str | None, stat: str | None, max_age_days: float, providers: list[str]) -> PricePolicy:

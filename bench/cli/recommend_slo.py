@@ -16,8 +16,10 @@ from bench.cli.tables import TERMINAL_WIDTH, format_table, markdown, wrap_notes
 from bench.cost.catalog import Catalog
 from bench.cost.projection import MeasuredIndex
 from bench.cost.rental import RentalRow
+from bench.cost.serving.estimate import SEEDS, TARGET_REL_HALFWIDTH
 from bench.cost.serving.gpus import ServingRow, batch_estimates, serving_rows
-from bench.cost.serving.simulate import DEFAULT_REQUESTS, QueueConfig
+from bench.cost.serving.point import EXACT_NAMES, LoadPoint
+from bench.cost.serving.simulate import QueueConfig
 from bench.errors import ScenarioError
 from bench.spec import Workload
 
@@ -72,26 +74,30 @@ def serve_at_slo(
     return serving_rows(rows, batched, config, slo_p99, rate)
 
 
-def _g(x: float | None) -> str:
+def _g(x: float | None, digits: int = 3) -> str:
+    """``digits`` significant digits, whole numbers written out (250, not 2.5e+02)."""
     if x is None:
         return "-"
     if math.isinf(x):
         return "inf"
-    return f"{x:.3g}"
+    if abs(x) >= 10**digits:
+        return f"{float(f'{x:.{digits}g}'):.0f}"
+    return f"{x:.{digits}g}"
 
 
 def _span(mid: float | None, band: tuple[float, float] | None, money: bool = False) -> str:
+    """The figure to 3 significant digits and its interval to 2 (an interval's ends are not known closer)."""
     if mid is None:
         return "-"
     sign = "$" if money else ""
     text = f"{sign}{_g(mid)}"
-    return f"{text} ({_g(band[0])}-{_g(band[1])})" if band else text
+    return f"{text} ({_g(band[0], 2)}-{_g(band[1], 2)})" if band else text
 
 
 def table(rows: Sequence[ServingRow], rate: float | None) -> tuple[list[str], list[list[str]]]:
     """Headers and cells of the ranked table."""
     target = "auto" if rate is None else f"{rate:g}/s"
-    headers = ["#", "gpu", "memory", "s/img b1", "$/h", "max req/s @SLO", "p99 s", "$/1k @SLO", "replicas"]
+    headers = ["#", "gpu", "memory", "s/img b1", "$/h", "max req/s @SLO", "p99 s", "basis", "$/1k @SLO", "replicas"]
     headers += [f"$/1k @{target}"]
     body = []
     for i, r in enumerate(rows, start=1):
@@ -106,6 +112,7 @@ def table(rows: Sequence[ServingRow], rate: float | None) -> tuple[list[str], li
                 "-" if price is None else f"${price.usd_per_hour:.3f}" + (" STALE" if price.stale else ""),
                 _span(r.max_rate_per_s, r.rate_interval),
                 _g(p99),
+                "-" if r.basis is None else r.basis.short(),
                 _span(r.usd_per_1k_at_slo, r.usd_interval, money=True),
                 "-" if r.replicas is None else str(r.replicas),
                 "-" if r.fleet_usd_per_1k is None else f"${r.fleet_usd_per_1k:.3g}",
@@ -115,20 +122,43 @@ def table(rows: Sequence[ServingRow], rate: float | None) -> tuple[list[str], li
 
 
 def notes(rows: Sequence[ServingRow], slo_p99: float, rate: float | None, max_batch: int) -> list[str]:
-    """The legend, the batching fits and, per GPU that misses the SLO, why."""
+    """The legend, how each figure was computed, the batching fits and, per GPU that misses the SLO, why."""
     out = [
-        f"simulated serving queue: one FIFO queue, dynamic batching up to {max_batch}, {DEFAULT_REQUESTS} "
-        "seeded requests per load point; service times from the isolated-run figure of each GPU "
-        "(measured, or projected: the intervals are the simulation at the projection's low and high times)",
-        f"max req/s @SLO: the highest offered rate whose simulated p99 latency is <= {slo_p99:g} s; "
+        f"serving queue: one FIFO queue, dynamic batching up to {max_batch}; service times from the isolated-run "
+        "figure of each GPU (measured, or projected: the intervals are the search at the projection's low and high "
+        "times, widened by the sampling error where simulated)",
+        f"max req/s @SLO: the highest offered rate whose p99 latency is <= {slo_p99:g} s; p99 s: the p99 there; "
         "$/1k @SLO = $/h / (3600 x max rate) per 1000 images",
+        "basis: how max req/s and p99 were computed. " + "; ".join(_legend(rows)),
         "replicas: how many, sharing one queue, keep p99 within the SLO at "
         + ("each GPU's own max rate (--rate auto)" if rate is None else f"{rate:g} requests/s")
         + f"; $/1k @rate: that fleet's cost per 1000 images at {'that rate' if rate is None else 'it'}",
     ]
+    for r in rows:
+        if r.basis is not None and not r.basis.exact:
+            out.append(f"{r.gpu_id}: max rate and p99 {r.basis.text()}")
+        target = r.at_target
+        if rate is not None and target is not None and r.replicas and r.replicas > 1:
+            out.append(
+                f"{r.gpu_id}: {r.replicas} replicas at {rate:g}/s: p99 {_g(target.p99_s)} s, {target.basis.text()}"
+            )
     fits = sorted({f"{r.gpu_id}: {r.service.fit_note}" for r in rows if max_batch > 1 and r.service.fit_note})
     out += fits
     out += [f"{r.gpu_id}: cannot meet p99 <= {slo_p99:g} s: {r.reason}" for r in rows if r.reason]
+    return out
+
+
+def _legend(rows: Sequence[ServingRow]) -> list[str]:
+    """What each basis cell in the table means, for the cells that occur."""
+    cells = {r.basis.short() for r in rows if r.basis is not None}
+    out = [f"{m} = {name}, no sampling error" for m, name in EXACT_NAMES.items() if m in cells]
+    if any(c.startswith("±") for c in cells):
+        out.append(
+            f"±x% = simulated, {SEEDS} seeds combined, runs made long enough for the p99's 95% sampling interval to "
+            f"be within ±{100 * TARGET_REL_HALFWIDTH:g}% (x: the interval reached; '!': short of that, see below)"
+        )
+    if "sim" in cells:
+        out.append("sim = simulated, deterministic (one run, no sampling error)")
     return out
 
 
@@ -166,12 +196,19 @@ def json_serving(r: ServingRow) -> dict[str, Any]:
         "saturation_rate": figure(r.slo.saturation_per_s, "requests/s", label),
         "target_rate": figure(r.target_rate_per_s, "requests/s", "computed"),
         "replicas": r.replicas,
-        "p99_at_target": figure(point.p99_s if point else None, "s", label),
+        "p99_at_target": figure(point.p99_s if point else None, "s", label, interval=_p99_band(point)),
         "p50_at_target": figure(point.p50_s if point else None, "s", label),
         "fleet_usd_per_1k_images": figure(r.fleet_usd_per_1k, "USD/1000 images", "computed"),
         "service_s_per_call": {str(b): t.s_per_call for b, t in r.service.times.items()},
         "service_note": r.service.fit_note,
+        "max_rate_basis": r.basis.text() if r.basis is not None else None,
+        "p99_basis": point.basis.text() if point is not None else None,
     }
+
+
+def _p99_band(point: LoadPoint | None) -> list[float] | None:
+    """The p99's 95% sampling interval where simulated (exact: none)."""
+    return None if point is None else _list(point.p99_interval)
 
 
 def _list(band: tuple[float, float] | None) -> list[float] | None:

@@ -16,6 +16,7 @@ no noise model.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -56,6 +57,45 @@ def _clean(samples: Iterable[float] | np.ndarray) -> np.ndarray:
     """Finite, positive samples only: a zero or NaN time is a measurement artefact, not a duration."""
     arr = np.asarray(list(samples), dtype=float)
     return arr[np.isfinite(arr) & (arr > 0)]
+
+
+SizeUnit = Literal["samples", "processes", "points"]
+
+
+@dataclass(frozen=True)
+class SampleSize:
+    """The independent observations on each side of a comparison, in the unit the statistic resamples."""
+
+    baseline: int
+    current: int
+    unit: SizeUnit = "samples"
+
+    def judged(self, confidence: float = CONFIDENCE) -> bool:
+        """Whether a verdict is possible at all: at least :func:`min_samples_for` observations a side."""
+        return min(self.baseline, self.current) >= min_samples_for(confidence)
+
+    def note(self, confidence: float = CONFIDENCE) -> str:
+        """The "not judged" line every command prints for a comparison this small."""
+        return (
+            f"not judged: too few samples ({self.baseline} and {self.current} {self.unit}; a {confidence:.0%} "
+            f"verdict needs at least {min_samples_for(confidence)} a side)"
+        )
+
+
+def sample_size(baseline_groups: Sequence[Sequence[float]], current_groups: Sequence[Sequence[float]]) -> SampleSize:
+    """How many independent observations each side holds: its processes where a side pools several, else samples.
+
+    Calls within one process share its conditions (placement, clocks, the machine's load at the time), which is
+    why :func:`grouped_bootstrap_ratio_ci` resamples processes first. When it does, the observations the rank
+    bound of :func:`min_samples_for` counts are the processes, not the calls: three processes of five calls each
+    are three observations of the between-process noise, and a side of one process has none. Each group is one
+    process's samples; empty groups and non-positive samples are left out as :func:`compare_samples` does.
+    """
+    base = [g for g in map(_clean, baseline_groups) if g.size]
+    cur = [g for g in map(_clean, current_groups) if g.size]
+    if len(base) > 1 or len(cur) > 1:
+        return SampleSize(len(base), len(cur), "processes")
+    return SampleSize(sum(g.size for g in base), sum(g.size for g in cur), "samples")
 
 
 def bootstrap_ratio_ci(
@@ -236,6 +276,15 @@ def compare_samples(
     )
 
 
+def withdraw_verdict(time: TimeComparison) -> TimeComparison:
+    """``time`` with no verdict on it (``inconclusive``; ``unchecked`` stays): for a comparison too small to judge.
+
+    Used where the observations that count are fewer than the samples ``compare_samples`` saw (processes, not
+    calls: :func:`sample_size`); the point estimate and its interval are kept for the reader.
+    """
+    return dataclasses.replace(time, verdict="unchecked" if time.verdict == "unchecked" else "inconclusive")
+
+
 @dataclass(frozen=True)
 class ValueComparison:
     """A single-valued metric (peak memory, energy per image), baseline vs current."""
@@ -276,6 +325,8 @@ __all__ = [
     "MIN_BOOTSTRAP_SAMPLES",
     "MIN_SAMPLES",
     "N_RESAMPLES",
+    "SampleSize",
+    "SizeUnit",
     "TimeComparison",
     "ValueComparison",
     "Verdict",
@@ -285,4 +336,6 @@ __all__ = [
     "grouped_bootstrap_ratio_ci",
     "mann_whitney_p",
     "min_samples_for",
+    "sample_size",
+    "withdraw_verdict",
 ]

@@ -5,7 +5,10 @@ environment, else kbench's own commit), so the processes that measured one commi
 a record without a commit is a point of its own. Points are ordered by their earliest start time. The newest
 point can also be compared, with the grouped statistics of ``kbench compare``, against the pooled records of
 the ``N`` points before it (``--baseline last:N``): a rolling baseline in place of a single stored one, which
-one outlier cannot poison for long. Pure; no I/O.
+one outlier cannot poison for long. Those statistics resample processes when a side pools several, so the
+comparison is judged only with at least :func:`~bench.compare.stats.min_samples_for` processes a side (a newest
+commit measured by one process is "not judged": nothing in one process tells its code from its machine's
+load). Pure; no I/O.
 """
 
 from __future__ import annotations
@@ -13,8 +16,10 @@ from __future__ import annotations
 import re
 import statistics
 from collections.abc import Sequence
+from dataclasses import replace
 
-from bench.compare.engine import NothingToCompare, compare_records
+from bench.compare.engine import NothingToCompare, RunComparison, compare_records
+from bench.compare.stats import CONFIDENCE, sample_size, withdraw_verdict
 from bench.compare.thresholds import DEFAULT_THRESHOLDS, ThresholdSet
 from bench.errors import KbenchError
 from bench.history.steps import (
@@ -57,6 +62,19 @@ def _samples(record: RunRecord) -> list[float]:
     if record.timing is not None and record.timing.per_image_s:
         return [s for s in record.timing.per_image_s if s > 0]
     return [record.summary.median_s_per_image] if record.summary is not None else []
+
+
+def judge_rolling(
+    run: RunComparison, base: Sequence[RunRecord], current: Sequence[RunRecord], confidence: float = CONFIDENCE
+) -> RunComparison:
+    """``run`` with its time verdict withdrawn when a side has too few processes (or samples) to carry one."""
+    if run.time is None or run.too_few_samples:
+        return run
+    size = sample_size([_samples(r) for r in base if r.ok], [_samples(r) for r in current if r.ok])
+    if size.judged(confidence):
+        return run
+    notes = (*run.notes, size.note(confidence))
+    return replace(run, time=withdraw_verdict(run.time), too_few_samples=True, notes=notes)
 
 
 def build_points(records: Sequence[RunRecord], indices: Sequence[int]) -> list[Point]:
@@ -112,7 +130,9 @@ def build_history(
             base = [records[i] for p in before for i in p.record_ids]
             cur = [records[i] for i in points[-1].record_ids]
             try:
-                rolling = compare_records(base, cur, thresholds, allow_env_mismatch=True).runs[0]
+                rolling = judge_rolling(
+                    compare_records(base, cur, thresholds, allow_env_mismatch=True).runs[0], base, cur
+                )
             except NothingToCompare:
                 rolling = None
         series.append(SeriesResult(key, tuple(points), tuple(segments), sigma, rolling))
@@ -123,4 +143,4 @@ def build_history(
     )
 
 
-__all__ = ["HistoryError", "build_history", "build_points", "parse_baseline", "record_commit"]
+__all__ = ["HistoryError", "build_history", "build_points", "judge_rolling", "parse_baseline", "record_commit"]

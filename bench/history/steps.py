@@ -10,7 +10,10 @@ penalty ``c·σ·ln n``, and adjacent segments that differ by less than the mini
 :data:`Z_MIN` standard errors, are merged, weakest first (asv's ``step_detect`` keeps the same two conditions:
 significant against the noise and larger than a factor). A segment needs ``min_size`` points. On 300 seeded
 40-point series with 5% lognormal noise: no false step, a +20% step found at its place in 98%, a +30% step
-in the last two points in 90%, a lone +60% spike taken for a step in 0.3%. Pure; no I/O.
+in the last two points in 90%, a lone +60% spike taken for a step in 0.3%. A step is *found* with
+``min_size`` points a side, but *judged* (a verdict that can fail a job) only with at least
+:func:`~bench.compare.stats.min_samples_for` points on each side of it (4 at 95%, the exact rank-test bound):
+the points, one per commit, are the observations the step is measured from. Pure; no I/O.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bench.compare.engine import RunComparison
+from bench.compare.stats import CONFIDENCE, SampleSize
 
 DEFAULT_MIN_EFFECT = 0.05
 DEFAULT_MIN_SIZE = 2
@@ -141,6 +145,7 @@ class SeriesResult:
     segments: tuple[Segment, ...]
     sigma: float
     rolling: RunComparison | None = None
+    confidence: float = CONFIDENCE
 
     @property
     def steps(self) -> tuple[Step, ...]:
@@ -151,13 +156,36 @@ class SeriesResult:
         return tuple(out)
 
     @property
+    def newest_change(self) -> str | None:
+        """``slower`` or ``faster`` when the newest segment differs from the one before it (judged or not)."""
+        if len(self.segments) < 2 or self.segments[-1].median_s == self.segments[-2].median_s:
+            return None
+        return "slower" if self.segments[-1].median_s > self.segments[-2].median_s else "faster"
+
+    @property
+    def newest_step_size(self) -> SampleSize | None:
+        """Points before and after the newest step (None without a step)."""
+        if len(self.segments) < 2:
+            return None
+        before, after = self.segments[-2], self.segments[-1]
+        return SampleSize(before.end - before.start, after.end - after.start, "points")
+
+    @property
+    def step_not_judged(self) -> str | None:
+        """The "not judged" note of a newest step found on too few points to carry a verdict, else None."""
+        size = self.newest_step_size
+        if size is None or size.judged(self.confidence):
+            return None
+        return size.note(self.confidence)
+
+    @property
     def new_regression(self) -> bool:
-        """The newest segment is slower than the one before it."""
-        return len(self.segments) > 1 and self.segments[-1].median_s > self.segments[-2].median_s
+        """The newest segment is slower than the one before it, with enough points on both sides to say so."""
+        return self.newest_change == "slower" and self.step_not_judged is None
 
     @property
     def new_improvement(self) -> bool:
-        return len(self.segments) > 1 and self.segments[-1].median_s < self.segments[-2].median_s
+        return self.newest_change == "faster" and self.step_not_judged is None
 
 
 @dataclass(frozen=True)
@@ -173,6 +201,12 @@ class HistoryReport:
     def has_regression(self) -> bool:
         """A newest segment slower than the one before, or a newest point slower than its rolling baseline."""
         return any(s.new_regression or (s.rolling is not None and s.rolling.is_regression) for s in self.series)
+
+    def not_judged(self, *, steps: bool = True, rolling: bool = True) -> tuple[str, ...]:
+        """Run keys whose newest step (``steps``) or rolling comparison (``rolling``) had too few observations."""
+        keys = [s.run_key for s in self.series if steps and s.step_not_judged is not None]
+        keys += [s.run_key for s in self.series if rolling and s.rolling is not None and s.rolling.too_few_samples]
+        return tuple(dict.fromkeys(keys))
 
 
 __all__ = [

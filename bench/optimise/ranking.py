@@ -9,6 +9,12 @@ A compiled cell's break-even is the number of images after which its session cos
 uncompiled cell of the same workload (the same run with ``compile: none``):
 ``(overhead_compiled - overhead_plain) / (s_plain - s_compiled)``, in images, with overhead = load + warmup
 (+ compile) seconds as the cost function counts it.
+
+A speed-up is the baseline cell's median s/image over the cell's, with the interval ``kbench compare`` puts on a
+ratio of medians (:func:`bench.compare.stats.compare_samples`, on each side's per-image samples). It is *within
+noise* where that interval includes 1x, or where a side has fewer samples than any data could tell from 1x at
+that confidence (:func:`~bench.compare.stats.min_samples_for`: 4 at 95%). Each cell is one process, so the
+interval holds the noise between its calls, not between processes (the machine's other load, placement).
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+from bench.compare.stats import CONFIDENCE, SampleSize, compare_samples
 from bench.cost.catalog import Catalog
 from bench.cost.costs import CostRow, Session, cost_rows, record_overhead_s
 from bench.results import RunRecord
@@ -53,6 +60,48 @@ def uncompiled_key(spec: RunSpec) -> str:
 
 
 @dataclass(frozen=True)
+class Speedup:
+    """Baseline s/image over the cell's (median of each), with its interval and whether it can be told from 1x."""
+
+    ratio: float
+    low: float
+    high: float
+    n_baseline: int  # per-image samples of the baseline cell
+    n_cell: int
+    method: str  # "bootstrap" (percentile, over calls) or "range" (fewer than 5 calls a side: min/max ratio)
+    confidence: float = CONFIDENCE
+
+    @property
+    def size(self) -> SampleSize:
+        return SampleSize(self.n_baseline, self.n_cell)
+
+    @property
+    def noise(self) -> str | None:
+        """Why the speed-up cannot be told from 1x (too few samples, or an interval across 1x); None if it can."""
+        if not self.size.judged(self.confidence):
+            return self.size.note(self.confidence)
+        if self.low <= 1.0 <= self.high:
+            return f"the {self.confidence:.0%} interval includes 1x"
+        return None
+
+
+def _samples(record: RunRecord) -> list[float]:
+    if record.timing is not None and record.timing.per_image_s:
+        return list(record.timing.per_image_s)
+    return [record.summary.median_s_per_image] if record.summary is not None else []
+
+
+def speedup(base: RunRecord, cell: RunRecord, confidence: float = CONFIDENCE) -> Speedup | None:
+    """The cell's speed-up over the baseline cell from their per-image samples; None without samples on a side."""
+    base_s, cell_s = _samples(base), _samples(cell)
+    try:  # the ratio current / baseline of compare_samples, with the cell as "baseline": base s over cell s
+        t = compare_samples(cell_s, base_s, 0.0, confidence=confidence)
+    except ValueError:
+        return None
+    return Speedup(t.ratio, t.ci_low, t.ci_high, t.n_current, t.n_baseline, t.method, confidence)
+
+
+@dataclass(frozen=True)
 class RankRow:
     """One cell of the ranking."""
 
@@ -63,6 +112,7 @@ class RankRow:
     reason: str | None = None
     s_per_image: float | None = None
     speedup: float | None = None  # baseline s/image over this cell's
+    speedup_ci: Speedup | None = None  # its interval and noise verdict (None for the baseline cell itself)
     usd_per_1k: float | None = None  # steady state: start-up excluded
     usd_per_1k_session: float | None = None  # load + warmup + compile paid over the session's images
     session_images: int = 0
@@ -131,6 +181,7 @@ def rank(
         psnr = math.inf if base is record else (quality.psnr_min if quality else None)
         limit = threshold_db if threshold_db is not None else (quality.threshold_db if quality else 30.0)
         plain = latest.get(uncompiled_key(spec)) if spec.optimise.compile != "none" else None
+        ci = speedup(base, record) if base is not None and base.ok and base is not record else None
         peak = peak_memory(record)
         rows.append(
             RankRow(
@@ -139,7 +190,10 @@ def rank(
                 setting=setting_label(spec),
                 status=record.status,
                 s_per_image=s,
-                speedup=base.summary.median_s_per_image / s if base and base.summary and s > 0 else None,
+                speedup=ci.ratio
+                if ci
+                else (base.summary.median_s_per_image / s if base and base.summary and s > 0 else None),
+                speedup_ci=ci,
                 usd_per_1k=cost.usd_per_1k_images if cost else None,
                 usd_per_1k_session=cost.usd_per_1k_images_amortised if cost else None,
                 session_images=session_images,
@@ -171,4 +225,14 @@ def _order_and_mark(rows: list[RankRow]) -> list[RankRow]:
     return out
 
 
-__all__ = ["BASELINE_LABEL", "RankRow", "break_even", "pareto_cells", "rank", "setting_label", "workload_key"]
+__all__ = [
+    "BASELINE_LABEL",
+    "RankRow",
+    "Speedup",
+    "break_even",
+    "pareto_cells",
+    "rank",
+    "setting_label",
+    "speedup",
+    "workload_key",
+]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 
 from bench.models.registry import get_model
+from bench.optimise.parts import AUTOENCODER_ATTRS
 from bench.spec import RunSpec
 
 
@@ -20,6 +21,34 @@ def denoiser_kinds(model_id: str) -> set[str]:
     """The denoiser attributes (``unet``, ``transformer``) of the model's pipelines, from the registry."""
     model = get_model(model_id)
     return {c.name for role in model.roles.values() for c in role.components if c.name in ("unet", "transformer")}
+
+
+# Autoencoder classes that have no tiled or sliced decoding in diffusers, per option: their ``enable_tiling()`` /
+# ``enable_slicing()`` (diffusers' ``AutoencoderMixin``) raise NotImplementedError, as the class keeps no
+# ``use_tiling`` / ``use_slicing`` flag (older diffusers lack the methods altogether). VQModel is the MoVQ of
+# Kandinsky 2.x and 3. Checked against the installed diffusers by the tests; a class missing here is caught in the
+# child after loading instead (:func:`bench.optimise.layout.vae_option`).
+VAE_OPTION_MISSING: dict[str, frozenset[str]] = {"VQModel": frozenset({"vae_tiling", "vae_slicing"})}
+VAE_DECODING = {"vae_tiling": "tiled", "vae_slicing": "sliced"}
+
+
+def autoencoder_classes(model_id: str) -> dict[str, str]:
+    """The autoencoders (``vae``, ``movq``) of the model's pipelines and their class names, from the registry."""
+    model = get_model(model_id)
+    return {
+        c.name: c.class_name for role in model.roles.values() for c in role.components if c.name in AUTOENCODER_ATTRS
+    }
+
+
+def vae_option_skip_reason(spec: RunSpec) -> str | None:
+    """Why ``vae_tiling`` / ``vae_slicing`` cannot apply to this model's autoencoder, known from the registry."""
+    for option, decoding in VAE_DECODING.items():
+        if not getattr(spec.optimise, option):
+            continue
+        for attr, cls in autoencoder_classes(spec.model).items():
+            if option in VAE_OPTION_MISSING.get(cls, frozenset()):
+                return f"{option}: the {attr} of {spec.model} is a {cls}, which has no {decoding} decoding in diffusers"
+    return None
 
 
 def static_skip_reason(spec: RunSpec) -> str | None:
@@ -45,7 +74,14 @@ def static_skip_reason(spec: RunSpec) -> str | None:
         )
     if spec.memory == "sequential_cpu_offload" and (opt.compile != "none" or opt.quantization != "none"):
         return "memory sequential_cpu_offload: moves weights module by module; not with compile or quantization"
-    return None
+    return vae_option_skip_reason(spec)
 
 
-__all__ = ["denoiser_kinds", "installed", "static_skip_reason"]
+__all__ = [
+    "VAE_OPTION_MISSING",
+    "autoencoder_classes",
+    "denoiser_kinds",
+    "installed",
+    "static_skip_reason",
+    "vae_option_skip_reason",
+]

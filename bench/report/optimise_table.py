@@ -6,8 +6,9 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from bench.compare.stats import min_samples_for
 from bench.cost.catalog import Catalog
-from bench.optimise.ranking import RankRow, rank
+from bench.optimise.ranking import BASELINE_LABEL, RankRow, Speedup, rank
 from bench.report.format import fmt_num, markdown_table, md_escape
 from bench.results import RunRecord
 
@@ -15,7 +16,7 @@ HEADERS = (
     "#",
     "setting",
     "s/image",
-    "speed-up",
+    "speed-up [95% CI]",
     "$/1k",
     "$/1k session",
     "compile s",
@@ -32,6 +33,38 @@ NOISE_NOTE = (
 )
 
 
+def speedup_text(row: RankRow) -> str:
+    """``1.07x [0.91, 1.30]``: the speed-up and its interval; the baseline cell itself is the reference."""
+    if row.speedup is None:
+        return "—"
+    ci = row.speedup_ci
+    if ci is None:
+        return f"{row.speedup:.2f}x" + (" (ref)" if row.setting == BASELINE_LABEL else "")
+    return f"{ci.ratio:.2f}x [{ci.low:.2f}, {ci.high:.2f}]"
+
+
+def _noise_flag(ci: Speedup) -> str | None:
+    """The flag of a speed-up the data cannot tell from 1x, naming why in a few words."""
+    if not ci.size.judged(ci.confidence):
+        return f"within noise (n={ci.n_baseline}/{ci.n_cell} < {min_samples_for(ci.confidence)})"
+    if ci.noise is not None:
+        return "within noise"
+    return None
+
+
+def speedup_note(rows: Sequence[RankRow]) -> str:
+    """How the speed-up intervals were made and when one is "within noise" (the basis of every speed-up shown)."""
+    conf = next((r.speedup_ci.confidence for r in rows if r.speedup_ci is not None), 0.95)
+    return (
+        f"Speed-up: the baseline cell's median s/image over the cell's, with its {conf:.0%} interval from the "
+        "per-image samples of both (percentile bootstrap; the full min/max range below 5 samples a side). "
+        f"'within noise': the interval includes 1x, or a side has fewer than {min_samples_for(conf)} samples "
+        f"(n = baseline/cell), too few for any {conf:.0%} verdict. Each cell is one process: the interval "
+        "holds the noise between its calls, not the noise between processes (other load, placement), which "
+        "repeating the sweep shows."
+    )
+
+
 def _psnr(value: float | None) -> str:
     if value is None:
         return "—"
@@ -46,6 +79,8 @@ def _break_even(value: float | None) -> str:
 
 def flags(row: RankRow) -> str:
     marks = []
+    if row.speedup_ci is not None and (noise := _noise_flag(row.speedup_ci)):
+        marks.append(noise)
     if row.flagged:
         marks.append("QUALITY CHANGED")
     if row.pareto:
@@ -62,7 +97,7 @@ def row_cells(rank_no: int, row: RankRow) -> list[str]:
         str(rank_no),
         row.setting,
         fmt_num(row.s_per_image),
-        f"{row.speedup:.2f}x" if row.speedup else "—",
+        speedup_text(row),
         fmt_num(row.usd_per_1k),
         fmt_num(row.usd_per_1k_session),
         fmt_num(row.compile_s),
@@ -114,6 +149,7 @@ def render_optimise_markdown(rows: Sequence[RankRow]) -> str:
     if not rows:
         return ""
     out = ["### Optimisation ranking", "", md_escape(NOISE_NOTE), "", md_escape(cost_note(rows)), ""]
+    out += [md_escape(speedup_note(rows)), ""]
     for group in grouped(rows):
         out += [f"**{md_escape(group.heading)}**", "", markdown_table(HEADERS, group.cells), ""]
         out += [
@@ -142,4 +178,6 @@ __all__ = [
     "optimise_section",
     "render_optimise_markdown",
     "row_cells",
+    "speedup_note",
+    "speedup_text",
 ]

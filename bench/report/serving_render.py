@@ -17,6 +17,7 @@ COST_HEADERS = (
     "$ / 1000 images (isolated)",
     "max requests/s at SLO",
     "$ / 1000 images at SLO",
+    "how computed",
     "note",
 )
 MEASURED_HEADERS = ("serving configuration", "SLO p99 (s)", "max requests/s at SLO", "$ / 1000 images at SLO", "GPU")
@@ -38,6 +39,7 @@ def cost_cells(row: SloCostRow) -> list[str]:
         fmt_num(row.usd_per_1k_isolated),
         _band(row.max_rate_per_s, row.rate_interval),
         _band(row.usd_per_1k_at_slo, row.usd_interval),
+        row.basis or "—",
         row.reason or "",
     ]
 

@@ -69,11 +69,17 @@ def test_ab_summary_puts_the_verdict_first(tmp_path):
     from bench.report.summary_md import render_ab_summary
 
     records = [
-        _record(s, r, 1.0 if s == "base" else 1.5, seed=r * 2 + (s == "head")) for r in (1, 2) for s in ("base", "head")
+        _record(s, r, 1.0 if s == "base" else 1.5, seed=r * 2 + (s == "head"))
+        for r in (1, 2, 3, 4)  # four processes a side: the fewest that carry a verdict at 95%
+        for s in ("base", "head")
     ]
     text = render_ab_summary(ab_report(records), figure="ab.png")
     first = text.splitlines()[0]
     assert first.startswith("### kbench ab: FAIL") and "1 regression" in first
+    two_rounds = render_ab_summary(ab_report([r for r in records if r.ab_round <= 2]))
+    assert (
+        two_rounds.startswith("### kbench ab: PASS") and "not judged: too few samples (2 and 2 processes" in two_rounds
+    )
     assert "**REGRESSION**" in text and "![" in text and "(ab.png)" in text and "Noise floor" in text
 
 

@@ -124,9 +124,20 @@ def test_cli_fails_on_a_new_slower_segment_plots_and_summarises(tmp_path, capsys
 def test_rolling_baseline_compares_the_newest_point_with_the_ones_before(tmp_path, capsys):
     values = _series(5, n=15)
     values[-1] *= 1.5  # one new point, far slower: too short for a segment, caught by the rolling baseline
-    path = _write(tmp_path / "r.jsonl", _records(values, seed=3))
+    records = _records(values, seed=3)
+    # the newest commit measured by four processes: enough for the grouped comparison to carry a verdict
+    again = [records[-1].model_copy(update={"timing": _records(values[-1:], seed=s)[0].timing}) for s in (4, 5, 6)]
+    path = _write(tmp_path / "r.jsonl", [*records, *again])
     assert main(["history", str(path), "--fail-on-new-step"]) == 0
     assert main(["history", str(path), "--baseline", "last:5"]) == 1
+    capsys.readouterr()
+    one = _write(tmp_path / "one.jsonl", records)  # one process of the newest commit: nothing tells code from load
+    assert main(["history", str(one), "--baseline", "last:5"]) == 0
+    (series,) = build_history(records, baseline_last=5).series
+    assert series.rolling.verdict == "inconclusive" and series.rolling.too_few_samples
+    assert "not judged: too few samples (5 and 1 processes" in series.rolling.notes[-1]
+    assert main(["history", str(one), "--baseline", "last:5", "--strict"]) == 1
+    assert "--strict: 1 series not judged" in capsys.readouterr().err
     assert parse_baseline("last:5") == 5
     with pytest.raises(HistoryError):
         parse_baseline("first:3")

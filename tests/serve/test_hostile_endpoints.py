@@ -68,7 +68,9 @@ def test_a_dripping_reply_is_a_timeout_within_the_request_timeout(endpoint):
         outcome = target.send(REQUEST)
     finally:
         target.close()
-    assert outcome.status == "timeout" and "whole reply" in (outcome.error or "")
+    # the request's deadline or httpx's own read timeout (the same second) ends it, whichever a busy machine
+    # schedules first: both are a timeout within the bound
+    assert outcome.status == "timeout" and "timed out" in (outcome.error or "")
     assert outcome.latency_s < DRIP_S / 4  # ended by its own deadline, not by the server giving up
 
 
@@ -252,7 +254,9 @@ def test_reply_headers_that_never_come_are_a_timeout_at_the_deadline(silent):
         outcome = target.send(REQUEST)
     finally:
         target.close()
-    assert outcome.status == "timeout" and "whole reply" in (outcome.error or "")
+    # the request's deadline or httpx's own read timeout (the same second) ends it, whichever a busy machine
+    # schedules first: both are a timeout within the bound
+    assert outcome.status == "timeout" and "timed out" in (outcome.error or "")
     assert outcome.latency_s < DRIP_S / 4
 
 

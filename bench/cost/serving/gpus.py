@@ -2,8 +2,10 @@
 
 Each GPU's service times come from its isolated-run estimate at batch 1 and, when the server batches, at
 ``max_batch`` (measured where a record ran there, else projected with an interval); batch sizes between are
-fitted (:func:`~bench.cost.serving.service.fill_batches`). The simulation runs at the median times and at the
-low and high ends of the projection's interval, so the max rate and the $ per image carry that interval too.
+fitted (:func:`~bench.cost.serving.service.fill_batches`). The search (exact M/D/1 where the queue is one,
+simulated otherwise: :mod:`.search`) runs at the median times and at the low and high ends of the projection's
+interval, so the max rate and the $ per image carry that interval too, widened by the sampling error of a
+simulated search (its rate's 95% interval) where there is one.
 
 $ per image at the SLO is the one cost function's: a replica rented for an hour serves ``3600 x max rate``
 images, so an image occupies ``1 / max rate`` seconds of rented time. At a target rate the fleet of ``c``
@@ -20,6 +22,8 @@ from bench.cost.catalog import Catalog
 from bench.cost.costs import usd_per_1k_images
 from bench.cost.projection import Estimate, MeasuredIndex, estimate_workload
 from bench.cost.rental import RentalRow
+from bench.cost.serving.estimate import Precision
+from bench.cost.serving.point import Basis
 from bench.cost.serving.search import SloResult, max_rate_at_slo, replicas_for_rate
 from bench.cost.serving.service import BatchTime, Bound, ServiceTimes, fill_batches
 from bench.cost.serving.simulate import LoadPoint, QueueConfig
@@ -33,7 +37,7 @@ class ServingRow:
     rental: RentalRow
     service: ServiceTimes
     slo: SloResult  # at the median service times
-    rate_interval: tuple[float, float] | None  # max rate at the high / low service times
+    rate_interval: tuple[float, float] | None  # max rate at the high / low service times, with sampling error
     usd_per_1k_at_slo: float | None  # one replica at the max rate
     usd_interval: tuple[float, float] | None
     target_rate_per_s: float | None  # the rate asked for, or the max rate under --rate auto
@@ -49,6 +53,11 @@ class ServingRow:
     @property
     def max_rate_per_s(self) -> float | None:
         return self.slo.max_rate_per_s
+
+    @property
+    def basis(self) -> Basis | None:
+        """How the max rate and the p99 there were computed (None: no rate meets the SLO)."""
+        return self.slo.point.basis if self.slo.point else None
 
     @property
     def ranking(self) -> tuple[bool, bool, float, str]:
@@ -103,37 +112,55 @@ def _service(row: RentalRow, batched: Estimate | None, max_batch: int) -> Servic
     return fill_batches(known, max_batch)
 
 
+BOUND_PRECISION = Precision(target=0.05)  # the interval's ends: the projection's band is far wider than this
+
+
 def _at(service: ServiceTimes, bound: Bound, config: QueueConfig, slo_p99_s: float) -> SloResult:
-    return max_rate_at_slo(service.with_bound(bound), config, slo_p99_s)
+    precision = Precision() if bound == "mid" else BOUND_PRECISION
+    return max_rate_at_slo(service.with_bound(bound), config, slo_p99_s, precision)
 
 
 @dataclass(frozen=True)
 class SloCost:
-    """One replica at the highest rate whose simulated p99 meets the SLO, and its $ per 1000 images there."""
+    """One replica at the highest rate whose p99 meets the SLO, and its $ per 1000 images there."""
 
     slo: SloResult  # at the median service times
-    rate_interval: tuple[float, float] | None  # max rate at the high / low ends of the service times
+    rate_interval: tuple[float, float] | None  # the projection's low/high ends and the sampling error, together
     usd_per_1k: float | None  # None: no price, or no rate meets the SLO
     usd_interval: tuple[float, float] | None  # upper end inf where the slow end meets the SLO at no rate
+
+    @property
+    def basis(self) -> Basis | None:
+        """How the max rate and its p99 were computed (None: no rate meets the SLO)."""
+        return self.slo.point.basis if self.slo.point else None
 
 
 def cost_at_slo(service: ServiceTimes, config: QueueConfig, slo_p99_s: float, usd_per_hour: float | None) -> SloCost:
     """$ per 1000 images of one replica served at the SLO: the one answer ``recommend`` and the report show.
 
     An image occupies ``1 / max rate`` seconds of rented time. The interval is the search at the service times'
-    low and high ends; where the slow end meets the SLO at no rate its cost is unbounded (``inf``), not dropped,
-    so a reader sees the interval is open rather than narrower than it is.
+    low and high ends, each end widened by its own sampling interval when simulated (the slow end's lower
+    bound, the fast end's upper one; the ends are simulated to ±5% on the p99, :data:`BOUND_PRECISION`, as the
+    projection's band is many times wider); without a projection interval, the median search's sampling
+    interval.
+    Where the slow end meets the SLO at no rate its cost is unbounded (``inf``), not dropped, so a reader sees
+    the interval is open rather than narrower than it is.
     """
     mid = _at(service, "mid", config, slo_p99_s)
     if mid.max_rate_per_s is None:
         return SloCost(mid, None, None, None)
-    rates: tuple[float, float] | None = None
+    rate = mid.max_rate_per_s
+    rates: tuple[float, float] | None = mid.rate_sampling
     if service.has_interval:
-        fast, slow = _at(service, "low", config, slo_p99_s), _at(service, "high", config, slo_p99_s)
-        rates = (slow.max_rate_per_s or 0.0, fast.max_rate_per_s or mid.max_rate_per_s)
+        slow, fast = _at(service, "high", config, slo_p99_s), _at(service, "low", config, slo_p99_s)
+        low = slow.rate_sampling[0] if slow.rate_sampling else (slow.max_rate_per_s or 0.0)
+        high = fast.rate_sampling[1] if fast.rate_sampling else (fast.max_rate_per_s or rate)
+        rates = (low, high)
+    if rates is not None:
+        rates = (min(rates[0], rate), max(rates[1], rate))
     if usd_per_hour is None:
         return SloCost(mid, rates, None, None)
-    usd = usd_per_1k_images(1.0 / mid.max_rate_per_s, usd_per_hour)
+    usd = usd_per_1k_images(1.0 / rate, usd_per_hour)
     usd_int = None
     if rates is not None:
         usd_int = (
@@ -176,4 +203,4 @@ def serving_rows(
     return sorted(out, key=lambda r: r.ranking)
 
 
-__all__ = ["ServingRow", "SloCost", "batch_estimates", "batch_time", "cost_at_slo", "serving_rows"]
+__all__ = ["BOUND_PRECISION", "ServingRow", "SloCost", "batch_estimates", "batch_time", "cost_at_slo", "serving_rows"]

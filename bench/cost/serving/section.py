@@ -10,7 +10,12 @@ Computed here, rendered by :mod:`bench.report.serving_render` and drawn by :mod:
   and the queueing under load is what is predicted.
 * **GPU curves**: for each model, the simulated p99 against offered rate on the GPUs cheapest at the SLO.
 * **$ per image at the SLO**, beside the isolated-run $ per 1000 images, for each workload of the estimates on
-  every priced GPU it fits (measured or projected; the intervals are the simulation at the projection's ends).
+  every priced GPU it fits (measured or projected; the intervals are the search at the projection's ends).
+
+Every figure says how it was computed: exact where the queue has a closed form (one replica, no batching,
+Poisson arrivals, fixed calls: M/D/1), otherwise simulated over several seeds with the p99's sampling interval
+(:mod:`bench.cost.serving.estimate`); the curves' points are simulated to a looser ±5% (:data:`CURVE_PRECISION`),
+being drawn, not quoted.
 """
 
 from __future__ import annotations
@@ -22,10 +27,12 @@ from dataclasses import dataclass, replace
 
 from bench.cost.projection import Estimate
 from bench.cost.recommend import fastest_fitting
+from bench.cost.serving.estimate import Precision, load_point
 from bench.cost.serving.gpus import batch_time, cost_at_slo
+from bench.cost.serving.point import Basis, LoadPoint
 from bench.cost.serving.search import CURVE_FRACTIONS, saturation_per_s
 from bench.cost.serving.service import ServiceTimes, fill_batches, service_from_records
-from bench.cost.serving.simulate import LoadPoint, QueueConfig, simulate
+from bench.cost.serving.simulate import QueueConfig
 from bench.results import RunRecord
 from bench.results.serving import ServeRecord, SloRecord
 from bench.spec import RunSpec
@@ -33,7 +40,8 @@ from bench.spec import RunSpec
 MAX_COST_ROWS_PER_WORKLOAD = 8
 MAX_WORKLOADS = 6
 GPUS_PER_CURVE = 4
-REPORT_REQUESTS = 2000  # simulated requests per load point
+CURVE_PRECISION = Precision(target=0.05)  # the figures' simulated points: p99 within ±5% (95%)
+MAX_CLOSED_LEVELS = 32
 
 
 @dataclass(frozen=True)
@@ -75,6 +83,7 @@ class SloCostRow:
     usd_per_1k_at_slo: float | None
     usd_interval: tuple[float, float] | None
     reason: str | None
+    basis: str = ""  # how the max rate was computed ("exact M/D/1 (...)", "simulated ... requests x ... seeds")
 
 
 @dataclass(frozen=True)
@@ -145,22 +154,44 @@ def measured_curve(points: Sequence[ServeRecord], records: Sequence[RunRecord], 
         arrivals=first.arrivals,
         max_batch=first.max_batch,
         batch_window_s=first.batch_window_s or 0.0,
-        max_requests=REPORT_REQUESTS,
         overhead_s=overhead,
     )
     if closed:
         levels = sorted({int(m.x) for m in measured} | set(range(1, 2 * max(int(m.x) for m in measured) + 1)))
-        sim = [(float(c), simulate(service, _closed(config, c))) for c in levels[:32]]
+        sim = [
+            (float(c), load_point(service, _closed(config, c), None, CURVE_PRECISION))
+            for c in levels[:MAX_CLOSED_LEVELS]
+        ]
     else:
         top = saturation_per_s(service, config)
         rates = sorted({m.x for m in measured if 0 < m.x < top} | {f * top for f in CURVE_FRACTIONS})
-        sim = [(r, simulate(service, config, r)) for r in rates]
+        sim = [(r, load_point(service, config, r, CURVE_PRECISION)) for r in rates]
     calls = sum(len(r.timing.call_s) for r in isolated if r.timing)
     note = (
         f"simulated from {len(isolated)} isolated run(s) ({calls} calls; {service.fit_note}), "
-        f"plus {overhead * 1000:.0f} ms per request outside the pipeline call (measured at the lightest load)"
+        f"plus {overhead * 1000:.0f} ms per request outside the pipeline call (measured at the lightest load); "
+        + curve_basis([p for _, p in sim])
     )
     return Curve(first.serve_key, title, x_label, (("simulated", tuple(sim)),), measured, slo, note)
+
+
+def curve_basis(points: Sequence[LoadPoint]) -> str:
+    """How a curve's points were computed, in one phrase (the widest p99 interval among simulated ones)."""
+    methods = sorted({p.basis.method for p in points if p.basis.exact})
+    sims = [p.basis for p in points if not p.basis.exact]
+    parts = [Basis(m).text() for m in methods]
+    if sims:
+        widest = max(b.p99_rel_halfwidth or 0.0 for b in sims)
+        most = max(b.requests for b in sims)
+        text = (
+            f"{len(sims)} point(s) simulated, {sims[0].seeds} seeds combined, up to {most:,} requests per seed, "
+            f"p99 95% interval up to ±{100 * widest:.2g}%"
+        )
+        short = sum(b.short_of_target for b in sims)
+        if short:
+            text += f" ({short} short of the ±{100 * CURVE_PRECISION.target:g}% target: simulation budget reached)"
+        parts.append(text)
+    return "points: " + "; ".join(parts) if parts else "no points"
 
 
 def _closed(config: QueueConfig, concurrency: int) -> QueueConfig:
@@ -175,15 +206,16 @@ def _slo_row(e: Estimate, slo: float, config: QueueConfig) -> SloCostRow:
     """The cost row of one estimate at the SLO (the one $-at-SLO answer, :func:`cost_at_slo`)."""
     cost = cost_at_slo(_service(e), config, slo, e.usd_per_hour)
     workload = f"{e.model} {e.resolution} {e.steps} steps {e.dtype}"
+    basis = cost.basis.text() if cost.basis else ""
     return SloCostRow(
         workload, e.gpu_name, e.memory, e.source, e.s_per_image, e.usd_per_1k_images, cost.slo.max_rate_per_s,
-        cost.rate_interval, cost.usd_per_1k, cost.usd_interval, cost.slo.reason,
+        cost.rate_interval, cost.usd_per_1k, cost.usd_interval, cost.slo.reason, basis,
     )  # fmt: skip
 
 
 def slo_costs(estimates: Sequence[Estimate], slo: float) -> tuple[list[SloCostRow], list[Curve]]:
     """$ per image at the SLO for each workload (batch 1) on every priced GPU it fits, and per-model curves."""
-    config = QueueConfig(max_requests=REPORT_REQUESTS)
+    config = QueueConfig()
     by_workload: dict[tuple[object, ...], dict[str, list[Estimate]]] = {}
     for e in estimates:
         if e.batch_size != 1 or e.usd_per_hour is None:
@@ -217,9 +249,11 @@ def _gpu_curve(
     for name in picks:
         service = _service(by_id[name])
         top = saturation_per_s(service, config)
-        series.append((name, tuple((f * top, simulate(service, config, f * top)) for f in CURVE_FRACTIONS)))
-    title = f"{key[0]} {key[2]} {key[3]} steps {key[4]}: simulated on {', '.join(picks)}"
+        points = [(f * top, load_point(service, config, f * top, CURVE_PRECISION)) for f in CURVE_FRACTIONS]
+        series.append((name, tuple(points)))
+    title = f"{key[0]} {key[2]} {key[3]} steps {key[4]}: on {', '.join(picks)}"
     note = "projected or measured s/image per GPU, batch 1, Poisson arrivals, one replica; series: " + "; ".join(picks)
+    note += "; " + curve_basis([p for _, line in series for _, p in line])
     return Curve(f"gpus-{key[0]}-{key[2]}", title, "offered rate (requests/s)", tuple(series), (), slo, note)
 
 
@@ -253,12 +287,24 @@ def build_serving(
         for r in serve_records
         if isinstance(r, SloRecord) and r.status == "ok" and r.search_complete  # a cut search measured no max rate
     )
+    bases = sorted({r.basis for r in rows if r.basis})
     notes = [
         "$ / 1000 images at the SLO = $/h / (3600 x max rate at the SLO) x 1000: one replica loaded to the highest "
-        "rate whose simulated p99 latency meets the SLO (one FIFO queue, Poisson arrivals, batch 1, "
-        f"{REPORT_REQUESTS} simulated requests); intervals: the simulation at the projection's low and high times",
+        "rate whose p99 latency meets the SLO (one FIFO queue, Poisson arrivals, batch 1); intervals: the search at "
+        "the projection's low and high times, with the sampling error where simulated",
     ]
+    if bases:
+        notes.append("max rate at the SLO computed by: " + "; ".join(bases))
     return ServingSection(slo, tuple(curves), tuple(rows), measured_slo, tuple(notes))
 
 
-__all__ = ["Curve", "MeasuredPoint", "MeasuredSlo", "ServingSection", "SloCostRow", "build_serving"]
+__all__ = [
+    "CURVE_PRECISION",
+    "Curve",
+    "MeasuredPoint",
+    "MeasuredSlo",
+    "ServingSection",
+    "SloCostRow",
+    "build_serving",
+    "curve_basis",
+]

@@ -7,7 +7,12 @@ image). With a single known size the fit has no slope to learn, so ``t(b) = b * 
 batching gain, the cautious choice. Each time says where it came from.
 
 A time may carry its measured calls (``samples``): the simulator then draws from them, so the spread of real
-calls reaches the tail percentiles. Without samples, service is deterministic at the median.
+calls reaches the tail percentiles. Without samples, service is deterministic at the median, or exponential
+with that mean where ``shape`` says so (a what-if for a server whose calls vary that much, and the M/M/1 queue
+the exact answers and the tests rely on).
+
+Draws are made from uniforms (``u`` in [0, 1)), one per call in the order calls start, so the vectorised
+queue and the event loop turn the same seeded uniforms into the same calls.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from bench.results import RunRecord
 
 TimeSource = Literal["measured", "projected", "fitted"]
 Bound = Literal["mid", "low", "high"]
+Shape = Literal["fixed", "exponential"]
 
 
 @dataclass(frozen=True)
@@ -52,6 +58,7 @@ class ServiceTimes:
     times: dict[int, BatchTime]
     fit_note: str = ""
     bound: Bound = "mid"
+    shape: Shape = "fixed"  # calls without samples: always their time, or exponential with it as the mean
     _arrays: dict[int, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -73,16 +80,32 @@ class ServiceTimes:
         """Seconds per call at ``batch`` under this bound (median, low or high)."""
         return self.times[batch].at(self.bound)
 
-    def draw(self, batch: int, rng: np.random.Generator) -> float:
-        """One call's seconds: a measured call drawn at random (scaled to the bound), else the fixed time."""
+    def draw(self, batch: int, u: float) -> float:
+        """One call's seconds from a uniform ``u``: a measured call (scaled to the bound), exponential, or fixed."""
         samples = self._arrays.get(batch)
-        if samples is None:
-            return self.seconds(batch)
-        return float(samples[int(rng.integers(len(samples)))])
+        if samples is not None:
+            return float(samples[min(int(u * len(samples)), len(samples) - 1)])
+        if self.shape == "exponential":
+            return -self.seconds(batch) * math.log1p(-u)
+        return self.seconds(batch)
+
+    def draws(self, batch: int, u: np.ndarray) -> np.ndarray:
+        """:meth:`draw` for an array of uniforms at once."""
+        samples = self._arrays.get(batch)
+        if samples is not None:
+            return samples[np.minimum((u * len(samples)).astype(np.int64), len(samples) - 1)]
+        if self.shape == "exponential":
+            return -self.seconds(batch) * np.log1p(-u)
+        return np.full(len(u), self.seconds(batch))
 
     def has_samples(self, batch: int) -> bool:
-        """Whether calls at ``batch`` are drawn from measured ones (else the time is fixed)."""
+        """Whether calls at ``batch`` are drawn from measured ones."""
         return batch in self._arrays
+
+    @property
+    def random(self) -> bool:
+        """Whether any call time is drawn (measured samples or exponential) rather than fixed."""
+        return bool(self._arrays) or self.shape == "exponential"
 
     def capacity_per_s(self, replicas: int = 1, max_batch: int | None = None) -> float:
         """Requests per second the replicas finish when every call is the most productive batch allowed."""
@@ -92,7 +115,11 @@ class ServiceTimes:
     def light_load_s(self, q: float = 99.0) -> float:
         """The ``q``-th percentile of one request served alone (batch 1, no wait)."""
         samples = self._arrays.get(1)
-        return self.seconds(1) if samples is None else float(np.percentile(samples, q))
+        if samples is not None:
+            return float(np.percentile(samples, q))
+        if self.shape == "exponential":
+            return -self.seconds(1) * math.log1p(-q / 100.0)
+        return self.seconds(1)
 
     def with_bound(self, bound: Bound) -> ServiceTimes:
         """The same times at the low or high end of their intervals (to carry a projection's interval)."""
@@ -187,6 +214,7 @@ __all__ = [
     "BatchTime",
     "Bound",
     "ServiceTimes",
+    "Shape",
     "TimeSource",
     "fill_batches",
     "fit_affine",

@@ -18,11 +18,19 @@ Rules, matching a Gradio queue with ``batch=True`` (and any server that batches 
 Arrivals: ``poisson`` (exponential gaps), ``constant`` (evenly spaced) or ``closed`` (``concurrency`` clients,
 each sending its next request as soon as the previous one returns). Gaps are one seeded unit-rate sequence
 divided by the rate, so every rate sees the same arrival pattern (common random numbers): latency then rises
-monotonically with rate, which the max-rate search relies on. Bounded by ``max_requests`` and ``horizon_s``.
+monotonically with rate, which the max-rate search relies on. Bounded by ``max_requests`` and, only where one
+is given, a simulated-time ``horizon_s``; a run cut by the horizon says so in its :class:`~.point.Basis`.
+
+Each run takes the fastest path that is the same queue: one replica without batching is Lindley's recursion,
+vectorised (``W[n+1] = max(0, W[n] + S[n] - gap[n+1])`` is a running minimum of a cumulative sum); several
+replicas or batching without a window is a loop over batches (the earliest-free replica takes up to
+``max_batch`` of the requests that arrived by then); a batching window or a closed loop runs the event loop.
+The tests check every path against the event loop. One run is one seed; :mod:`.estimate` combines seeds.
 """
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import math
 from collections import deque
@@ -32,12 +40,12 @@ from typing import Literal
 
 import numpy as np
 
+from bench.cost.serving.point import Basis, LoadPoint
 from bench.cost.serving.service import ServiceTimes
 
 Arrivals = Literal["poisson", "constant", "closed"]
 ARRIVALS: tuple[str, ...] = ("poisson", "constant", "closed")
 DEFAULT_REQUESTS = 2000
-DEFAULT_HORIZON_S = 7 * 24 * 3600.0  # simulated time; the request count is normally the bound that stops it
 _ARRIVE, _DONE, _WINDOW = 0, 1, 2
 
 
@@ -51,7 +59,7 @@ class QueueConfig:
     batch_window_s: float = 0.0
     concurrency: int = 1  # closed loop only
     max_requests: int = DEFAULT_REQUESTS
-    horizon_s: float = DEFAULT_HORIZON_S
+    horizon_s: float | None = None  # simulated seconds after which no request arrives; None: no such limit
     overhead_s: float = 0.0
     idle_start_s: float = 0.0
     seed: int = 0
@@ -66,28 +74,8 @@ class QueueConfig:
             value = float(getattr(self, name))
             if not (value >= 0 and math.isfinite(value)):
                 raise ValueError(f"{name} must be a finite number >= 0, got {value}")
-        if not self.horizon_s > 0:
+        if self.horizon_s is not None and not self.horizon_s > 0:
             raise ValueError(f"horizon_s must be > 0, got {self.horizon_s}")
-
-
-@dataclass(frozen=True)
-class LoadPoint:
-    """What one simulated load point gives: latency percentiles, throughput and utilisation."""
-
-    offered_rate_per_s: float | None  # None for a closed loop
-    concurrency: int | None
-    replicas: int
-    completed: int
-    throughput_per_s: float
-    p50_s: float
-    p90_s: float
-    p99_s: float
-    max_s: float
-    mean_s: float
-    mean_wait_s: float
-    p99_wait_s: float
-    mean_batch: float
-    utilisation: float  # busy replica-seconds / (replicas x span of the run)
 
 
 def unit_gaps(n: int, arrivals: Arrivals, seed: int) -> np.ndarray:
@@ -97,13 +85,29 @@ def unit_gaps(n: int, arrivals: Arrivals, seed: int) -> np.ndarray:
     return np.ones(n)
 
 
+def uniforms(service: ServiceTimes, n: int, seed: int) -> np.ndarray | None:
+    """The seeded uniforms the ``n`` calls are drawn from, in the order they start (None: every call is fixed)."""
+    return np.random.default_rng([seed, 2]).random(n) if service.random else None
+
+
+@dataclass(frozen=True)
+class Trace:
+    """Every request of one run: when it arrived, started and finished, and what the replicas did."""
+
+    arrival: np.ndarray
+    start: np.ndarray
+    done: np.ndarray
+    busy_s: float  # replica-seconds spent in calls
+    batches: int
+    requested: int  # the requests the run was asked for (more than arrived when a horizon cut it)
+
+
 class _Run:
     """The state of one simulation: the event heap, the queue, the free replicas and every request's times."""
 
-    def __init__(self, service: ServiceTimes, config: QueueConfig) -> None:
-        self.service, self.config = service, config
+    def __init__(self, service: ServiceTimes, config: QueueConfig, u: np.ndarray | None) -> None:
+        self.service, self.config, self.u = service, config, u
         self.max_batch = min(config.max_batch, service.max_batch)
-        self.rng = np.random.default_rng([config.seed, 2])
         self.events: list[tuple[float, int, int, int]] = []  # (time, seq, kind, payload)
         self.seq = 0
         self.arrival_t: list[float] = []
@@ -112,7 +116,7 @@ class _Run:
         self.queue: deque[int] = deque()
         self.free = config.replicas
         self.busy_s = 0.0
-        self.batch_sizes: list[int] = []
+        self.batches = 0
         self.window_at = math.inf
         self.running: dict[int, list[int]] = {}
 
@@ -131,14 +135,15 @@ class _Run:
                     self.push(self.window_at, _WINDOW)
                 return
             batch = [self.queue.popleft() for _ in range(min(self.max_batch, len(self.queue)))]
-            seconds = self.service.draw(len(batch), self.rng)
+            u = 0.0 if self.u is None else float(self.u[self.batches])
+            seconds = self.service.draw(len(batch), u)
             if now == oldest:  # it found the replica idle
                 seconds += self.config.idle_start_s
             for request in batch:
                 self.start_t[request] = now
             self.free -= 1
             self.busy_s += seconds
-            self.batch_sizes.append(len(batch))
+            self.batches += 1
             self.running[self.seq] = batch
             self.push(now + seconds, _DONE, self.seq)
 
@@ -158,14 +163,18 @@ class _Run:
 
 
 def simulate(service: ServiceTimes, config: QueueConfig, rate_per_s: float | None = None) -> LoadPoint:
-    """Run the queue at ``rate_per_s`` (open loop) or at ``config.concurrency`` (closed) until it drains."""
+    """One seeded run at ``rate_per_s`` (open loop) or at ``config.concurrency`` (closed) until it drains."""
+    return summarise(trace(service, config, rate_per_s), config, rate_per_s)
+
+
+def trace(service: ServiceTimes, config: QueueConfig, rate_per_s: float | None = None) -> Trace:
+    """Every request's times in one seeded run, by the fastest path that is the same queue."""
     closed = config.arrivals == "closed"
     if not closed and not (rate_per_s is not None and rate_per_s > 0 and math.isfinite(rate_per_s)):
         raise ValueError(f"an open-loop simulation needs a rate > 0, got {rate_per_s}")
-    arrival = None if closed else _arrival_times(config, float(rate_per_s or 1.0))
-    if arrival is not None and config.replicas == 1 and min(config.max_batch, service.max_batch) == 1:
-        return _single_server(service, config, arrival, rate_per_s)
-    return simulate_events(service, config, rate_per_s, arrival)
+    if closed:
+        return _events(service, config, None)
+    return _open(service, config, _arrival_times(config, float(rate_per_s or 1.0)), config.max_requests)
 
 
 def replay(service: ServiceTimes, config: QueueConfig, arrival_s: Sequence[float]) -> LoadPoint:
@@ -179,17 +188,27 @@ def replay(service: ServiceTimes, config: QueueConfig, arrival_s: Sequence[float
         raise ValueError("an arrival trace must be ascending, finite seconds >= 0, with at least one request")
     span = times[-1] - times[0]
     rate = (len(times) - 1) / span if span > 0 else None
-    if config.arrivals != "closed" and config.replicas == 1 and min(config.max_batch, service.max_batch) == 1:
-        return _single_server(service, config, times, rate)
-    return simulate_events(service, replace(config, arrivals="constant"), rate, times)
+    cfg = replace(config, arrivals="constant") if config.arrivals == "closed" else config
+    return summarise(_open(service, cfg, times, len(times)), cfg, rate)
 
 
 def _arrival_times(config: QueueConfig, rate_per_s: float) -> list[float]:
     times = np.cumsum(unit_gaps(config.max_requests, config.arrivals, config.seed)) / rate_per_s
-    arrival = times[times <= config.horizon_s].tolist()
-    if not arrival:
+    if config.horizon_s is not None:
+        times = times[times <= config.horizon_s]
+    if not len(times):
         raise ValueError(f"no request arrives within horizon_s={config.horizon_s:g} at {rate_per_s:g}/s")
-    return arrival
+    return times.tolist()
+
+
+def _open(service: ServiceTimes, config: QueueConfig, arrival: list[float], requested: int) -> Trace:
+    """An open-loop run over given arrival times: vectorised, batch loop, or event loop (module docstring)."""
+    batch = min(config.max_batch, service.max_batch)
+    if batch == 1 and config.idle_start_s == 0 and (config.replicas == 1 or not service.random):
+        return _lindley(service, config, arrival, requested)
+    if batch == 1 or config.batch_window_s == 0:
+        return _batches(service, config, arrival, requested)
+    return _events(service, config, arrival, requested)
 
 
 def simulate_events(
@@ -198,16 +217,25 @@ def simulate_events(
     rate_per_s: float | None = None,
     arrival_s: Sequence[float] | None = None,
 ) -> LoadPoint:
-    """The general event loop (:func:`simulate` takes a faster equivalent for one replica without batching)."""
-    closed = config.arrivals == "closed"
-    run = _Run(service, config)
-    if closed:
+    """The general event loop (:func:`simulate` takes a faster equivalent where there is one)."""
+    if config.arrivals == "closed":
+        return summarise(_events(service, config, None), config, rate_per_s)
+    arrival = list(arrival_s) if arrival_s is not None else _arrival_times(config, float(rate_per_s or 1.0))
+    return summarise(_events(service, config, arrival, config.max_requests), config, rate_per_s)
+
+
+def _events(service: ServiceTimes, config: QueueConfig, arrival: list[float] | None, requested: int = 0) -> Trace:
+    closed = arrival is None
+    n = config.max_requests if arrival is None else len(arrival)
+    run = _Run(service, config, uniforms(service, n, config.seed))
+    if arrival is None:
         for _ in range(min(config.concurrency, config.max_requests)):
             run.push(0.0, _ARRIVE)
     else:
-        for t in arrival_s if arrival_s is not None else _arrival_times(config, float(rate_per_s or 1.0)):
+        for t in arrival:
             run.push(t, _ARRIVE)
     issued = len(run.events)
+    horizon = math.inf if config.horizon_s is None else config.horizon_s
     while run.events:
         now, _, kind, payload = heapq.heappop(run.events)
         if kind == _ARRIVE:
@@ -216,60 +244,110 @@ def simulate_events(
             returned = run.finish(now, payload)
             if closed:  # each client sends its next request as soon as this one returns
                 for _ in range(returned):
-                    if issued < config.max_requests and now < config.horizon_s:
+                    if issued < config.max_requests and now < horizon:
                         run.push(now, _ARRIVE)
                         issued += 1
         run.dispatch(now)
-    return _summarise(run, rate_per_s)
+    return Trace(
+        np.asarray(run.arrival_t), np.asarray(run.start_t), np.asarray(run.done_t), run.busy_s, run.batches,
+        config.max_requests if closed else requested,
+    )  # fmt: skip
 
 
-def _single_server(
-    service: ServiceTimes, config: QueueConfig, arrival: list[float], rate_per_s: float | None
-) -> LoadPoint:
-    """One replica without batching, open loop: Lindley's recursion, the same queue without the event heap.
+def _lindley(service: ServiceTimes, config: QueueConfig, arrival: list[float], requested: int) -> Trace:
+    """No batching: ``W[n] = R[n] - min(R[0..n])`` with ``R`` the cumulative ``S[k] - gap[k+1]`` (Lindley).
 
-    ``start[n] = max(arrival[n], done[n - 1])``: some forty times faster, for the many runs of a max-rate search.
-    Service draws follow the same seeded sequence as the event loop's, so both give the same numbers.
+    With ``c`` replicas and a fixed call time, request ``n`` starts when it arrives or when request ``n - c``
+    finishes, whichever is later (calls end in the order they start, so the replica that frees first is the one
+    ``n - c`` held): the queue is ``c`` single-server queues over every ``c``-th arrival, each solved the same way.
     """
-    rng = np.random.default_rng([config.seed, 2])
-    fixed = None if service.has_samples(1) else service.seconds(1)
-    start, done = [0.0] * len(arrival), [0.0] * len(arrival)
-    free_at = busy = 0.0
-    for n, t in enumerate(arrival):
-        s = fixed if fixed is not None else service.draw(1, rng)
-        begin = t if t > free_at else free_at
-        if begin == t:  # it found the server idle
-            s += config.idle_start_s
-        free_at = begin + s
-        start[n], done[n] = begin, free_at
-        busy += s
-    return _summarise_times(arrival, start, done, busy, [1], config, rate_per_s)
+    a = np.asarray(arrival, dtype=float)
+    u = uniforms(service, len(a), config.seed)
+    s = service.draws(1, u) if u is not None else np.full(len(a), service.seconds(1))
+    start = np.empty(len(a))
+    for k in range(min(config.replicas, len(a))):
+        ak, sk = a[k :: config.replicas], s[k :: config.replicas]
+        r = np.concatenate(([0.0], np.cumsum(sk[:-1] - np.diff(ak))))
+        start[k :: config.replicas] = ak + (r - np.minimum.accumulate(r))
+    return Trace(a, start, start + s, float(s.sum()), len(a), requested)
 
 
-def _summarise(run: _Run, rate_per_s: float | None) -> LoadPoint:
-    return _summarise_times(run.arrival_t, run.start_t, run.done_t, run.busy_s, run.batch_sizes, run.config, rate_per_s)
+def _batches(service: ServiceTimes, config: QueueConfig, arrival: list[float], requested: int) -> Trace:
+    """Replicas and batching without a window: the earliest-free replica takes what has arrived, up to the batch.
+
+    A replica free before the next request arrives starts it alone the moment it arrives (and pays
+    ``idle_start_s``), as the event loop does; one that frees while requests wait takes up to ``max_batch`` of
+    those that arrived by then, in arrival order.
+    """
+    n, top = len(arrival), min(config.max_batch, service.max_batch)
+    u = uniforms(service, n, config.seed)
+    fixed = [0.0, *(service.seconds(b) for b in range(1, top + 1))]
+    draw, idle_start, right, pop, push = (
+        service.draw,
+        config.idle_start_s,
+        bisect.bisect_right,
+        heapq.heappop,
+        heapq.heappush,
+    )
+    begins: list[float] = []
+    ends: list[float] = []
+    sizes: list[int] = []
+    free = [-math.inf] * config.replicas  # a heap of the times each replica is next free
+    one = config.replicas == 1
+    f = -math.inf
+    i = 0
+    while i < n:
+        if not one:
+            f = pop(free)
+        t = arrival[i]
+        if t <= f:
+            begin, j = f, min(i + top, right(arrival, f, i))
+        else:
+            begin, j = t, i + 1
+        seconds = fixed[j - i] if u is None else draw(j - i, float(u[len(sizes)]))
+        if begin == t:  # it found the replica idle
+            seconds += idle_start
+        f = begin + seconds
+        begins.append(begin)
+        ends.append(f)
+        sizes.append(j - i)
+        if not one:
+            push(free, f)
+        i = j
+    busy = float(np.sum(np.subtract(ends, begins)))
+    start, done = np.repeat(begins, sizes), np.repeat(ends, sizes)
+    return Trace(np.asarray(arrival, dtype=float), start, done, busy, len(sizes), requested)
 
 
-def _summarise_times(
-    arrival_t: list[float],
-    start_t: list[float],
-    done_t: list[float],
-    busy_s: float,
-    batch_sizes: list[int],
-    config: QueueConfig,
-    rate_per_s: float | None,
+def summarise(
+    run: Trace, config: QueueConfig, rate_per_s: float | None, warmup: int = 0, basis: Basis | None = None
 ) -> LoadPoint:
-    arrive = np.asarray(arrival_t)
-    latency = np.asarray(done_t) - arrive + config.overhead_s
-    wait = np.asarray(start_t) - arrive
-    span = float(np.max(done_t) - np.min(arrive))
+    """The load point of one run; statistics leave out the first ``warmup`` requests (the empty-queue start)."""
+    return pool([run], config, rate_per_s, warmup, basis)
+
+
+def pool(
+    runs: Sequence[Trace], config: QueueConfig, rate_per_s: float | None, warmup: int = 0, basis: Basis | None = None
+) -> LoadPoint:
+    """One load point from several seeded runs of the same queue: their requests pooled, seeds combined."""
+    latency = np.concatenate([r.done[warmup:] - r.arrival[warmup:] for r in runs]) + config.overhead_s
+    wait = np.concatenate([r.start[warmup:] - r.arrival[warmup:] for r in runs])
+    spans = [float(np.max(r.done) - np.min(r.arrival)) for r in runs]
+    completed = sum(len(r.arrival) for r in runs)
+    span = sum(spans)
+    busy = sum(r.busy_s for r in runs)
     p50, p90, p99 = (float(v) for v in np.percentile(latency, [50, 90, 99]))
+    arrived = min(len(r.arrival) for r in runs)
+    if basis is None:
+        basis = Basis("simulated", requests=runs[0].requested, seeds=len(runs), warmup=warmup)
+    if config.horizon_s is not None and arrived < runs[0].requested:
+        basis = replace(basis, horizon_s=config.horizon_s, arrived=arrived)
     return LoadPoint(
         offered_rate_per_s=None if config.arrivals == "closed" else rate_per_s,
         concurrency=config.concurrency if config.arrivals == "closed" else None,
         replicas=config.replicas,
-        completed=len(arrive),
-        throughput_per_s=len(arrive) / span if span > 0 else math.inf,
+        completed=completed,
+        throughput_per_s=completed / span if span > 0 else math.inf,
         p50_s=p50,
         p90_s=p90,
         p99_s=p99,
@@ -277,8 +355,9 @@ def _summarise_times(
         mean_s=float(latency.mean()),
         mean_wait_s=float(wait.mean()),
         p99_wait_s=float(np.percentile(wait, 99)),
-        mean_batch=float(np.mean(batch_sizes)),
-        utilisation=min(1.0, busy_s / (config.replicas * span)) if span > 0 else 1.0,
+        mean_batch=completed / sum(r.batches for r in runs),
+        utilisation=min(1.0, busy / (config.replicas * span)) if span > 0 else 1.0,
+        basis=basis,
     )
 
 
@@ -288,8 +367,13 @@ __all__ = [
     "Arrivals",
     "LoadPoint",
     "QueueConfig",
+    "Trace",
+    "pool",
     "replay",
     "simulate",
     "simulate_events",
+    "summarise",
+    "trace",
+    "uniforms",
     "unit_gaps",
 ]

@@ -11,6 +11,8 @@ A task whose worker or node dies is recorded ``error`` with the reason and retri
 retries are off, so that the failure is on record). A second Ctrl-C or SIGTERM cancels the outstanding tasks
 (``ray.cancel``; each recorded ``interrupted``), keeping every finished record. A run no node can ever hold
 (too many CPUs, an accelerator type the cluster lacks) is recorded ``skipped`` instead of waiting forever.
+How Ray is reached or started (loopback only, within a time bound, token authentication, stopped by PID) is
+:mod:`~bench.measure.executors.ray_connect`.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from typing import Any
 from bench.errors import KbenchError
 from bench.measure.executors.base import Event, FanoutGuard, Placement, base_placement, pinned_env
 from bench.measure.executors.driver import DrivenExecutor
+from bench.measure.executors.ray_connect import RayStopped, open_ray
 from bench.measure.interrupts import handlers_kept
 from bench.measure.runner import parent_record, run_in_child
 from bench.results import ErrorInfo, RunRecord, utc_now_iso
@@ -71,8 +74,10 @@ class RayExecutor(DrivenExecutor):
     """Runs as Ray tasks (see the module docstring).
 
     Args:
-        address: ``auto``, ``ray://host:port`` or a GCS address; None starts a local instance with this
-            machine's CPUs (shut down again at the end) unless Ray is already initialised in this process.
+        address: ``auto``, ``ray://host:port`` or a GCS address (reached within a time bound); None starts a
+            local instance with this machine's CPUs, on loopback only, stopped again at the end (by PID, even
+            when this process is killed: :mod:`~bench.measure.executors.ray_connect`). Either way a Ray session
+            already initialised in this process is used instead, and left running.
         num_cpus: CPUs each task reserves, overriding the defaults.
     """
 
@@ -84,28 +89,31 @@ class RayExecutor(DrivenExecutor):
 
     @contextlib.contextmanager
     def session(self) -> Iterator[None]:
+        """Connect (or start the local instance) for the sweep, and disconnect (stop it) after.
+
+        The connection is bounded in time and a signal gives it up (:mod:`~bench.measure.executors.ray_connect`):
+        Ray's own waits would otherwise hold the command for minutes, deaf to SIGTERM.
+
+        Raises:
+            KbenchError: Ray is missing, or the cluster cannot be used (one line, exit code 2).
+            RayStopped: SIGINT, SIGTERM or SIGHUP while connecting or stopping (exit code ``128 + signal``).
+        """
         try:
             import ray
         except ImportError:
             raise KbenchError(INSTALL_HINT) from None
-        started = not ray.is_initialized()
-        with handlers_kept():  # ray.init replaces the process's SIGTERM handler for good
-            yield from self._connected(ray, started)
-
-    def _connected(self, ray: Any, started: bool) -> Iterator[None]:
-        if started:
-            try:
-                if self.address is None:
-                    ray.init(num_cpus=os.cpu_count() or 1, include_dashboard=False, log_to_driver=False)
-                else:
-                    ray.init(address=self.address, log_to_driver=False)
-            except ConnectionError as exc:
-                raise KbenchError(f"--ray-address: cannot connect to {self.address!r} ({exc})") from None
-        try:
+        if ray.is_initialized():  # the caller's own Ray session: used as it is, and left running
             yield
-        finally:
-            if started:
-                ray.shutdown()
+            return
+        with handlers_kept():  # should Ray replace a handler of the process, it is put back after
+            connection = open_ray(ray, self.address, os.cpu_count() or 1)
+            stopped: int | None = None
+            try:
+                yield
+            finally:
+                stopped = connection.close()
+            if stopped is not None:  # after a finished sweep: its records are in the file
+                raise RayStopped(stopped, "stopping Ray", "the records written so far are kept")
 
     def options(self, spec: RunSpec) -> dict[str, Any]:
         """The Ray resources one run's task asks for."""

@@ -10,6 +10,7 @@ import pytest
 
 from bench.cli import main
 from bench.cli.json_doc import schema_path
+from bench.cost.serving.exact import md1_latency_quantile
 
 VALIDATOR = jsonschema.Draft202012Validator(json.loads(schema_path().read_text(encoding="utf-8")))
 BASE = ["recommend", "--model", "kandinsky-2.2", "--steps", "30", "--no-guide-vram"]  # counts shared with other tests
@@ -94,3 +95,42 @@ def test_invalid_serving_options_are_one_line_and_exit_2(capsys, args, message):
     assert captured.out == ""
     assert captured.err.count("\n") == 1 and captured.err.startswith("kbench: error: ")
     assert message in captured.err
+
+
+def test_the_reported_max_rates_meet_the_slo_by_the_exact_md1_p99(capsys):
+    """The issue's command: every GPU's max rate is M/D/1's exact answer, whose p99 is the SLO within 1%."""
+    args = ["recommend", "--model", "kandinsky-3", "--resolution", "1024x1024", "--steps", "30", "--no-guide-vram"]
+    assert main([*args, "--slo-p99", "20", "--rate", "auto", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    served = [r for r in doc["rows"] if r["serving"]["meets_slo"]]
+    assert len(served) >= 5
+    for r in served:
+        s = r["serving"]
+        rate, call = s["max_rate_at_slo"]["value"], s["service_s_per_call"]["1"]
+        p99 = md1_latency_quantile(0.99, rate, call)
+        assert p99 <= 20.0 * (1 + 1e-9) and p99 == pytest.approx(20.0, rel=0.01)
+        assert s["p99_at_target"]["value"] == pytest.approx(p99, rel=1e-6)
+        assert s["max_rate_basis"].startswith("exact M/D/1") and s["p99_basis"].startswith("exact M/D/1")
+    assert main([*args, "--slo-p99", "20", "--rate", "auto"]) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert "basis" in lines[1] and " M/D/1 " in out and max(len(line) for line in lines[: lines.index("")]) <= 120
+    flat = " ".join(out.split())  # notes wrap at any space
+    assert "M/D/1 = exact M/D/1 (Erlang's waiting-time distribution), no sampling error" in flat
+    assert "seeded requests" not in flat and "±x%" not in flat
+
+
+def test_simulated_rows_say_how_many_requests_and_seeds(capsys):
+    """Batching has no closed form here: the row is simulated and its note gives requests, seeds and interval."""
+    assert main([*BASE, "--gpu", "h100-sxm", "--slo-p99", "5", "--max-batch", "4"]) == 0
+    out = " ".join(capsys.readouterr().out.split())  # notes wrap at any space
+    assert "h100-sxm: max rate and p99 simulated " in out and "x 10 seeds" in out
+    assert "p99 95% interval ±" in out and "±x% = simulated, 10 seeds combined" in out
+
+
+def test_a_tiny_target_rate_is_served_by_one_idle_replica(capsys):
+    """``--rate 1e-6`` used to be an internal error: one replica serves it, idle almost always, at a high $/image."""
+    args = ["recommend", "--model", "kandinsky-2.2", "--slo-p99", "20", "--rate", "1e-6", "--top", "2", "--json"]
+    assert main(args) == 0
+    rows = json.loads(capsys.readouterr().out)["rows"]
+    assert rows and all(r["serving"]["replicas"] == 1 for r in rows if r["serving"]["meets_slo"])

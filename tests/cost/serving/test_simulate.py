@@ -7,6 +7,8 @@ import math
 import numpy as np
 import pytest
 
+from bench.cost.serving import exact
+from bench.cost.serving.estimate import load_point
 from bench.cost.serving.search import max_rate_at_slo, replicas_for_rate, saturation_per_s
 from bench.cost.serving.service import BatchTime, ServiceTimes, fill_batches
 from bench.cost.serving.simulate import QueueConfig, replay, simulate, simulate_events
@@ -95,9 +97,17 @@ def test_runs_are_seeded_and_bounded():
     a, b = simulate(fixed(0.5), cfg, 1.5), simulate(fixed(0.5), cfg, 1.5)
     other = simulate(fixed(0.5), QueueConfig(max_requests=300, seed=12), 1.5)
     assert a == b and a != other
-    assert a.completed == 300
+    assert a.completed == 300 and a.basis.arrived is None
     horizon = simulate(fixed(0.5), QueueConfig(max_requests=10_000, horizon_s=20.0), 1.0)
-    assert 5 < horizon.completed < 40  # arrivals stop at the simulated horizon
+    assert 5 < horizon.completed < 40  # arrivals stop at the simulated horizon, and the point says so
+    assert horizon.basis.arrived == horizon.completed and horizon.basis.requests == 10_000
+    assert f"cut by the 20 s simulated horizon: {horizon.completed} of 10,000 arrived" in horizon.basis.text()
+
+
+def test_no_horizon_cuts_a_slow_run_by_default():
+    """One request every 20 minutes: all 2000 are simulated (a 7-day horizon used to stop it at ~500)."""
+    point = simulate(fixed(13.4), QueueConfig(), 0.0008)
+    assert point.completed == 2000 and point.basis.arrived is None
 
 
 def test_bisection_finds_the_dd1_saturation():
@@ -109,12 +119,13 @@ def test_bisection_finds_the_dd1_saturation():
     assert result.point is not None and result.point.p99_s <= 0.3
 
 
-def test_bisection_on_md1_meets_the_slo_just_below_the_rate_that_misses_it():
-    service, cfg, slo = fixed(1.0), QueueConfig(max_requests=3000, seed=2), 4.0
-    result = max_rate_at_slo(service, cfg, slo)
+def test_the_md1_max_rate_is_exact_and_its_p99_is_the_slo():
+    service, slo = fixed(1.0), 4.0
+    result = max_rate_at_slo(service, QueueConfig(seed=2), slo)
+    assert result.point is not None and result.point.basis.method == "M/D/1" and result.rate_sampling is None
     assert result.max_rate_per_s is not None and 0.3 < result.max_rate_per_s < 1.0
-    assert simulate(service, cfg, result.max_rate_per_s).p99_s <= slo
-    assert simulate(service, cfg, result.max_rate_per_s * 1.02).p99_s > slo
+    assert result.point.p99_s <= slo and result.point.p99_s == pytest.approx(slo, rel=1e-8)
+    assert exact.md1_latency_quantile(0.99, result.max_rate_per_s * 1.001, 1.0) > slo  # the highest such rate
 
 
 def test_an_slo_shorter_than_one_call_is_never_met():
@@ -125,11 +136,11 @@ def test_an_slo_shorter_than_one_call_is_never_met():
 
 
 def test_replicas_for_a_rate_is_the_fewest_that_meet_the_slo():
-    service, cfg, slo, rate = fixed(1.0), QueueConfig(max_requests=3000, seed=4), 2.0, 5.0
+    service, cfg, slo, rate = fixed(1.0), QueueConfig(seed=4), 2.0, 5.0
     replicas, point = replicas_for_rate(service, cfg, slo, rate)
     assert replicas is not None and replicas >= 6  # 5 req/s of 1 s calls keeps 5 busy; the tail needs more
-    assert point is not None and point.p99_s <= slo
-    fewer = simulate(service, QueueConfig(max_requests=3000, seed=4, replicas=replicas - 1), rate)
+    assert point is not None and point.p99_s <= slo and point.basis.p99_rel_halfwidth is not None
+    fewer = load_point(service, QueueConfig(seed=4, replicas=replicas - 1), rate)
     assert fewer.p99_s > slo
 
 
@@ -157,15 +168,31 @@ def test_bad_inputs_are_refused():
 
 
 @pytest.mark.parametrize("arrivals", ["poisson", "constant"])
-def test_the_single_server_shortcut_gives_the_event_loops_numbers(arrivals):
+@pytest.mark.parametrize(
+    ("replicas", "max_batch", "idle_start_s", "drawn"),
+    [
+        (1, 1, 0.0, True),  # vectorised Lindley
+        (1, 1, 0.05, True),  # the batch loop (an idle start depends on the queue)
+        (3, 1, 0.0, False),  # vectorised, one Lindley recursion per replica (fixed calls)
+        (3, 1, 0.0, True),  # the batch loop with a heap of replicas
+        (1, 4, 0.05, True),  # batching without a window
+        (2, 3, 0.0, False),
+    ],
+)
+def test_every_fast_path_gives_the_event_loops_numbers(arrivals, replicas, max_batch, idle_start_s, drawn):
     samples = tuple(np.random.default_rng(9).gamma(4.0, 0.25, 500))
-    service = ServiceTimes({1: BatchTime(1, float(np.median(samples)), "measured", samples=samples)})
-    cfg = QueueConfig(arrivals=arrivals, max_requests=3000, seed=8, idle_start_s=0.05)
-    for rate in (0.3, 0.9, 1.2):
+    per_call = {b: BatchTime(b, 0.6 + 0.4 * b, "measured", samples=samples if drawn else ()) for b in range(1, 5)}
+    service = ServiceTimes(per_call)
+    cfg = QueueConfig(
+        arrivals=arrivals, max_requests=3000, seed=8, idle_start_s=idle_start_s, replicas=replicas, max_batch=max_batch
+    )
+    for load in (0.3, 0.9, 1.2):
+        rate = load * saturation_per_s(service, cfg)
         fast, loop = simulate(service, cfg, rate), simulate_events(service, cfg, rate)
         assert fast.p99_s == pytest.approx(loop.p99_s, rel=1e-9) and fast.p50_s == pytest.approx(loop.p50_s, rel=1e-9)
-        assert fast.mean_wait_s == pytest.approx(loop.mean_wait_s, rel=1e-9, abs=1e-12)
+        assert fast.mean_wait_s == pytest.approx(loop.mean_wait_s, rel=1e-9, abs=1e-9)
         assert fast.utilisation == pytest.approx(loop.utilisation, rel=1e-9)
+        assert fast.mean_batch == pytest.approx(loop.mean_batch, rel=1e-12)
 
 
 def test_a_replayed_trace_is_the_queue_those_arrivals_make():
