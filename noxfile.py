@@ -1,8 +1,12 @@
 """Developer sessions: ``nox -s lint tests`` before a commit, ``nox -s bench`` for performance targets,
-``nox -s docs`` for the example report and its screenshots, ``nox -s full`` for full-size models on the CPU,
-``nox -s gpu`` for the GPU acceptance checks."""
+``nox -s docs`` for the example report and its screenshots, ``nox -s projection_docs`` for the projection figures
+of docs/projection.md, ``nox -s full`` for full-size models on the CPU, ``nox -s gpu`` for the GPU acceptance
+checks."""
 
 from __future__ import annotations
+
+import subprocess
+from pathlib import Path
 
 import nox
 
@@ -54,6 +58,41 @@ def docs(session: nox.Session) -> None:
     """The README's example report and its screenshots (1280 and 390 px), rebuilt from the example results."""
     _install(session)
     session.run("python", "docs/tools/make_examples.py")
+
+
+PROJECTION_DOC = Path("docs/projection.md")
+BLOCK_BEGIN = "<!-- begin: kbench projection-check --markdown (written by nox -s projection_docs; do not edit) -->"
+BLOCK_END = "<!-- end: kbench projection-check --markdown -->"
+
+
+def _with_block(text: str, block: str) -> str:
+    """``text`` with everything between the two markers replaced by ``block``."""
+    head, begin, rest = text.partition(BLOCK_BEGIN)
+    _, end, tail = rest.partition(BLOCK_END)
+    if not begin or not end:
+        raise ValueError(f"{PROJECTION_DOC} lacks the markers {BLOCK_BEGIN!r} ... {BLOCK_END!r}")
+    return f"{head}{BLOCK_BEGIN}\n\n{block.strip()}\n\n{BLOCK_END}{tail}"
+
+
+@nox.session(python="3.11")
+def projection_docs(session: nox.Session) -> None:
+    """Rewrite the projection figures of docs/projection.md (rows, cross-validation per GPU class and model family,
+    interval coverage, worst rows) from ``kbench projection-check --markdown``, so no figure there is copied by hand;
+    ``nox -s projection_docs -- --check`` fails instead when the block is stale."""
+    _install(session)
+    kbench = Path(session.bin) / "kbench"
+    command = [str(kbench), "projection-check", "--markdown"]
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        session.error(f"kbench projection-check failed:\n{result.stderr}")
+    text = PROJECTION_DOC.read_text(encoding="utf-8")
+    updated = _with_block(text, result.stdout)
+    if "--check" in session.posargs:
+        if updated != text:
+            session.error(f"{PROJECTION_DOC} is stale: run nox -s projection_docs")
+        return
+    PROJECTION_DOC.write_text(updated, encoding="utf-8")
+    session.log(f"rewrote the projection-check block of {PROJECTION_DOC}")
 
 
 @nox.session(python="3.11")

@@ -41,8 +41,8 @@ def _progress(i: int, n: int, row: object) -> None:
 
 
 def _table(headers: list[str], rows: list[list[str]], markdown: bool, shrink: list[int] | None = None) -> str:
-    if markdown:
-        return markdown_table(headers, rows)
+    if markdown:  # a blank line after the title line: Markdown renders a table only after one
+        return "\n" + markdown_table(headers, rows)
     return format_table(headers, rows, width=TERMINAL_WIDTH, shrink=shrink or [0])
 
 
@@ -105,12 +105,22 @@ def render(v: Validation, markdown: bool = False, show_rows: bool = True) -> str
             _table([title, *cv_headers, "family out: median", "worst"], rows, markdown),
             "",
         ]
+    cov_rows = [
+        [family, _abs_pct(c["gpu"]), _abs_pct(c["model"]), _abs_pct(c["family"])]
+        for family, c in v.coverage_by_family.items()
+    ]
+    out += [
+        "Interval coverage per model family (share of its held-out rows inside the band built without them)",
+        _table(["model family", "GPU held out", "model held out", "family held out"], cov_rows, markdown),
+        "",
+    ]
     cov = v.coverage
     out.append(
         "Interval coverage of held-out rows (band from the other groups' residuals): "
         f"GPU held out {cov['leave_one_gpu_out']:.0%}, model held out {cov['leave_one_model_out']:.0%}, "
         f"model family held out {cov['leave_one_family_out']:.0%}"
     )
+    out += ["", *_bands(v, markdown), "", *_constants(v, markdown)]
     worst = sorted(zip(v.fitted, v.cv_gpu, v.cv_model, strict=True), key=lambda z: -max(abs(z[1]), abs(z[2])))[
         :WORST_SHOWN
     ]
@@ -124,6 +134,40 @@ def render(v: Validation, markdown: bool = False, show_rows: bool = True) -> str
         )
     )
     return "\n".join(out)
+
+
+def _bands(v: Validation, markdown: bool) -> list[str]:
+    """The interval bands of a fresh fit, as factors on a projected figure (published = projected x factor)."""
+    import math
+
+    t = v.intervals
+
+    def factors(band: tuple[float, float]) -> str:
+        lo, hi = band
+        return f"x{math.exp(-hi):.2f} - x{math.exp(-lo):.2f}"
+
+    rows = [[f"GPU unseen ({group})", factors(b)] for group, b in t.gpu_unseen.items()]
+    rows += [[f"model unseen ({group})", factors(b)] for group, b in t.model_unseen.items()]
+    rows += [
+        ["model and GPU seen", factors(t.both_seen)],
+        ["calibrated, same GPU", factors(t.calibrated_same_gpu)],
+        ["calibrated, another fitted GPU", factors(t.calibrated_gpu_seen)],
+        ["calibrated, an unseen GPU", factors(t.calibrated_gpu_unseen)],
+    ]
+    return ["Interval bands (90%; applied, a group's band is widened to at least its pool 'all')",
+            _table(["projection", "published / projected"], rows, markdown)]  # fmt: skip
+
+
+def _constants(v: Validation, markdown: bool) -> list[str]:
+    """The constants of a fresh fit beside their priors (``= name``: centred on that constant's fitted value)."""
+    from bench.cost.fit import PARAMS
+
+    rows = [
+        [p.name, f"{v.fit.params[p.name]:.3g}", f"= {p.tied_to}" if p.tied_to else f"{p.prior:.3g}", f"{p.sigma:g}"]
+        for p in PARAMS
+    ]
+    return ["Fitted constants and their priors (log-normal: centre, spread in log units)",
+            _table(["constant", "fitted", "prior centre", "prior spread"], rows, markdown)]  # fmt: skip
 
 
 def projection_check_command(

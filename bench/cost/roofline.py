@@ -1,16 +1,23 @@
 """The op-level performance model: seconds of one component call on a GPU, and per-stage times of a workload.
 
 Every kernel the counter saw (:mod:`bench.cost.counting.ops`) belongs to an op class. A kernel of a compute
-class (GEMM, convolution, fused attention) takes ``max(FLOPs / (peak · e_class), bytes / (bandwidth · m_class))``
+class (GEMM, convolution, fused attention) takes ``max(FLOPs / (peak · e_class), bytes / (bandwidth · m_operand))``
 at its own arithmetic intensity, where the peak is the rate of its math (fp16/bf16 tensor, TF32 for fp32
-convolutions on Ampere and later, else fp32); a memory class (element-wise, normalisation/reduction, copy) moves
-its bytes at ``bandwidth · m_class``. Each kernel also pays a fixed floor (launch and tail). A call is bounded
-below by its host: eager PyTorch dispatches every op from Python, ``kernels x dispatch cost``; the two overlap, so
-the call takes the smooth maximum (a p-norm) of device and host time. Efficiencies are per op class; memory
-efficiencies are scaled per architecture family (Turing .. Blackwell, Ampere the reference: the 72 MB L2 of Ada
-shows as a multiplier above 1), compute efficiencies are shared, because per-family compute multipliers made the
-leave-one-GPU-out error worse (docs/projection.md). Weights are read once per call, activations per image: both are
-in the bytes the counter saw at the call's batch.
+convolutions on Ampere and later, else fp32) and ``m_operand`` is the bandwidth fraction of GEMM operands (GEMMs
+and attention) or of convolution operands (channels-first tensors: cuDNN's tensor-core kernels add layout passes, so
+published convolution-heavy pipelines run slower than GEMM-heavy ones of the same FLOPs); a memory class
+(element-wise, normalisation/reduction, copy) moves its bytes at ``bandwidth · m_class``. Each kernel also pays a
+fixed floor (launch and tail). A call is bounded below by its host: eager PyTorch dispatches every op from Python,
+``kernels x dispatch cost``; the two overlap, so the call takes the smooth maximum (a p-norm) of device and host
+time (:func:`call_breakdown` keeps the parts apart, :func:`stage_limits` names what bounds each stage).
+
+Efficiencies are per op class. Memory efficiencies are scaled per architecture family (Turing .. Blackwell, Ampere
+the reference: the 72 MB L2 of Ada shows as a multiplier above 1). Compute efficiencies are shared, except that on
+Hopper and Blackwell convolutions and flash attention run eager kernels written for the pre-Hopper ``mma.sync``
+instructions and reach a smaller share of a datasheet peak that needs ``wgmma`` (``legacy_mma``; GEMMs go through
+cuBLAS, which uses it). Free per-family compute multipliers made the leave-one-GPU-out error worse
+(docs/projection.md). Weights are read once per call, activations per image: both are in the bytes the counter saw
+at the call's batch.
 
 CPU offload adds transfers over the host link (the GPU's PCIe generation, x16, per direction): model offload moves
 each component's weights once per pipeline call, sequential offload moves each leaf module on every call and pays a
@@ -27,7 +34,7 @@ import json
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -39,7 +46,11 @@ from bench.spec import STAGES
 FAMILIES = ("Turing", "Volta", "Ampere", "Ada", "Hopper", "Blackwell")
 REFERENCE_FAMILY = "Ampere"  # multipliers are relative to it
 COMPUTE_CLASSES = ("gemm", "conv", "attention")
-MEMORY_GROUPS = ("matmul", "elementwise", "norm", "copy")  # gemm/conv/attention share the "matmul" bandwidth
+LEGACY_MMA_CLASSES = ("conv", "attention")  # eager kernels on the pre-Hopper tensor-core path (mma.sync)
+LEGACY_MMA_FAMILIES = ("Hopper", "Blackwell")  # families whose datasheet peak needs a newer instruction path
+MEMORY_GROUPS = ("gemm", "conv", "elementwise", "norm", "copy")
+OPERAND_GROUPS = ("gemm", "conv", "gemm")  # per compute class: whose bandwidth its operand traffic moves at
+STREAM_GROUPS = MEMORY_GROUPS[2:]  # the memory-bound classes, charged in total
 SMOOTH_MAX_P = 4.0  # device/host overlap: (gpu^p + host^p)^(1/p); p -> inf is a hard max
 # Per-direction x16 host-link bandwidth by PCIe generation (PCI-SIG: 8/16/32 GT/s per lane for gen 3/4/5 with
 # 128b/130b encoding); gen 1-2 use 8b/10b.
@@ -61,6 +72,7 @@ class ModelConstants:
     call_overhead_s: float  # per pipeline call
     link_eff: float  # fraction of the host link's bandwidth offload copies reach
     module_s: float  # per leaf module moved by sequential offload
+    legacy_mma: dict[str, float] = field(default_factory=lambda: dict.fromkeys(FAMILIES, 1.0))
     source: str = DEFAULT_EFF_SOURCE
     meta: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
@@ -78,6 +90,7 @@ class ModelConstants:
             call_overhead_s=params["call_overhead_s"],
             link_eff=params["link_eff"],
             module_s=params["module_s"],
+            legacy_mma={f: params.get(f"legacy_mma_{f}", 1.0) for f in FAMILIES},
             source=source or cls.source,
             meta=meta or {},
         )
@@ -158,23 +171,48 @@ def features(count: OpCount) -> CallFeatures:
     return feats
 
 
-def call_time_s(count: OpCount, gpu: GpuSpec, dtype: str, c: ModelConstants | None = None) -> float:
-    """Seconds of one component call on ``gpu``: device time of its kernels against its host dispatch time."""
+@dataclass(frozen=True)
+class CallTime:
+    """One call's seconds by what bounds them: compute-bound kernels, memory-bound kernels and floors, the host."""
+
+    compute_s: float  # kernels whose math takes longer than their bytes
+    memory_s: float  # kernels whose bytes take longer (every element-wise, norm and copy kernel)
+    floor_s: float  # launch and tail of every kernel
+    host_s: float  # Python dispatch of every op
+    total_s: float  # device (compute + memory + floor) against host, by the smooth maximum
+
+    @property
+    def device_s(self) -> float:
+        return self.compute_s + self.memory_s + self.floor_s
+
+
+def call_breakdown(count: OpCount, gpu: GpuSpec, dtype: str, c: ModelConstants | None = None) -> CallTime:
+    """Seconds of one component call on ``gpu``, split by what bounds them (see :class:`CallTime`)."""
     c = c or shipped_constants()
     f = features(count)
     fam = family(gpu)
     half, fp32, tf32 = _peaks(gpu, dtype)
     bandwidth = gpu.bandwidth_gbs * 1e9
-    e = np.array([min(1.0, c.compute_eff[k]) for k in COMPUTE_CLASSES])
+    legacy = c.legacy_mma[fam]
+    e = np.array([min(1.0, c.compute_eff[k] * (legacy if k in LEGACY_MMA_CLASSES else 1.0)) for k in COMPUTE_CLASSES])
     m = {g: min(1.0, c.memory_eff[g] * c.arch_memory[fam]) for g in MEMORY_GROUPS}
     peak = np.where(f.fp32, np.where(f.klass == 1, tf32, fp32), half)
     compute = f.flops / (peak * e[f.klass]) if f.flops.size else f.flops
-    moved = f.bytes / (bandwidth * m["matmul"])
-    device = float(np.maximum(compute, moved).sum())
-    device += sum(b / (bandwidth * m[g]) for g, b in f.memory_bytes.items())
-    device += f.kernels * c.kernel_floor_s
+    operand = np.array([m[g] for g in OPERAND_GROUPS])
+    moved = f.bytes / (bandwidth * operand[f.klass])
+    bound = compute >= moved
+    compute_s = float(compute[bound].sum())
+    memory_s = float(moved[~bound].sum()) + sum(b / (bandwidth * m[g]) for g, b in f.memory_bytes.items())
+    floor_s = f.kernels * c.kernel_floor_s
     host = f.kernels * c.dispatch_s
-    return float((device**SMOOTH_MAX_P + host**SMOOTH_MAX_P) ** (1.0 / SMOOTH_MAX_P))
+    device = compute_s + memory_s + floor_s
+    total = float((device**SMOOTH_MAX_P + host**SMOOTH_MAX_P) ** (1.0 / SMOOTH_MAX_P))
+    return CallTime(compute_s, memory_s, floor_s, host, total)
+
+
+def call_time_s(count: OpCount, gpu: GpuSpec, dtype: str, c: ModelConstants | None = None) -> float:
+    """Seconds of one component call on ``gpu``: device time of its kernels against its host dispatch time."""
+    return call_breakdown(count, gpu, dtype, c).total_s
 
 
 def _weights(profile: WorkloadProfile, role: str, component: str, count: OpCount) -> float:
@@ -227,6 +265,39 @@ def stage_times(profile: WorkloadProfile, gpu: GpuSpec, constants: ModelConstant
     return StageTimes(roofline_s=roof, offload_s=off, overhead_s=c.call_overhead_s / profile.images)
 
 
+Limiter = Literal["compute", "memory", "host"]
+
+
+@dataclass(frozen=True)
+class StageLimits:
+    """Per-image seconds of one stage by what bounds them, and the limiter the model names for the stage."""
+
+    compute_s: float
+    memory_s: float  # memory-bound kernels and kernel floors
+    host_s: float
+
+    @property
+    def limiter(self) -> Limiter:
+        """``host`` when dispatch outlasts the device, else whichever of compute and memory takes longer."""
+        if self.host_s > self.compute_s + self.memory_s:
+            return "host"
+        return "compute" if self.compute_s >= self.memory_s else "memory"
+
+
+def stage_limits(
+    profile: WorkloadProfile, gpu: GpuSpec, constants: ModelConstants | None = None
+) -> dict[str, StageLimits]:
+    """What bounds each stage of a workload on ``gpu`` in the model: where it is compute-bound, its time must grow
+    with its FLOPs; where the host bounds it (small calls on a fast GPU), more pixels can cost almost nothing."""
+    c = constants or shipped_constants()
+    totals = {s: [0.0, 0.0, 0.0] for s in STAGES}
+    for part in profile.parts:
+        t = call_breakdown(part.count, gpu, part.dtype or profile.workload.dtype, c)
+        for i, v in enumerate((t.compute_s, t.memory_s + t.floor_s, t.host_s)):
+            totals[part.stage][i] += part.repeats * v / profile.images
+    return {s: StageLimits(*v) for s, v in totals.items()}
+
+
 def denoiser_kind(profile: WorkloadProfile) -> str:
     """``dit`` when the denoiser is a transformer, else ``unet`` (how projection errors are grouped)."""
     return "dit" if any(p.component == "transformer" for p in profile.stage_parts("denoise")) else "unet"
@@ -236,8 +307,11 @@ __all__ = [
     "DEFAULT_EFF_SOURCE",
     "FAMILIES",
     "OP_CLASSES",
+    "CallTime",
     "ModelConstants",
+    "StageLimits",
     "StageTimes",
+    "call_breakdown",
     "call_time_s",
     "constants_path",
     "denoiser_kind",
@@ -245,5 +319,6 @@ __all__ = [
     "host_link_gbs",
     "offload_s_by_stage",
     "shipped_constants",
+    "stage_limits",
     "stage_times",
 ]

@@ -23,13 +23,7 @@ from bench.cache import library_versions
 from bench.cost.catalog import Catalog
 from bench.cost.counting.cache import COUNT_METHOD_VERSION
 from bench.cost.fit import Design, FitResult, cross_validate, fit, legacy_seconds, summarise
-from bench.cost.intervals import (
-    IntervalTable,
-    calibrated_band,
-    grouped_bands,
-    held_out_coverage,
-    quantile_band,
-)
+from bench.cost.intervals import IntervalTable, calibrated_band, grouped_bands, held_out_hits, quantile_band
 from bench.cost.roofline import ModelConstants, family
 from bench.cost.timings import (
     PublishedRow,
@@ -84,6 +78,7 @@ class Validation:
     intervals: IntervalTable
     coverage: dict[str, float]
     constants: ModelConstants
+    coverage_by_family: dict[str, dict[str, float]]  # model family -> {"gpu", "model", "family"} -> share covered
 
     def groups(self, key: Callable[[RowCase], str]) -> dict[str, dict[str, dict[str, float]]]:
         """CV error summaries per group (``key``), for each cross-validation."""
@@ -127,9 +122,10 @@ def validate(cases: list[RowCase], constants: ModelConstants | None = None) -> V
         rows.append(RowResult(c, float(p), by_gpu, by_model, legacy_seconds(c)))
     gpu_ids = [c.gpu.id for c in fitted]
     models = [c.row.model for c in fitted]
+    families = [row_model_family(c) for c in fitted]
     table = IntervalTable(
-        gpu_unseen=grouped_bands(cv_gpu, [gpu_class(c) for c in fitted]),
-        model_unseen=grouped_bands(cv_family, [denoiser_kind(c.profile) for c in fitted]),
+        gpu_unseen=grouped_bands(cv_gpu, [gpu_class(c) for c in fitted], gpu_ids),
+        model_unseen=grouped_bands(cv_family, [denoiser_kind(c.profile) for c in fitted], models),
         both_seen=quantile_band(np.concatenate([cv_gpu, cv_model])),
         calibrated_gpu_seen=calibrated_band(result.residuals, result.residuals, models, gpu_ids),
         calibrated_gpu_unseen=calibrated_band(cv_gpu, result.residuals, models, gpu_ids),
@@ -137,12 +133,15 @@ def validate(cases: list[RowCase], constants: ModelConstants | None = None) -> V
         fitted_gpus=frozenset(gpu_ids),
         fitted_models=frozenset(models),
     )
-    coverage = {
-        "leave_one_gpu_out": held_out_coverage(cv_gpu, gpu_ids),
-        "leave_one_model_out": held_out_coverage(cv_model, models),
-        "leave_one_family_out": held_out_coverage(cv_family, [row_model_family(c) for c in fitted]),
+    hits = {
+        "gpu": held_out_hits(cv_gpu, gpu_ids),
+        "model": held_out_hits(cv_model, models),
+        "family": held_out_hits(cv_family, families, models),
     }
-    return Validation(result, rows, cv_gpu, cv_model, cv_family, fitted, table, coverage, chosen)
+    coverage = {f"leave_one_{k}_out": float(h.mean()) for k, h in hits.items()}
+    labels = np.array(families)
+    by_family = {f: {k: float(h[labels == f].mean()) for k, h in hits.items()} for f in sorted(set(families))}
+    return Validation(result, rows, cv_gpu, cv_model, cv_family, fitted, table, coverage, chosen, by_family)
 
 
 def constants_document(v: Validation, dataset: Path | None = None, today: str | None = None) -> dict[str, Any]:
@@ -167,6 +166,7 @@ def constants_document(v: Validation, dataset: Path | None = None, today: str | 
         "params": {k: float(f"{x:.6g}") for k, x in v.fit.params.items()},
         "intervals": v.intervals.to_json(),
         "coverage": v.coverage,
+        "coverage_by_family": v.coverage_by_family,
         "cv": {
             "leave_one_gpu_out": summarise(v.cv_gpu),
             "leave_one_model_out": summarise(v.cv_model),

@@ -140,6 +140,16 @@ def test_cross_validation_projects_each_gpu_from_a_fit_without_it(design, fitted
     assert np.mean(np.abs(held[t4])) > np.mean(np.abs(fitted.residuals[t4]))
 
 
+def test_kandinsky_is_fitted_from_published_batches_on_two_gpus():
+    kandinsky = [r for r in FITTED if r.model.startswith("kandinsky")]
+    assert {r.model for r in kandinsky} == {"kandinsky-2.2", "kandinsky-3"}
+    assert {r.gpu for r in kandinsky} >= {"a100-40gb-sxm", "h100-sxm"}
+    assert {r.batch_size for r in kandinsky} >= {1, 2, 4, 8, 16, 32, 64}
+    shipped = json.loads(constants_path().read_text(encoding="utf-8"))
+    for family in ("kandinsky2", "kandinsky3"):  # every family's held-out rows are covered by its band
+        assert min(shipped["coverage_by_family"][family].values()) >= 0.8, family
+
+
 def test_intervals_come_from_held_out_residuals_and_widen_with_what_the_fit_did_not_see():
     table = shipped_intervals()
     assert shipped_constants().meta["intervals"]["levels"] == list(LEVELS)
@@ -151,10 +161,11 @@ def test_intervals_come_from_held_out_residuals_and_widen_with_what_the_fit_did_
         return hi / lo
 
     seen = width("rtx4090", "Ada", "sdxl-base")
-    assert width("l40s", "Ada", "kandinsky-3") > max(
-        width("rtx4090", "Ada", "kandinsky-3"), width("l40s", "Ada", "sdxl-base")
+    assert "kandinsky-2.1" not in table.fitted_models and "kandinsky-3" in table.fitted_models
+    assert width("l40s", "Ada", "kandinsky-2.1") > max(
+        width("rtx4090", "Ada", "kandinsky-2.1"), width("l40s", "Ada", "sdxl-base")
     )
-    assert width("rtx4090", "Ada", "kandinsky-3") > 1.0 and seen > 1.0
+    assert width("rtx4090", "Ada", "kandinsky-2.1") > width("rtx4090", "Ada", "kandinsky-3") > 1.0 and seen > 1.0
     residuals = np.array([-0.3, -0.1, 0.0, 0.1, 0.2, 2.0])
     assert held_out_coverage(residuals, ["a", "a", "b", "b", "c", "c"]) < 1.0  # an outlier group is not covered
 
@@ -168,6 +179,7 @@ def test_projection_check_prints_rows_and_cross_validated_summaries(tmp_path, ca
     assert main(["projection-check", "--timings", str(path), "--write", str(out_file)]) == 0
     out = capsys.readouterr().out
     assert rows[0].id in out and "leave-one-GPU-out" in out and "per GPU class" in out
+    assert "Interval coverage per model family" in out
     assert json.loads(out_file.read_text())["inputs"]["rows_fitted"] == len(rows)
 
 
