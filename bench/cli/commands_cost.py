@@ -9,7 +9,7 @@ from typing import Any
 import typer
 
 from bench.cli import pricing
-from bench.cli.tables import format_table
+from bench.cli.tables import format_table, terminal_width, wrap_notes
 from bench.cost.prices.book import load_price_book
 from bench.errors import KbenchError, ScenarioError, clip
 from bench.spec import Workload
@@ -294,12 +294,20 @@ def flops_command(
         )
     headers = ["model", "res", "steps", "batch", *(f"{s} TF" for s in STAGES), "total TF", "moved GB",
                "denoiser call TF", "weights GB"]  # fmt: skip
-    typer.echo(
+    intro = (
         "Per image, classifier-free guidance included (denoiser call = one UNet/transformer call as the pipeline "
         "makes it: 2x batch under CFG, or 'x2' calls per step for Kandinsky 5; FLUX.1 has no CFG pass):"
     )
-    typer.echo(markdown_table(headers, rows) if markdown else format_table(headers, rows))
-    typer.echo(method)
+    typer.echo(intro if markdown else "\n".join(wrap_notes([intro])))
+    # at a narrow width the per-stage detail goes first: the totals and the rows' labels stay
+    optional = [headers.index(h) for h in ("denoiser call TF", "moved GB", "weights GB")]
+    optional += [headers.index(f"{s} TF") for s in reversed(STAGES)]
+    typer.echo(
+        markdown_table(headers, rows)
+        if markdown
+        else format_table(headers, rows, width=terminal_width(), optional=optional)
+    )
+    typer.echo(method if markdown else "\n".join(wrap_notes([method])))
 
 
 def compare_models_command(
@@ -349,9 +357,14 @@ def compare_models_command(
         typer.echo(render_markdown_table(rows), nl=False)
         return
     headers, body = table_cells(rows)
-    typer.echo(format_table(headers, body))
-    for note in [*table_notes(rows), chosen.note()]:
-        typer.echo(f"  {note}")
+    # at a narrow width the languages, tasks, the offload VRAM and the steps/dtype go first, the costs last:
+    # the row labels (model, size) always stay (--wide: every column)
+    first = [i for i, h in enumerate(headers) if h in ("ru", "zh", "de", "tasks", "steps", "dtype")]
+    vram = [i for i, h in enumerate(headers) if h.startswith("VRAM") and not h.endswith("none")]
+    optional = [*reversed(first), *reversed(vram), *range(len(headers) - 1, 1, -1)]
+    optional = list(dict.fromkeys(optional))
+    typer.echo(format_table(headers, body, width=terminal_width(), optional=optional))
+    typer.echo("\n".join(wrap_notes([f"  {note}" for note in [*table_notes(rows), chosen.note()]])))
 
 
 def register(app: typer.Typer) -> None:

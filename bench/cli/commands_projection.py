@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import typer
 
-from bench.cli.tables import TERMINAL_WIDTH, format_table
+from bench.cli.tables import format_table, terminal_width
 from bench.report.format import markdown_table
 
 if TYPE_CHECKING:
@@ -43,7 +43,10 @@ def _progress(i: int, n: int, row: object) -> None:
 def _table(headers: list[str], rows: list[list[str]], markdown: bool, shrink: list[int] | None = None) -> str:
     if markdown:  # a blank line after the title line: Markdown renders a table only after one
         return "\n" + markdown_table(headers, rows)
-    return format_table(headers, rows, width=TERMINAL_WIDTH, shrink=shrink or [0])
+    # the right-most columns (the cross-validated and earlier errors) go first at a narrow width; the row's
+    # label and the published and projected seconds stay
+    optional = list(range(len(headers) - 1, 3, -1))
+    return format_table(headers, rows, width=terminal_width(), shrink=shrink or [0], optional=optional)
 
 
 def render(v: Validation, markdown: bool = False, show_rows: bool = True) -> str:

@@ -12,7 +12,7 @@ from typing import Any
 
 from bench.cli.json_doc import Label, choice_json, figure
 from bench.cli.recommend_view import MEMORY_SHORT, SOURCE_SHORT
-from bench.cli.tables import TERMINAL_WIDTH, format_table, markdown, wrap_notes
+from bench.cli.tables import format_table, markdown, terminal_width, wrap_notes
 from bench.cost.catalog import Catalog
 from bench.cost.projection import MeasuredIndex
 from bench.cost.rental import RentalRow
@@ -177,7 +177,7 @@ def render(
     lines = [*notes(rows, slo_p99, rate, max_batch), *extra]
     if as_markdown:
         return f"{header}\n\n" + markdown(headers, body, lines)
-    text = [header, format_table(headers, body, width=TERMINAL_WIDTH), ""]
+    text = [header, format_table(headers, body, width=terminal_width()), ""]
     return "\n".join([*text, *wrap_notes(lines)]) + "\n"
 
 

@@ -127,7 +127,8 @@ def format_table(
 
     text = [line(headers), line(["-" * w for w in widths]), *(line(r) for r in rows)]
     if dropped:
-        text.append(f"(left out to fit {width} columns: {', '.join(dropped)}; kbench --wide shows them)")
+        note = f"(left out to fit {width} columns: {', '.join(dropped)}; kbench --wide shows them)"
+        text += textwrap.wrap(note, width or len(note), break_on_hyphens=False)
     return "\n".join(text)
 
 
