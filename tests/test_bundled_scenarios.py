@@ -16,14 +16,13 @@ from typing import Any
 
 import pytest
 
-from bench.cli.commands_run import bundled_scenario
 from bench.measure.child import execute
 from bench.measure.runner import static_skip_reason
 from bench.models.registry import call_plan
-from bench.results import RunRecord, read_results
+from bench.results import RunRecord
 from bench.scenario import load_scenario_file
 from bench.spec import Outpaint, RunSpec, Workload
-from tests.conftest import REPO, run_kbench
+from tests.conftest import REPO
 
 SCENARIOS = REPO / "scenarios"
 GPU_FILES = ("guide.yaml", "ci.yaml")
@@ -61,17 +60,6 @@ def _not_clean(records: list[RunRecord]) -> dict[str, tuple[str, str | None]]:
         for r in records
         if not (r.status == "ok" or (r.status == "skipped" and r.reason))
     }
-
-
-@pytest.mark.slow
-def test_default_scenario_runs_clean_with_no_argument(tmp_path):
-    proc = run_kbench("run", cwd=tmp_path)
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    (results,) = (tmp_path / "results").glob("kbench-*.jsonl")
-    records = read_results([results])
-    assert [r.run_key for r in records] == [s.run_key for s in load_scenario_file(bundled_scenario())]
-    assert _not_clean(records) == {}
-    assert (tmp_path / "reports" / f"{results.stem}.html").is_file()
 
 
 @pytest.mark.parametrize("name", GPU_FILES)

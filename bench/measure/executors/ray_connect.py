@@ -26,6 +26,7 @@ import contextlib
 import importlib
 import json
 import logging
+import math
 import os
 import signal
 import subprocess
@@ -54,6 +55,7 @@ from bench.measure.executors.ray_target import (
 from bench.measure.interrupts import SweepGuard
 
 CONNECT_TIMEOUT_S = 20.0  # the whole attempt to reach a cluster at --ray-address: probe, ray.init
+CONNECT_TIMEOUT_ENV = "KBENCH_RAY_CONNECT_TIMEOUT_S"  # a slower network (or a test) may set another bound
 LOCAL_START_TIMEOUT_S = 120.0  # starting a local instance (Ray's own start-up waits are shorter)
 GCS_TRIES = 8  # ray.init's attempts (about a second each) at a GCS that answers but refuses this driver
 WAIT_S = 0.1
@@ -229,6 +231,24 @@ class RaySession:
 _ABANDONED: list[_Watcher] = []  # watchers of a start given up: their pipe stays open until this process exits
 
 
+def connect_timeout_s() -> float:
+    """The bound on reaching a cluster: :data:`CONNECT_TIMEOUT_S`, or ``KBENCH_RAY_CONNECT_TIMEOUT_S`` when set.
+
+    Raises:
+        KbenchError: the variable is not a number of seconds from 1 to 3600.
+    """
+    text = os.environ.get(CONNECT_TIMEOUT_ENV, "").strip()
+    if not text:
+        return CONNECT_TIMEOUT_S
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 1.0 <= value <= 3600.0:
+        raise KbenchError(f"{CONNECT_TIMEOUT_ENV}: must be seconds from 1 to 3600, got {text[:40]!r}")
+    return value
+
+
 def open_ray(ray: Any, address: str | None, num_cpus: int) -> RaySession:
     """Start a local instance (``address`` None) or connect to ``address``, within the bounds of the module doc.
 
@@ -248,7 +268,7 @@ def open_ray(ray: Any, address: str | None, num_cpus: int) -> RaySession:
     try:
         if tgt.local:
             session.watcher = _Watcher()
-        limit = LOCAL_START_TIMEOUT_S if tgt.local else CONNECT_TIMEOUT_S
+        limit = LOCAL_START_TIMEOUT_S if tgt.local else connect_timeout_s()
         with _Latch() as latch:
             session.starter.start()
             deadline = time.monotonic() + limit
@@ -292,6 +312,7 @@ def _attempt(ray: Any, tgt: Target, num_cpus: int) -> None:
 
 
 __all__ = [
+    "CONNECT_TIMEOUT_ENV",
     "CONNECT_TIMEOUT_S",
     "LOCAL_START_TIMEOUT_S",
     "PROBE_TIMEOUT_S",
@@ -299,6 +320,7 @@ __all__ = [
     "RayStopped",
     "Target",
     "auth_env",
+    "connect_timeout_s",
     "failure",
     "is_loopback",
     "open_ray",
