@@ -9,6 +9,7 @@ such a sequence is shown as text, never obeyed. A leaf module: it imports nothin
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 # C0 (U+0000-U+001F, tab and newline included: a value printed in a table cell or on one line must not break
 # it), DEL (U+007F) and C1 (U+0080-U+009F, where U+009B is a one-character CSI to many terminals).
@@ -25,4 +26,10 @@ def printable(text: str) -> str:
     return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
-__all__ = ["printable"]
+def first_few(items: Sequence[str], shown: int = 3) -> str:
+    """``a, b, c and 4 more``: the first ``shown`` of ``items`` named, the rest counted, for one-line messages."""
+    head = ", ".join(items[:shown])
+    return head if len(items) <= shown else f"{head} and {len(items) - shown} more"
+
+
+__all__ = ["first_few", "printable"]

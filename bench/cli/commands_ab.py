@@ -15,6 +15,7 @@ from bench.cli._common import fail
 from bench.cli.outputs import MIN_FREE_RUN, Output, check_outputs, looks_like_results
 from bench.cli.summaries import summary_outputs, write_summary
 from bench.errors import EXIT_RUNS_FAILED, OutputError, RegressionFound, located
+from bench.text import first_few
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -220,11 +221,10 @@ def _finish(
         keys = ", ".join(r.run_key for r in report.compare.regressions[:3])
         raise RegressionFound(f"head is slower: {len(report.compare.regressions)} regression(s): {keys}")
     if strict and report.not_judged:
-        keys = ", ".join(r.run_key for r in report.not_judged[:3])
-        more = f" and {len(report.not_judged) - 3} more" if len(report.not_judged) > 3 else ""
+        keys = first_few([r.run_key for r in report.not_judged])
         raise RegressionFound(
             f"--strict: {len(report.not_judged)} run(s) not judged for too few processes or samples "
-            f"(at least {min_samples_for(report.compare.confidence)} a side): {keys}{more}"
+            f"(at least {min_samples_for(report.compare.confidence)} a side): {keys}"
         )
 
 

@@ -14,6 +14,7 @@ from bench.cli._common import file_text
 from bench.cli.outputs import Output, check_outputs
 from bench.cli.summaries import summary_outputs, write_summary
 from bench.errors import OutputError, RegressionFound, ResultsFormatError, located
+from bench.text import first_few
 
 if TYPE_CHECKING:
     from bench.compare.engine import CompareReport
@@ -139,15 +140,12 @@ def compare(
         data = report_to_dict(report) | {"baseline": str(baseline), "current": str(current)}
         _write_output(json_out, json.dumps(data, indent=2) + "\n")
     if report.has_regression:
-        keys = ", ".join(r.run_key for r in report.regressions[:3])
-        more = f" and {len(report.regressions) - 3} more" if len(report.regressions) > 3 else ""
-        raise RegressionFound(f"{len(report.regressions)} regression(s): {keys}{more}")
+        keys = first_few([r.run_key for r in report.regressions])
+        raise RegressionFound(f"{len(report.regressions)} regression(s): {keys}")
     if strict and report.not_judged:
-        keys = ", ".join(r.run_key for r in report.not_judged[:3])
-        more = f" and {len(report.not_judged) - 3} more" if len(report.not_judged) > 3 else ""
         raise RegressionFound(
             f"--strict: {len(report.not_judged)} run(s) not judged for too few samples "
-            f"(at least {min_samples_for(confidence)} a side): {keys}{more}"
+            f"(at least {min_samples_for(confidence)} a side): {first_few([r.run_key for r in report.not_judged])}"
         )
 
 

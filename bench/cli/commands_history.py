@@ -13,6 +13,7 @@ from bench.cli._common import file_text
 from bench.cli.outputs import Output, check_outputs
 from bench.cli.summaries import summary_outputs, write_bytes, write_summary
 from bench.errors import RegressionFound
+from bench.text import first_few
 
 if TYPE_CHECKING:
     from bench.history import HistoryReport
@@ -116,10 +117,9 @@ def history(
     if strict and unjudged:
         from bench.compare.stats import min_samples_for
 
-        more = f" and {len(unjudged) - 3} more" if len(unjudged) > 3 else ""
         raise RegressionFound(
             f"--strict: {len(unjudged)} series not judged for too few points or processes (at least "
-            f"{min_samples_for()} a side): {', '.join(unjudged[:3])}{more}"
+            f"{min_samples_for()} a side): {first_few(list(unjudged))}"
         )
 
 

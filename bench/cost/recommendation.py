@@ -20,6 +20,7 @@ from bench.cost.rental import RentalRow, rental_rows
 from bench.results import RunRecord
 from bench.results.registered import not_used_reasons
 from bench.spec import Workload
+from bench.text import first_few
 
 
 @dataclass(frozen=True)
@@ -35,14 +36,6 @@ class Recommendation:
     notes: tuple[str, ...]
     index: MeasuredIndex
     reason: str | None = None
-
-    @property
-    def stale_gpus(self) -> frozenset[str]:
-        return frozenset(r.estimate.gpu_id for r in self.rows if r.price is not None and r.price.stale)
-
-
-def _gpus(ids: Sequence[str], shown: int = 4) -> str:
-    return ", ".join(ids) if len(ids) <= shown else f"{', '.join(ids[:shown])} and {len(ids) - shown} more"
 
 
 def recommend_gpus(
@@ -86,7 +79,7 @@ def recommend_gpus(
         by_basis: dict[str, list[str]] = {}
         for r in rows:
             by_basis.setdefault(r.overhead.basis, []).append(r.estimate.gpu_id)
-        notes += [f"session overhead ({_gpus(ids)}): {basis}" for basis, ids in sorted(by_basis.items())]
+        notes += [f"session overhead ({first_few(ids, 4)}): {basis}" for basis, ids in sorted(by_basis.items())]
     return Recommendation(work, memory_auto, tuple(rows), tuple(notes), index)
 
 

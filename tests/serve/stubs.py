@@ -42,8 +42,8 @@ class StubState:
     worker: threading.Lock = field(default_factory=threading.Lock)
 
 
-class _Handler(BaseHTTPRequestHandler):
-    state: StubState
+class QuietHandler(BaseHTTPRequestHandler):
+    """The base of every test endpoint here: a whole reply in one call, GET answered 404, no access log."""
 
     def _reply(self, status: int, body: bytes, kind: str = "application/json") -> None:
         self.send_response(status)
@@ -51,6 +51,18 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+
+    def do_GET(self) -> None:
+        self.send_response(404)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+class _Handler(QuietHandler):
+    state: StubState
 
     def _error(self, status: int, message: str, param: str | None = None) -> None:
         error = {"message": message, "type": "invalid_request_error", "param": param, "code": None}
@@ -99,9 +111,6 @@ class _Handler(BaseHTTPRequestHandler):
         if state.timing:
             reply["kbench"] = {"arrived_s": arrived, "started_s": started, "finished_s": finished, "batch": 1}
         self._reply(200, json.dumps(reply).encode())
-
-    def log_message(self, *args: object) -> None:
-        pass
 
 
 @contextmanager

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import ClassVar
 
@@ -20,13 +20,14 @@ import pytest
 from bench.results.serving import ServeRecord, SloRecord, read_serve_results
 from bench.serve.workdirs import LOCK_NAME
 from tests.conftest import REPO
+from tests.serve.stubs import QuietHandler
 
 HOLD_S = 600.0  # how long a held request stays unanswered, and the scenario's request timeout: never reached
 WAIT_S = 120.0  # generous bound on anything a busy machine must do before a check
 REPLY = b'{"data": [{"b64_json": ""}]}'
 
 
-class _AnswersThenHolds(BaseHTTPRequestHandler):
+class _AnswersThenHolds(QuietHandler):
     """Answers the first ``answered`` POSTs at once, then holds every later one without a reply (its headers
     never come); ``holding`` is set when the first held request has arrived."""
 
@@ -45,19 +46,7 @@ class _AnswersThenHolds(BaseHTTPRequestHandler):
             self.holding.set()
             self.stop.wait(HOLD_S)
             return
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(REPLY)))
-        self.end_headers()
-        self.wfile.write(REPLY)
-
-    def do_GET(self) -> None:
-        self.send_response(404)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, *args: object) -> None:
-        pass
+        self._reply(200, REPLY)
 
 
 @pytest.fixture

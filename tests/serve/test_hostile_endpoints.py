@@ -8,17 +8,18 @@ import threading
 import time
 import tracemalloc
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 
 import pytest
 
 from bench.serve.clients import OpenAITarget
 from bench.serve.engine import GenRequest
+from tests.serve.stubs import QuietHandler
 
 DRIP_S = 60.0  # how long the dripping server would keep a request open: every bound below is far under it
 
 
-class _Hostile(BaseHTTPRequestHandler):
+class _Hostile(QuietHandler):
     stop = threading.Event()
     mode = "drip"
 
@@ -38,9 +39,6 @@ class _Hostile(BaseHTTPRequestHandler):
                 return
             if self.mode == "drip":
                 time.sleep(0.1)
-
-    def log_message(self, *args: object) -> None:
-        pass
 
 
 @pytest.fixture
@@ -101,23 +99,10 @@ def test_an_endless_body_is_read_up_to_the_byte_cap_only(endpoint):
     assert peak < 3 * cap  # the body was not kept growing
 
 
-class _Refuses(BaseHTTPRequestHandler):
+class _Refuses(QuietHandler):
     def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        body = b'{"error": {"message": "unknown field steps", "type": "invalid_request_error"}}'
-        self.send_response(400)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def do_GET(self) -> None:
-        self.send_response(404)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, *args: object) -> None:
-        pass
+        self._reply(400, b'{"error": {"message": "unknown field steps", "type": "invalid_request_error"}}')
 
 
 def test_a_load_point_where_every_request_failed_is_failed_and_the_command_exits_3(tmp_path, capsys):
@@ -204,7 +189,7 @@ def test_a_gradio_endpoint_that_drips_its_api_description_fails_the_point_in_bou
     assert point.status == "failed" and point.reason is not None and "not read within 2 s" in point.reason
 
 
-class _Silent(BaseHTTPRequestHandler):
+class _Silent(QuietHandler):
     """Accepts, reads the request and never answers: the client waits for the reply's headers."""
 
     stop = threading.Event()
@@ -214,9 +199,6 @@ class _Silent(BaseHTTPRequestHandler):
         self.rfile.read(int(self.headers.get("Content-Length", 0)))
         self.waiting.set()
         self.stop.wait(DRIP_S)
-
-    def log_message(self, *args: object) -> None:
-        pass
 
 
 @pytest.fixture
@@ -280,27 +262,17 @@ WRONG_SHAPES = {
 }
 
 
-class _Answers(BaseHTTPRequestHandler):
+class _Answers(QuietHandler):
     """Answers every POST and GET with one fixed body (HTTP 200)."""
 
     body = b"{}"
 
-    def _answer(self) -> None:
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(self.body)))
-        self.end_headers()
-        self.wfile.write(self.body)
-
     def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        self._answer()
+        self._reply(200, self.body)
 
     def do_GET(self) -> None:
-        self._answer()
-
-    def log_message(self, *args: object) -> None:
-        pass
+        self._reply(200, self.body)
 
 
 def _answering(body: bytes) -> ThreadingHTTPServer:
