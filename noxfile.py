@@ -55,9 +55,11 @@ def bench(session: nox.Session) -> None:
 
 @nox.session(python="3.11")
 def docs(session: nox.Session) -> None:
-    """The README's example report and its screenshots (1280 and 390 px), rebuilt from the example results."""
+    """The README's example report and its screenshots (1280 and 390 px), rebuilt from the example results, and
+    the command reference docs/cli.md, from the command-line app."""
     _install(session)
     session.run("python", "docs/tools/make_examples.py")
+    session.run("python", "docs/tools/make_cli_reference.py")
 
 
 PROJECTION_DOC = Path("docs/projection.md")
@@ -77,11 +79,12 @@ def _with_block(text: str, block: str) -> str:
 @nox.session(python="3.11")
 def projection_docs(session: nox.Session) -> None:
     """Rewrite the projection figures of docs/projection.md (rows, cross-validation per GPU class and model family,
-    interval coverage, worst rows) from ``kbench projection-check --markdown``, so no figure there is copied by hand;
+    interval coverage, worst rows, and the VRAM estimate against published peaks and the guide's figures) from
+    ``kbench projection-check --markdown --vram``, so no figure there is copied by hand;
     ``nox -s projection_docs -- --check`` fails instead when the block is stale."""
     _install(session)
     kbench = Path(session.bin) / "kbench"
-    command = [str(kbench), "projection-check", "--markdown"]
+    command = [str(kbench), "projection-check", "--markdown", "--vram"]
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         session.error(f"kbench projection-check failed:\n{result.stderr}")

@@ -34,7 +34,9 @@ def test_run_writes_results_images_and_report(tmp_path, write_yaml):
     assert "results: out.jsonl (2 run(s)" in proc.stdout
     assert "report: reports/out.html, reports/out.md, reports/out.csv" in proc.stdout
     # the last line: tiny weights say nothing about a real model's cost, and what to run for that
-    assert proc.stdout.rstrip().splitlines()[-1].startswith("note: tiny weights time the pipeline, not the real model")
+    *_, note, command = proc.stdout.rstrip().splitlines()
+    assert note.startswith("note: tiny weights time the pipeline, not the real model")
+    assert command.startswith("  kbench recommend --model ")  # on a line of its own: whole, to copy
     assert "kbench recommend --model kandinsky-2.2 --resolution 64x64 --memory auto" in proc.stdout
     records = read_results([tmp_path / "out.jsonl"])
     assert [(r.spec.model, r.status) for r in records] == [("kandinsky-2.2", "ok"), ("kandinsky-3", "ok")]

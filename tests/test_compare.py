@@ -302,13 +302,13 @@ def test_cli_exit_codes_and_outputs(tmp_path):
     slow = _write(tmp_path / "slow.jsonl", [make_record(noisy(3, median_s=2.5), vram_mb=9000.0)])
     md, js = tmp_path / "out" / "summary.md", tmp_path / "out" / "compare.json"
 
-    ok = run_kbench("compare", str(base), str(same), "--markdown", str(md), "--json", str(js), timeout=120)
+    ok = run_kbench("compare", str(base), str(same), "--markdown-out", str(md), "--json-out", str(js), timeout=120)
     assert ok.returncode == 0, ok.stderr
     assert "0 regression(s)" in ok.stdout
     assert md.read_text().startswith("## kbench compare: PASS")
     assert json.loads(js.read_text())["regression"] is False
 
-    bad = run_kbench("compare", str(base), str(slow), "--markdown", str(md), "--json", str(js), timeout=120)
+    bad = run_kbench("compare", str(base), str(slow), "--markdown-out", str(md), "--json-out", str(js), timeout=120)
     assert bad.returncode == 1, bad.stderr
     assert bad.stderr.strip().startswith("kbench: error: 1 regression(s): kandinsky-2.2|text2img")
     assert "FAIL" in md.read_text()

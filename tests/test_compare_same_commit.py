@@ -15,7 +15,7 @@ import numpy as np
 
 from bench.cli import main
 from bench.compare.engine import compare_records
-from bench.compare.stats import min_samples_for
+from bench.compare.stats import compare_samples, min_samples_for
 from bench.results import append_record, read_results
 from tests.conftest import REPO
 
@@ -51,7 +51,37 @@ def test_same_commit_with_three_repeats_never_judges_a_regression(tmp_path, caps
     current = tmp_path / "current.jsonl"
     for record in _rerun(baseline, np.random.default_rng(1)):
         append_record(current, record)
-    assert main(["compare", str(EXAMPLE), str(current)]) == 0
+    assert main(["compare", str(EXAMPLE), str(current)]) == 0  # notes are footnotes, never cut
     assert "not judged" in capsys.readouterr().out
     assert main(["compare", str(EXAMPLE), str(current), "--strict"]) == 1  # strict: cannot judge is a failure
-    assert "--strict: 6 run(s) not judged for too few samples (at least 4 a side)" in capsys.readouterr().err
+    assert "--strict: 6 run(s) not judged for too few samples (at least 5 a side)" in capsys.readouterr().err
+
+
+def test_pooled_processes_are_counted_as_processes():
+    """Result files pooled on each side (two processes of three calls): six samples a side, two observations.
+
+    Counted as samples, six a side would carry a verdict; the per-process rule of ``ab`` and ``history`` refuses
+    it, and ``compare`` applies the same rule when a side pools several processes.
+    """
+    example = read_results([EXAMPLE])
+    rng = np.random.default_rng(20261208)
+    regressions = counting_samples = 0
+    for _ in range(REPETITIONS):
+        baseline = [*example, *_rerun(example, rng)]
+        current = [*_rerun(example, rng), *_rerun(example, rng)]
+        report = compare_records(baseline, current)
+        regressions += report.has_regression
+        for run in report.runs:
+            assert (run.time.n_baseline, run.time.n_current) == (6, 6)
+            assert (
+                run.too_few_samples
+                and "(2 and 2 processes; a 95% verdict over 6 runs needs at least 5" in (run.notes[-1])
+            )
+            flat = compare_samples(
+                [s for r in baseline if r.run_key == run.run_key for s in r.timing.per_image_s],
+                [s for r in current if r.run_key == run.run_key for s in r.timing.per_image_s],
+                n_resamples=200,
+            )
+            counting_samples += flat.verdict == "regression"
+    assert regressions == 0
+    assert counting_samples > 0  # six calls a side judged as independent: false alarms

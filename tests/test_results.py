@@ -14,6 +14,7 @@ from bench.results import (
     dump_record,
     read_results,
 )
+from bench.results.store import json_lines
 from tests.factories import tiny_spec
 
 
@@ -142,3 +143,16 @@ def test_interrupted_runs_are_not_completed_and_give_way_to_their_retry(tmp_path
     assert completed_keys(path) == set()  # --resume runs it again
     append_record(path, _record("kandinsky-3"))
     assert [r.status for r in read_results([path])] == ["ok"]
+
+
+@pytest.mark.parametrize("head", [b'{"schema_version":3,"run_key":"a"', b'{"record_type":"serve","serve_key":"a"'])
+def test_one_reader_skips_a_torn_record_of_either_kind_that_a_later_append_closed(tmp_path, head):
+    """A killed writer's torn line, closed by the next append, is skipped in a run file and a serving file alike."""
+    path = tmp_path / "r.jsonl"
+    path.write_bytes(head + b'\n{"record_type":"serve","n":2}\n')
+    with pytest.warns(UserWarning, match=r"r\.jsonl:1: ignoring a torn line"):
+        rows = list(json_lines(path, "serving results", 1024))
+    assert [(n, d) for n, _, d in rows] == [(2, {"record_type": "serve", "n": 2})]
+    path.write_bytes(b'{"other": 1\n{"record_type":"serve","n":2}\n')  # not how a kbench record starts
+    with pytest.raises(ResultsFormatError, match=r"r\.jsonl:1: not a JSON serving results line"):
+        list(json_lines(path, "serving results", 1024))

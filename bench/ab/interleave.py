@@ -3,21 +3,22 @@
 Round 1 runs every run of the scenario on base then head, round 2 on head then base, and so on. Drift that is
 linear in time (a runner warming up, a neighbour job starting) then weighs on both sides equally over each
 pair of rounds, which a baseline measured earlier, or all of A then all of B, cannot offer. Each record is
-appended to the one results file as it ends, tagged with its ``side`` and ``ab_round``; a Ctrl-C or SIGTERM
-keeps every finished record, as in ``kbench run``.
+appended to the one results file as it ends, tagged with its ``side`` and ``ab_round``, by the same sweep loop
+as ``kbench run``'s, so a Ctrl-C or SIGTERM keeps every finished record and is judged interrupted alike.
 """
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from bench.ab.sides import Side
-from bench.measure.interrupts import SweepGuard
-from bench.measure.runner import SweepOutcome, parent_record, run_in_child, static_skip_reason
-from bench.results import ResultsLock, RunRecord, utc_now_iso
+from bench.measure.executors.base import Job
+from bench.measure.executors.driver import drive_jobs
+from bench.measure.executors.sequential import LocalExecutor
+from bench.measure.runner import SweepOutcome
+from bench.results import RunRecord
 from bench.spec import RunSpec
 
 AbProgress = Callable[[str, int, int, RunSpec, Side, int, RunRecord | None], None]
@@ -57,6 +58,11 @@ def run_interleaved(
 ) -> AbOutcome:
     """Measure every spec on both sides, ``rounds`` times, in ABBA order; append each record as it ends.
 
+    The rounds are jobs of the one sweep loop (:func:`~bench.measure.executors.driver.drive_jobs`, run one after
+    another): each runs its side's spec in that side's interpreter, environment and worktree, and its record is
+    tagged with the side, the round and the key of the kbench running ab (a side on another revision may name
+    its runs differently).
+
     Args:
         specs: The scenario's runs.
         sides: ``{"base": Side, "head": Side}``.
@@ -65,37 +71,28 @@ def run_interleaved(
         timeout_s: Per-run limit overriding the specs' own ``timeout_s``.
         progress: Called with ``("start"|"end", index, total, spec, side, round, record)``.
     """
-    outcome = AbOutcome(results_path=results_path)
     plan = [(r, spec, sides[name]) for r, order in abba_order(rounds, tuple(sides)) for spec in specs for name in order]
+    jobs = [
+        Job(
+            side_spec(spec, side),
+            tag={"run_key": spec.run_key, "side": side.name, "ab_round": rnd},
+            python=side.python,
+            env=side.env,
+            cwd=side.worktree,
+        )
+        for rnd, spec, side in plan
+    ]
+    where = {id(job): (spec, side, rnd) for job, (rnd, spec, side) in zip(jobs, plan, strict=True)}
     show = progress or (lambda *args: None)
-    with ResultsLock(results_path), SweepGuard() as guard:
-        for index, (rnd, spec, side) in enumerate(plan, start=1):
-            if guard.stopping:
-                break
-            with contextlib.suppress(OSError):
-                show("start", index, len(plan), spec, side, rnd, None)
-            run_spec = side_spec(spec, side)
-            reason = static_skip_reason(run_spec)
-            if reason:
-                record = parent_record(run_spec, "skipped", reason, utc_now_iso())
-            else:
-                record = run_in_child(
-                    run_spec,
-                    timeout_s=timeout_s or run_spec.timeout_s,
-                    guard=guard,
-                    python=side.python,
-                    extra_env=side.env,
-                    cwd=side.worktree,
-                )
-            # The key of the kbench running ab: a side on another revision may name its runs differently.
-            record = record.model_copy(update={"run_key": spec.run_key, "side": side.name, "ab_round": rnd})
-            if not outcome.keep(record):
-                break
-            with contextlib.suppress(OSError):
-                show("end", index, len(plan), spec, side, rnd, record)
-        finished = [r for r in outcome.records if r.status != "interrupted"]
-        outcome.interrupted = guard.stopping and len(finished) < len(plan)
-        outcome.exit_code = guard.exit_code() if outcome.interrupted else 0
+    seen = {"start": 0, "end": 0}
+
+    def by_side(event: str, index: int, total: int, job: Job, record: RunRecord | None) -> None:
+        spec, side, rnd = where[id(job)]
+        seen[event] += 1  # the plan's position: jobs run in order, one at a time
+        show(event, seen[event], total, spec, side, rnd, record)
+
+    outcome = AbOutcome(results_path=results_path)
+    drive_jobs(LocalExecutor(), jobs, results_path, timeout_s=timeout_s, progress=by_side, outcome=outcome)
     return outcome
 
 

@@ -3,9 +3,11 @@
 Everything here reads the records (``side`` and ``ab_round`` fields), so ``kbench ab --recompare FILE``, a
 plot, or another threshold gives the same answer later as on the day. The comparison is the ordinary grouped
 one of :func:`bench.compare.compare_records`: each side's records of a run key are pooled, one group per
-child process, so the between-process noise is in the interval. Since that interval resamples processes, a
-run is judged only with at least :func:`~bench.compare.stats.min_samples_for` processes a side (4 at 95%:
-``--rounds 4``); with fewer it is "not judged: too few samples", as ``kbench compare`` says of too few calls.
+child process, and the processes are the observations: the interval is the rank test's on their medians
+(:func:`~bench.compare.stats.rank_ratio_ci`), each run's at the Bonferroni level of the runs judged together.
+A run is judged only with at least :func:`~bench.compare.stats.min_samples_for` processes a side (4 at 95% for
+one run, 5 for two to six: ``--rounds``); with fewer it is "not judged: too few samples", as ``kbench compare``
+says of too few calls.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from bench.ab.parity import ParityReport, check_parity
 from bench.ab.sides import AbError
 from bench.compare.engine import CompareReport, RunComparison, compare_records
 from bench.compare.noise import noise_floor
-from bench.compare.stats import CONFIDENCE, DEFAULT_SEED, min_samples_for, sample_size, withdraw_verdict
+from bench.compare.stats import CONFIDENCE, DEFAULT_SEED, min_samples_for
 from bench.compare.thresholds import DEFAULT_THRESHOLDS, ThresholdSet
 from bench.results import RunRecord
 
@@ -53,42 +55,19 @@ def split_sides(records: Sequence[RunRecord], source: str = "results") -> tuple[
     return base, head
 
 
-def process_groups(records: Sequence[RunRecord], run_key: str) -> list[list[float]]:
-    """Seconds per image of each ok record of ``run_key``: one group per child process."""
-    groups: list[list[float]] = []
-    for r in records:
-        if r.run_key != run_key or not r.ok:
-            continue
-        if r.timing is not None and r.timing.per_image_s:
-            groups.append(list(r.timing.per_image_s))
-        elif r.summary is not None:
-            groups.append([r.summary.median_s_per_image])
-    return groups
+def judge_processes(report: CompareReport) -> CompareReport:
+    """``report`` with the rounds that would judge a run named where it has too few processes a side.
 
-
-def judge_processes(report: CompareReport, base: Sequence[RunRecord], head: Sequence[RunRecord]) -> CompareReport:
-    """``report`` with each run's time verdict withdrawn where a side has too few processes to carry one.
-
-    The grouped interval resamples processes, so with two or three per side it is as narrow as the few
-    process-level draws happen to be: on the bundled example's samples with a process-level spread of 10%
-    (lognormal), an identical pair measured in 3 rounds was called a regression in 16 of 100 seeded jobs
-    when the calls were counted as the observations. Counting processes, as :func:`sample_size` does, no
-    verdict is given below :func:`~bench.compare.stats.min_samples_for` of them.
+    The engine already counts processes (:func:`~bench.compare.stats.sample_size`) and withdraws the verdict;
+    in an A/B job more processes means more rounds, so that is the advice. Counted as calls instead, an
+    identical pair measured in 3 rounds was called a regression in 16 of 100 seeded jobs (the bundled
+    example's samples, a 10% lognormal spread between processes).
     """
+    need = min_samples_for(report.confidence, report.family)
     runs: list[RunComparison] = []
     for run in report.runs:
-        if run.time is not None and not run.too_few_samples:
-            size = sample_size(process_groups(base, run.baseline_key or run.run_key), process_groups(head, run.run_key))
-            if not size.judged(report.confidence):
-                run = replace(
-                    run,
-                    time=withdraw_verdict(run.time),
-                    too_few_samples=True,
-                    notes=(
-                        *run.notes,
-                        f"{size.note(report.confidence)}: use --rounds {min_samples_for(report.confidence)} or more",
-                    ),
-                )
+        if run.too_few_samples and run.time is not None and run.time.size.unit == "processes" and run.notes:
+            run = replace(run, notes=(*run.notes[:-1], f"{run.notes[-1]}: use --rounds {need} or more"))
         runs.append(run)
     return replace(report, runs=tuple(runs))
 
@@ -106,7 +85,7 @@ def ab_report(
     base, head = split_sides(records, source)
     ordered = sorted((r for r in records if r.side in ("base", "head")), key=lambda r: (r.started_at, r.ab_round or 0))
     return AbReport(
-        compare=judge_processes(compare_records(base, head, thresholds, confidence=confidence, seed=seed), base, head),
+        compare=judge_processes(compare_records(base, head, thresholds, confidence=confidence, seed=seed)),
         parity=check_parity(records),
         order=tuple((r.ab_round or 0, r.side or "?") for r in ordered),
         rounds=max((r.ab_round or 0 for r in records), default=0),
@@ -115,4 +94,4 @@ def ab_report(
     )
 
 
-__all__ = ["AbReport", "ab_report", "judge_processes", "process_groups", "split_sides"]
+__all__ = ["AbReport", "ab_report", "judge_processes", "split_sides"]

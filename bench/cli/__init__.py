@@ -7,6 +7,7 @@ SIGTERM, 129 on SIGHUP), 70 a bug in kbench.
 
 from __future__ import annotations
 
+import os
 import sys
 
 import typer
@@ -25,6 +26,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # plain help: option names and their values whole at 80 columns, defaults shown, nothing cut (rich's
+    # bordered panels give the help text a third of the width and cut long option names)
+    rich_markup_mode=None,
 )
 
 
@@ -40,14 +44,22 @@ def _root(
     wide: bool = typer.Option(
         False, "--wide", help="Tables as wide as they need (default: the terminal's width, 120 in a pipe)."
     ),
+    progress: bool | None = typer.Option(
+        None,
+        "--progress/--no-progress",
+        help="Stage lines on stderr for steps over 2 s (default: when stderr is a terminal).",
+        show_default=False,
+    ),
     version: bool = typer.Option(
         False, "--version", help="Print the version and exit.", is_eager=True, callback=_print_version
     ),
 ) -> None:
+    from bench.cli.progress import PROGRESS
     from bench.cli.tables import TABLE_WIDTH
 
     _common.STATE.debug = debug
     TABLE_WIDTH.wide = wide
+    PROGRESS.show = progress
 
 
 def _register() -> None:
@@ -55,6 +67,7 @@ def _register() -> None:
         commands_ab,
         commands_compare,
         commands_cost,
+        commands_counting,
         commands_history,
         commands_offers,
         commands_optimise,
@@ -63,15 +76,18 @@ def _register() -> None:
         commands_report,
         commands_run,
         commands_sky,
+        models_check,
     )
 
     for module in (
         commands_run,
+        models_check,
         commands_report,
         commands_compare,
         commands_ab,
         commands_history,
         commands_cost,
+        commands_counting,
         commands_prices,
         commands_offers,
         commands_projection,
@@ -97,6 +113,14 @@ def entry() -> None:
     """The ``kbench`` command (and ``python -m bench``): a signal that stops a command is its exit code."""
     with process_entry():
         code = main()
+    ray_connect = sys.modules.get("bench.measure.executors.ray_connect")  # imported only by --executor ray
+    if ray_connect is not None and ray_connect.abandoned_ray_start():
+        # a signal stopped ray.init half way: Ray's core, still starting in a thread, crashes or waits in the
+        # interpreter's teardown. The command has said why it stopped; its watcher stops Ray's processes by PID
+        # once this process is gone.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
     sys.exit(code)
 
 

@@ -12,6 +12,7 @@ from typing import Any, TextIO
 
 import typer
 
+from bench.cli.vocabulary import name_values
 from bench.errors import EXIT_INTERRUPTED, EXIT_USAGE, KbenchError
 from bench.measure.interrupts import owns_process, signals_passed_on
 from bench.text import printable
@@ -118,6 +119,7 @@ def _run(app: typer.Typer, argv: list[str]) -> int:
         try:
             command = typer.main.get_command(app)
             _finite_floats(command)
+            name_values(command)
             result = command(args=argv, standalone_mode=False)
             return int(result or 0)
         except KbenchError as exc:
@@ -133,6 +135,10 @@ def _run(app: typer.Typer, argv: list[str]) -> int:
             typer.echo("kbench: interrupted", err=True)
             return EXIT_INTERRUPTED
         except typer.TyperException as exc:  # usage errors: unknown option, bad value, missing argument
+            if type(exc).__name__ == "NoArgsIsHelpError":  # `kbench`, `kbench sky`: no command given, so the help
+                help_text = getattr(exc, "format_message", None)
+                typer.echo(help_text() if callable(help_text) else str(exc), err=True)
+                return EXIT_USAGE
             typer.echo(f"kbench: error: {one_line(_usage_message(exc))}", err=True)
             return EXIT_USAGE
         except BrokenPipeError:  # `kbench ... | head`: the reader left; nothing more to say

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -12,6 +15,7 @@ from rich.console import Console
 from rich.text import Text
 
 from bench.cli._common import fail
+from bench.cli.commands_compare import JSON_HELP
 from bench.cli.outputs import MIN_FREE_RUN, Output, check_outputs, looks_like_results
 from bench.cli.summaries import summary_outputs, write_summary
 from bench.errors import EXIT_RUNS_FAILED, OutputError, RegressionFound, located
@@ -25,15 +29,25 @@ if TYPE_CHECKING:
     from bench.spec import RunSpec
 
 
-def _progress(
-    event: str, index: int, total: int, spec: RunSpec, side: Side, rnd: int, record: RunRecord | None
-) -> None:
-    where = f"[{index}/{total}] round {rnd} {side.name}"
-    if event == "start":
-        print(f"{where}: {spec.run_key} ...", flush=True)
-    elif record is not None:
-        detail = f"{record.summary.median_s_per_image:.4g} s/image" if record.summary else (record.reason or "")[:160]
-        print(f"{where}: {record.status} {detail}", flush=True)
+@dataclass(frozen=True)
+class Talk:
+    """Where ``ab`` says what it is doing: stdout, or stderr under ``--json`` (stdout holds the one document)."""
+
+    json_stdout: bool = False
+
+    def say(self, line: str) -> None:
+        print(line, file=sys.stderr if self.json_stdout else sys.stdout, flush=True)
+
+    def progress(
+        self, event: str, index: int, total: int, spec: RunSpec, side: Side, rnd: int, record: RunRecord | None
+    ) -> None:
+        where = f"[{index}/{total}] round {rnd} {side.name}"
+        if event == "start":
+            self.say(f"{where}: {spec.run_key} ...")
+        elif record is not None:
+            summary = record.summary
+            detail = f"{summary.median_s_per_image:.4g} s/image" if summary else (record.reason or "")[:160]
+            self.say(f"{where}: {record.status} {detail}")
 
 
 def _print(console: Console, report: AbReport) -> None:
@@ -52,18 +66,18 @@ def _default_output() -> Path:
     return Path("results") / f"ab-{time.strftime('%Y%m%d-%H%M%S')}.jsonl"
 
 
-def _check_results(results: Path, inputs: list[Path], extra: list[Output]) -> None:
-    """The results file (``--output``) is new or empty and writable, and the other outputs writable; errors name
-    ``--output`` as the command spells it (the shared check of ``kbench run`` names its ``--out``)."""
-    output = Output("--output", results)
+def _check_results(results: Path, inputs: list[Path], extra: list[Output], option: str = "--out") -> None:
+    """The results file (``--out``) is new or empty and writable, and the other outputs writable; errors name the
+    option as the user spelled it (``--output``, its old name, still works)."""
+    output = Output(option, results)
     check_outputs([output, *extra], inputs, min_free=MIN_FREE_RUN)
     if not looks_like_results(results):
         raise OutputError(
-            located("exists and is not a kbench results file; give a new file", file=results, field="--output")
+            located("exists and is not a kbench results file; give a new file", file=results, field=option)
         )
     if results.exists() and results.stat().st_size > 0:
         raise OutputError(
-            located("exists and holds records; kbench ab writes a new results file", file=results, field="--output")
+            located("exists and holds records; kbench ab writes a new results file", file=results, field=option)
         )
 
 
@@ -95,7 +109,10 @@ def ab(
         help="Interleaved rounds (ABBA order), one process per side and run each. Default: the fewest that can "
         "carry a verdict at --confidence (4 at 95%).",
     ),
-    output: Path | None = typer.Option(None, "--output", "-o", help="Results file for both sides (new or empty)."),
+    out: Path | None = typer.Option(
+        None, "--out", "-o", help="Results file for both sides (new or empty). Default: results/ab-<time>.jsonl"
+    ),
+    output: Path | None = typer.Option(None, "--output", hidden=True, help="Old name of --out."),
     clean: bool = typer.Option(False, "--clean", help="Remove the sides' worktrees and environments afterwards."),
     base_python: str | None = typer.Option(None, "--base-python", help="Interpreter of the base side."),
     head_python: str | None = typer.Option(None, "--head-python", help="Interpreter of the head side."),
@@ -112,7 +129,8 @@ def ab(
     timeout: float | None = typer.Option(None, "--timeout", min=1, help="Seconds per run (default: the scenario's)."),
     summary: Path | None = typer.Option(None, "--summary", help="Markdown summary (and a .png figure beside it)."),
     step_summary: bool = typer.Option(False, "--step-summary", help="Also append it to $GITHUB_STEP_SUMMARY."),
-    json_out: Path | None = typer.Option(None, "--json", help="Write the comparison as JSON."),
+    json_stdout: bool = typer.Option(False, "--json", help=JSON_HELP + " Progress goes to stderr."),
+    json_out: Path | None = typer.Option(None, "--json-out", help="Write the comparison as JSON to this file."),
     recompare: Path | None = typer.Option(None, "--recompare", help="Redo the comparison of an A/B results file."),
     confidence: float = typer.Option(0.95, "--confidence", min=0.5, max=0.999, help="Two-sided confidence level."),
     seed: int = typer.Option(0, "--seed", help="Bootstrap seed."),
@@ -128,14 +146,21 @@ def ab(
     from bench.compare.thresholds import build_thresholds
     from bench.results import read_results
 
-    extra = [Output(o, p) for o, p in (("--json", json_out),) if p is not None] + summary_outputs(summary, step_summary)
+    talk = Talk(json_stdout)
+    extra = [Output("--json-out", json_out)] if json_out is not None else []
+    extra += summary_outputs(summary, step_summary)
     rules = build_thresholds(threshold, thresholds_file)
     console = Console()
+
+    def finish(report: AbReport, records: Sequence[RunRecord]) -> None:
+        why = _no_measurement(records)
+        _finish(console, report, summary, step_summary, json_out, why, strict=strict, json_stdout=json_stdout)
+
     if recompare is not None:
         check_outputs(extra, [recompare, *thresholds_file])
         records = read_results([recompare])
         report = ab_report(records, rules, confidence=confidence, seed=seed, source=str(recompare))
-        _finish(console, report, summary, step_summary, json_out, _no_measurement(records), strict=strict)
+        finish(report, records)
         return
     if scenario is None:
         raise AbError("SCENARIO: give a scenario file (or --recompare RESULTS)")
@@ -143,11 +168,13 @@ def ab(
         SideRequest("base", base, base_python, base_diffusers, parse_hub(base_hub, "--base-hub"), venv),
         SideRequest("head", head, head_python, head_diffusers, parse_hub(head_hub, "--head-hub"), venv),
     )
-    results = output or _default_output()
-    _check_results(results, [scenario, *thresholds_file], extra)
-    need = min_samples_for(confidence)
-    rounds = need if rounds is None else rounds
-    plan = plan_ab(scenario, *requests, repo=repo, rounds=rounds, cache_dir=cache_dir)
+    results = out or output or _default_output()
+    _check_results(results, [scenario, *thresholds_file], extra, "--output" if out is None and output else "--out")
+    plan = plan_ab(scenario, *requests, repo=repo, rounds=1 if rounds is None else rounds, cache_dir=cache_dir)
+    need = min_samples_for(confidence, len(plan.specs))  # the scenario's runs are judged together
+    if rounds is None:
+        rounds = need
+        plan = dataclasses.replace(plan, rounds=rounds)
     if need > rounds:
         why = (
             "one process per side: the noise between processes is not measured"
@@ -159,14 +186,14 @@ def ab(
     sides = prepare_sides(plan)
     described = tuple(s.describe() for s in sides.values())
     for line in described:
-        print(line, flush=True)
+        talk.say(line)
     try:
-        outcome = run_interleaved(list(plan.specs), sides, rounds, results, timeout_s=timeout, progress=_progress)
+        outcome = run_interleaved(list(plan.specs), sides, rounds, results, timeout_s=timeout, progress=talk.progress)
     finally:
         if clean:
             for path in clean_sides(plan.root, list(sides.values())):
-                print(f"removed {path}", flush=True)
-    print(f"results: {results} ({len(outcome.records)} record(s))", flush=True)
+                talk.say(f"removed {path}")
+    talk.say(f"results: {results} ({len(outcome.records)} record(s))")
     if outcome.write_error is not None:
         typer.echo(f"kbench: error: {outcome.write_error}", err=True)
         raise typer.Exit(EXIT_RUNS_FAILED)
@@ -174,7 +201,7 @@ def ab(
         typer.echo("kbench: interrupted: the comparison was not made; finished records are kept", err=True)
         raise typer.Exit(outcome.exit_code)
     report = ab_report(outcome.records, rules, confidence=confidence, seed=seed, sides=described)
-    _finish(console, report, summary, step_summary, json_out, _no_measurement(outcome.records), strict=strict)
+    finish(report, outcome.records)
 
 
 def _finish(
@@ -186,32 +213,36 @@ def _finish(
     no_measurement: str | None = None,
     *,
     strict: bool = False,
+    json_stdout: bool = False,
 ) -> None:
-    """Print and write the comparison; exit 3 when no side measured anything, 1 on a regression of head, and with
-    ``strict`` 1 when a run could not be judged."""
+    """Print (the table, or with ``json_stdout`` the JSON document) and write the comparison; exit 3 when no side
+    measured anything, 1 on a regression of head, and with ``strict`` 1 when a run could not be judged."""
     from bench.compare.stats import min_samples_for
     from bench.report.compare_render import report_to_dict
     from bench.report.summary_figures import change_figure
     from bench.report.summary_md import render_ab_summary
 
-    _print(console, report)
+    if not json_stdout:
+        _print(console, report)
     write_summary(
         summary,
         step_summary,
         lambda figure: render_ab_summary(report, figure=figure),
         lambda: change_figure(report.compare),
     )
-    if json_out is not None:
-        data = report_to_dict(report.compare) | {
-            "ab": {
-                "rounds": report.rounds,
-                "order": [list(o) for o in report.order],
-                "noise_floor": report.noise,
-                "sides": list(report.sides),
-                "side_differences": [str(d) for d in report.parity.differences],
-                "round_events": [str(e) for e in report.parity.events],
-            }
+    data = report_to_dict(report.compare) | {
+        "ab": {
+            "rounds": report.rounds,
+            "order": [list(o) for o in report.order],
+            "noise_floor": report.noise,
+            "sides": list(report.sides),
+            "side_differences": [str(d) for d in report.parity.differences],
+            "round_events": [str(e) for e in report.parity.events],
         }
+    }
+    if json_stdout:
+        typer.echo(json.dumps(data, indent=2))
+    if json_out is not None:
         from bench.cli.commands_compare import _write_output
 
         _write_output(json_out, json.dumps(data, indent=2) + "\n")
@@ -224,7 +255,7 @@ def _finish(
         keys = first_few([r.run_key for r in report.not_judged])
         raise RegressionFound(
             f"--strict: {len(report.not_judged)} run(s) not judged for too few processes or samples "
-            f"(at least {min_samples_for(report.compare.confidence)} a side): {keys}"
+            f"(at least {min_samples_for(report.compare.confidence, report.compare.family)} a side): {keys}"
         )
 
 

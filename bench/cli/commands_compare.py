@@ -8,11 +8,13 @@ from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
+from bench.cli import pricing
 from bench.cli._common import file_text
 from bench.cli.outputs import Output, check_outputs
+from bench.cli.progress import Stages
 from bench.cli.summaries import summary_outputs, write_summary
+from bench.cli.tables import Footnotes, format_table, terminal_width, wrap_notes
 from bench.errors import OutputError, RegressionFound, ResultsFormatError, located
 from bench.text import first_few
 
@@ -20,7 +22,7 @@ if TYPE_CHECKING:
     from bench.compare.engine import CompareReport
     from bench.results import RunRecord
 
-_VERDICT_STYLE = {"regression": "bold red", "improvement": "green", "inconclusive": "yellow", "unchanged": "dim"}
+JSON_HELP = "Print the comparison as one JSON document (kbench-compare/1) instead of the table."
 
 baseline_app = typer.Typer(help="Save or show the baseline file kept in the repository.", no_args_is_help=True)
 
@@ -57,16 +59,16 @@ def _print_report(console: Console, report: CompareReport) -> None:
         console.print(file_text("Environment differences:", style="bold"))
         for ch in report.env_changes:
             console.print(file_text(f"  {ch}", style="yellow" if ch.blocking else ""))
-    table = Table(title="kbench compare", show_lines=False)
-    for col in (
+    headers = [
         "verdict",
         "run",
         "median s/image",
         f"change [{report.confidence * 100:g}% CI]",
         "memory / energy",
         "notes",
-    ):
-        table.add_column(col, overflow="fold")
+    ]
+    rows = []
+    footnotes = Footnotes()
     for r in report.runs:
         med = (
             f"{format_seconds(r.time.baseline_median_s)} -> {format_seconds(r.time.current_median_s)}"
@@ -74,19 +76,14 @@ def _print_report(console: Console, report: CompareReport) -> None:
             else f"{r.baseline_status or '-'} -> {r.current_status or '-'}"
         )
         change = f"{format_time_cell(r.time)} n={r.time.n_baseline}/{r.time.n_current}" if r.time else ""
-        vals = "\n".join(
+        vals = "; ".join(
             f"{v.field}: {format_value_cell(v)}" + (" OVER" if v.verdict == "regression" else "") for v in r.values
         )
         notes = "; ".join([*(str(c) for c in r.env_changes), *r.notes])
-        table.add_row(
-            file_text(r.verdict, style=_VERDICT_STYLE.get(r.verdict, "")),
-            file_text(r.run_key),
-            file_text(med),
-            file_text(change),
-            file_text(vals),
-            file_text(notes),
-        )
-    console.print(table)
+        rows.append([r.verdict, r.run_key, med, change, vals, footnotes.ref(notes)])
+    # a run's notes (why it was not judged, what changed) are footnotes, wrapped whole: never cut in a cell
+    table = format_table(headers, rows, width=terminal_width(), shrink=[1, 4])
+    console.print(file_text("\n".join(["kbench compare", table, *wrap_notes(footnotes.lines())])))
     console.print(file_text(summary_line(report), style="bold red" if report.has_regression else "bold"))
 
 
@@ -104,8 +101,12 @@ def compare(
     allow_env_mismatch: bool = typer.Option(
         False, "--allow-env-mismatch", help="Compare even across a different GPU model or weight source."
     ),
-    markdown: Path | None = typer.Option(None, "--markdown", help="Write a markdown summary (for a CI job summary)."),
-    json_out: Path | None = typer.Option(None, "--json", help="Write the comparison as JSON."),
+    markdown: Path | None = typer.Option(
+        None, "--markdown-out", help="Write a markdown summary (for a CI job summary) to this file."
+    ),
+    markdown_legacy: Path | None = typer.Option(None, "--markdown", hidden=True, help="Old name of --markdown-out."),
+    json_stdout: bool = typer.Option(False, "--json", help=JSON_HELP),
+    json_out: Path | None = typer.Option(None, "--json-out", help="Write the comparison as JSON to this file."),
     summary: Path | None = typer.Option(None, "--summary", help="PR summary markdown (and a .png figure beside it)."),
     step_summary: bool = typer.Option(False, "--step-summary", help="Also append it to $GITHUB_STEP_SUMMARY."),
     confidence: float = typer.Option(0.95, "--confidence", min=0.5, max=0.999, help="Two-sided confidence level."),
@@ -122,22 +123,30 @@ def compare(
     from bench.report.compare_render import render_compare_markdown, report_to_dict
     from bench.results import read_results
 
+    markdown_option = "--markdown" if markdown is None and markdown_legacy is not None else "--markdown-out"
+    markdown = markdown or markdown_legacy
     base_files, cur_files = _result_files(baseline), _result_files(current)
-    outputs = [Output(o, p) for o, p in (("--markdown", markdown), ("--json", json_out)) if p is not None]
+    outputs = [Output(o, p) for o, p in ((markdown_option, markdown), ("--json-out", json_out)) if p is not None]
     outputs += summary_outputs(summary, step_summary)
     check_outputs(outputs, [*base_files, *cur_files, *thresholds_file])
     rules = build_thresholds(threshold, thresholds_file)
-    base_records = read_results(base_files)
-    cur_records = read_results(cur_files)
-    report = compare_records(
-        base_records, cur_records, rules, allow_env_mismatch=allow_env_mismatch, confidence=confidence, seed=seed
-    )
-    _print_report(Console(), report)
+    with Stages("compare") as stages:
+        stages.stage("reading the results")
+        base_records = read_results(base_files)
+        cur_records = read_results(cur_files)
+        stages.stage(f"comparing {len({r.run_key for r in cur_records})} run(s) (bootstrap intervals)")
+        report = compare_records(
+            base_records, cur_records, rules, allow_env_mismatch=allow_env_mismatch, confidence=confidence, seed=seed
+        )
+    data = report_to_dict(report) | {"baseline": str(baseline), "current": str(current)}
+    if json_stdout:
+        typer.echo(json.dumps(data, indent=2))
+    else:
+        _print_report(Console(), report)
     _write_pr_summary(report, base_records, cur_records, summary, step_summary)
     if markdown is not None:
         _write_output(markdown, render_compare_markdown(report))
     if json_out is not None:
-        data = report_to_dict(report) | {"baseline": str(baseline), "current": str(current)}
         _write_output(json_out, json.dumps(data, indent=2) + "\n")
     if report.has_regression:
         keys = first_few([r.run_key for r in report.regressions])
@@ -145,7 +154,8 @@ def compare(
     if strict and report.not_judged:
         raise RegressionFound(
             f"--strict: {len(report.not_judged)} run(s) not judged for too few samples "
-            f"(at least {min_samples_for(confidence)} a side): {first_few([r.run_key for r in report.not_judged])}"
+            f"(at least {min_samples_for(confidence, report.family)} a side): "
+            f"{first_few([r.run_key for r in report.not_judged])}"
         )
 
 
@@ -187,12 +197,21 @@ def baseline_save(
 @baseline_app.command("show")
 def baseline_show(
     path: Path = typer.Argument(Path("benchmarks/baseline.jsonl"), help="Baseline file."),
+    json_out: bool = pricing.JSON,
 ) -> None:
     """Show a baseline's metadata and one line per run."""
     from bench.compare.baseline import show_baseline
     from bench.report.compare_render import format_seconds
 
     meta, rows = show_baseline(path)
+    if json_out:
+        from bench.cli.json_doc import document
+        from bench.cli.json_rows import baseline_rows, baseline_source
+
+        notes = [] if meta is not None else [f"{path}: no metadata file beside it"]
+        source = baseline_source(meta, path)
+        typer.echo(document("baseline show", {"path": str(path)}, baseline_rows(rows), notes, source=source))
+        return
     console = Console()
     if meta is None:
         console.print(file_text(f"{path}: no metadata file beside it", style="yellow"))
@@ -201,19 +220,19 @@ def baseline_show(
         console.print(file_text(f"  from: {', '.join(meta.sources)}"))
         for env in meta.environments:
             console.print(file_text("  env: " + ", ".join(f"{k}={v}" for k, v in env.items())))
-    table = Table(title=f"{len(rows)} run(s)")
-    for col in ("run", "status", "n", "median s/image", "VRAM peak MB", "energy J/image"):
-        table.add_column(col, overflow="fold")
-    for r in rows:
-        table.add_row(
-            file_text(r.run_key),
-            file_text(r.status, style="" if r.status == "ok" else "yellow"),
+    cells = [
+        [
+            r.run_key,
+            r.status,
             str(r.n_samples),
             format_seconds(r.median_s_per_image) if r.median_s_per_image is not None else "-",
             f"{r.vram_peak_mb:.0f}" if r.vram_peak_mb is not None else "-",
             f"{r.energy_j_per_image:.3g}" if r.energy_j_per_image is not None else "-",
-        )
-    console.print(table)
+        ]
+        for r in rows
+    ]
+    headers = ["run", "status", "n", "median s/image", "VRAM peak MB", "energy J/image"]
+    console.print(file_text(f"{len(rows)} run(s)\n" + format_table(headers, cells, width=terminal_width(), shrink=[0])))
 
 
 def register(app: typer.Typer) -> None:

@@ -7,11 +7,15 @@ from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
+from bench.cli import pricing
 from bench.cli._common import file_text
+from bench.cli.json_doc import document
+from bench.cli.json_rows import history_rows
 from bench.cli.outputs import Output, check_outputs
+from bench.cli.progress import Stages
 from bench.cli.summaries import summary_outputs, write_bytes, write_summary
+from bench.cli.tables import format_table, terminal_width
 from bench.errors import RegressionFound
 from bench.text import first_few
 
@@ -24,15 +28,14 @@ PLOT_SUFFIXES = (".png", ".svg")
 def _print(console: Console, report: HistoryReport) -> None:
     from bench.report.compare_render import format_seconds, format_time_cell
 
-    table = Table(title=f"kbench history ({report.method}, min effect {report.min_effect * 100:g}%)")
-    for col in ("run", "points", "series (commit: median)", "steps", "newest segment", "rolling baseline"):
-        table.add_column(col, overflow="fold")
+    headers = ["run", "points", "series (commit: median)", "steps", "newest segment", "rolling baseline"]
+    rows = []
     for s in report.series:
         tail = s.points[-6:]
         series = ("… " if len(s.points) > 6 else "") + ", ".join(
             f"{(p.commit or '?')[:7]}: {format_seconds(p.median_s)}" for p in tail
         )
-        steps = "\n".join(
+        steps = "; ".join(
             f"at {st.index} ({(st.commit or '?')[:10]}): {format_seconds(st.before_s)} -> "
             f"{format_seconds(st.after_s)} ({st.change * 100:+.1f}%)"
             for st in s.steps
@@ -40,19 +43,17 @@ def _print(console: Console, report: HistoryReport) -> None:
         newest = s.newest_change or "-"
         if s.step_not_judged is not None:
             newest = f"{newest} ({s.step_not_judged})"
+        if s.new_regression:
+            newest = f"{newest} (regression)"
         roll = "-"
         if s.rolling is not None and s.rolling.time is not None:
             roll = f"{s.rolling.verdict} {format_time_cell(s.rolling.time)} n={s.rolling.time.n_baseline}/"
             roll += f"{s.rolling.time.n_current}" + "".join(f"; {n}" for n in s.rolling.notes if "not judged" in n)
-        table.add_row(
-            file_text(s.run_key),
-            str(len(s.points)),
-            file_text(series),
-            file_text(steps or "none"),
-            file_text(newest, style="bold red" if s.new_regression else ""),
-            file_text(roll, style="bold red" if s.rolling is not None and s.rolling.is_regression else ""),
-        )
-    console.print(table)
+        rows.append([s.run_key, str(len(s.points)), series, steps or "none", newest, roll])
+    title = f"kbench history ({report.method}, min effect {report.min_effect * 100:g}%)"
+    # the series (its newest points) and the run key are cut first; the steps and the verdicts never
+    table = format_table(headers, rows, width=terminal_width(), shrink=[2, 0, 5])
+    console.print(file_text(f"{title}\n{table}"))
 
 
 def history(
@@ -77,6 +78,7 @@ def history(
         help="Exit 1 when a verdict asked for (--fail-on-new-step, --baseline) has too few points or processes to "
         "judge (default: say so, exit 0).",
     ),
+    json_out: bool = pricing.JSON,
 ) -> None:
     """Order RESULTS by time and commit per run, find steps, and plot them; exit 1 on a judged slowdown asked for
     (or, with --strict, on one it cannot judge)."""
@@ -94,10 +96,25 @@ def history(
     check_outputs(outputs, files)
     last = parse_baseline(baseline)
     rules = build_thresholds(threshold, [])
-    report = build_history(
-        read_results(files), min_effect=min_effect, min_size=min_points, baseline_last=last, thresholds=rules
-    )
-    _print(Console(), report)
+    with Stages("history") as stages:
+        stages.stage(f"reading {len(files)} results file(s)")
+        records = read_results(files)
+        stages.stage(f"finding steps in {len({r.run_key for r in records})} series")
+        report = build_history(
+            records, min_effect=min_effect, min_size=min_points, baseline_last=last, thresholds=rules
+        )
+    if json_out:
+        query = {
+            "results": [str(p) for p in results],
+            "min_effect": min_effect,
+            "min_points": min_points,
+            "baseline": baseline,
+            "fail_on_new_step": fail_on_new_step,
+        }
+        notes = [f"steps found by {report.method}, smallest kept {report.min_effect * 100:g}%"]
+        typer.echo(document("history", query, history_rows(report), notes))
+    else:
+        _print(Console(), report)
     if plot is not None:
         data = history_figure(report, "svg" if plot.suffix.lower() == ".svg" else "png")
         if data is not None:

@@ -46,7 +46,11 @@ def _cells(i: int, r: OfferRow, session: bool, notes: Footnotes) -> list[str]:
     cells.append(age_label(r.age_hours) + (" STALE" if r.stale else ""))
     detail = [f"{o.provider} {o.instance}: {o.gpu_name}"]
     if h is not None and h.raw_price is not None:
-        detail.append(f"listed {h.raw_price:g} {h.price_unit} + {h.renter_fee:.2%} renter fee")
+        fee = f" + {h.renter_fee:.2%} renter fee" if h.renter_fee else ""
+        detail.append(f"listed {h.raw_price:g} {h.price_unit}{fee}")
+    if h is not None and h.pcie_gb_s is not None:
+        detail.append(f"host link measured {h.pcie_gb_s:g} GB/s by the marketplace")
+    detail += [o.assumption] if o.assumption else []
     detail.append(f"one-off {r.overhead.total_s:.0f} s ({r.overhead.basis})")
     detail.append(f"billed {r.billing.label}")
     detail += list(r.notes)
@@ -85,6 +89,7 @@ def _json_row(rank: int, r: OfferRow) -> dict[str, Any]:
         "tier": o.tier,
         "memory": e.memory,
         "pcie_link": r.link,
+        "pcie_gb_s": h.pcie_gb_s if h else None,
         "disk_mb_s": h.disk_mb_s if h else None,
         "net_down_mbit_s": h.net_down_mbit_s if h else None,
         "max_rental_hours": h.max_rental_hours if h else None,

@@ -6,16 +6,15 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import typer
-from rich import box
 from rich.console import Console
-from rich.table import Table
 
+from bench.cli import pricing
 from bench.cli._common import file_text
 from bench.cli.outputs import Output, check_outputs
+from bench.cli.tables import format_table, terminal_width
 from bench.errors import ResultsFormatError
 from bench.optimise.ranking import RankRow
 
-TABLE_WIDTH = 120  # terminal tables fit 120 columns
 NO_WRAP = ("setting", "s/image", "speed-up [95% CI]", "break-even", "peak MB", "PSNR dB")
 TERMINAL_DROPS = ("#", "SSIM")  # the order is the rank; SSIM is in --markdown and the records
 EMPTY_DROPS = ("$/1k", "$/1k session", "compile s", "break-even")  # left out where no cell has one (notes say why)
@@ -23,7 +22,12 @@ EMPTY_DROPS = ("$/1k", "$/1k session", "compile s", "break-even")  # left out wh
 
 def optimise_report_command(
     results: list[Path] = typer.Argument(..., help="Results files of an optimisation sweep (JSON lines)."),
-    session_images: int = typer.Option(1000, "--session-images", min=1, help="Images a session pays start-up over."),
+    session_images: int = typer.Option(
+        pricing.DEFAULT_SESSION_IMAGES,
+        "--session-images",
+        min=1,
+        help="Cost a session of N images: model load, warmup, compiling and billing included.",
+    ),
     gpu: str = typer.Option(None, "--gpu", help="Price every run at this catalog GPU (e.g. CPU runs)."),
     price: list[str] = typer.Option([], "--price", help="Override a price: GPU_ID=USD_PER_HOUR (repeatable)."),
     psnr_threshold: float = typer.Option(
@@ -32,7 +36,8 @@ def optimise_report_command(
         min=0.0,
         help="Flag 'quality changed' below this PSNR (default: the runs' own, 30 dB).",
     ),
-    markdown: bool = typer.Option(False, "--markdown", help="Print markdown instead of a terminal table."),
+    markdown: bool = pricing.MARKDOWN,
+    json_out: bool = pricing.JSON,
     figure: Path = typer.Option(None, "--figure", help="Write the speed-vs-quality figure (SVG) here."),
 ) -> None:
     """Rank each setting: s/image, $ per 1000 images, compile time and break-even, peak memory, PSNR vs baseline."""
@@ -50,31 +55,50 @@ def optimise_report_command(
     if not records:
         raise ResultsFormatError(f"{', '.join(map(str, results))}: no runs recorded; nothing to rank")
     rows = rank(records, catalog, session_images=session_images, gpu_id=gpu, threshold_db=psnr_threshold)
-    if markdown:
+    if json_out:
+        typer.echo(_json(rows, results, session_images, gpu, psnr_threshold))
+    elif markdown:
         typer.echo(render_optimise_markdown(rows), nl=False)
     else:
         print_ranking(rows)
     if figure is not None:
-        _write_figure(rows, figure, psnr_threshold)
+        _write_figure(rows, figure, psnr_threshold, to_stderr=json_out)
+
+
+def _json(
+    rows: Sequence[RankRow], results: list[Path], session_images: int, gpu: str | None, threshold_db: float | None
+) -> str:
+    from bench.cli.json_doc import document
+    from bench.cli.json_rows import optimise_rows
+    from bench.report.optimise_table import NOISE_NOTE, cost_note, speedup_note
+
+    query = {
+        "results": [str(p) for p in results],
+        "session_images": session_images,
+        "gpu": gpu,
+        "psnr_threshold_db": threshold_db,
+    }
+    notes = [speedup_note(rows), cost_note(rows), NOISE_NOTE]
+    notes += sorted({r.quality_note for r in rows if r.quality_note})
+    return document("optimise-report", query, optimise_rows(rows), notes)
 
 
 def print_ranking(rows: Sequence[RankRow]) -> None:
-    """The ranking as rich tables, one per model/device and workload, with the notes under them."""
+    """The ranking as tables, one per model/device and workload, with the notes under them."""
     from bench.report.optimise_table import HEADERS, NOISE_NOTE, cost_note, grouped, speedup_note
 
-    console = Console(width=TABLE_WIDTH)
+    console = Console(width=terminal_width() or 10**4)  # notes wrap to the width; tables already fit it
     for group in grouped(rows):
-        table = Table(title=group.heading, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
         shown = [
             i
             for i, header in enumerate(HEADERS)
             if header not in TERMINAL_DROPS and (header not in EMPTY_DROPS or any(r[i] != "—" for r in group.cells))
         ]
-        for i in shown:
-            table.add_column(HEADERS[i], overflow="fold", no_wrap=HEADERS[i] in NO_WRAP)
-        for row in group.cells:
-            table.add_row(*(file_text(row[i]) for i in shown))
-        console.print(table)
+        headers = [HEADERS[i] for i in shown]
+        cells = [[row[i] for i in shown] for row in group.cells]
+        shrink = [j for j, h in enumerate(headers) if h not in NO_WRAP]
+        table = format_table(headers, cells, width=terminal_width(), shrink=shrink)
+        console.print(file_text(f"{group.heading}\n{table}"))
         for setting, status, reason in group.unmeasured:
             console.print(
                 file_text(
@@ -90,7 +114,8 @@ def print_ranking(rows: Sequence[RankRow]) -> None:
         console.print(file_text(f"note: {note}"))
 
 
-def _write_figure(rows: Sequence[RankRow], path: Path, threshold_db: float | None) -> None:
+def _write_figure(rows: Sequence[RankRow], path: Path, threshold_db: float | None, *, to_stderr: bool = False) -> None:
+    """Write the figure and say so (on stderr under ``--json``: stdout holds the document)."""
     from bench.report.optimise_figure import pareto_figure
 
     fig = pareto_figure(rows, 30.0 if threshold_db is None else threshold_db)
@@ -100,7 +125,7 @@ def _write_figure(rows: Sequence[RankRow], path: Path, threshold_db: float | Non
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(fig.svg, encoding="utf-8")
     tmp.replace(path)
-    typer.echo(f"figure: {path}")
+    typer.echo(f"figure: {path}", err=to_stderr)
 
 
 def register(app: typer.Typer) -> None:

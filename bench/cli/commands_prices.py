@@ -1,9 +1,10 @@
 """``kbench prices refresh`` and ``kbench prices show``: the local cache of live GPU offers.
 
-``refresh`` asks gpuhunt for every provider's offers and the CLORE.AI marketplace for its hosts (or only those
-of ``--provider``), maps them onto the catalog and stores them with their fetch time. A provider that fails is
-one warning; the refresh keeps what the others gave. With no offers at all it exits 2 and the previous cache
-stays as it was. Clore's marketplace is asked at most once a minute; a refresh sooner keeps its cached offers.
+``refresh`` asks gpuhunt for every provider's offers, and the CLORE.AI and Vast.ai marketplaces for their hosts
+(or only those of ``--provider``), maps them onto the catalog and stores them with their fetch time. A provider
+that fails is one warning; the refresh keeps what the others gave. With no offers at all it exits 2 and the
+previous cache stays as it was. Each marketplace is asked at most once a minute; a refresh sooner keeps its
+cached offers. Vast.ai is read by kbench's own source rather than gpuhunt's, which drops the hosts' facts.
 """
 
 from __future__ import annotations
@@ -32,19 +33,30 @@ CLORE_NAMES = ("clore", "clore.ai")
 
 
 def _fetch(provider: list[str], previous: PriceCache | None, now: dt.datetime) -> FetchResult:
-    """gpuhunt's providers and Clore's marketplace, each asked only when wanted, merged into one result."""
+    """gpuhunt's providers and the two marketplaces, each asked only when wanted, merged into one result."""
     from bench.cost.catalog import load_catalog
-    from bench.cost.prices.gpuhunt_source import fetch_offers
+    from bench.cost.prices.gpuhunt_source import fetch_offers, known_providers
+    from bench.cost.prices.vastai_source import NAMES as VAST_NAMES
+    from bench.cost.prices.vastai_source import PROVIDER as VAST
 
-    clore = not provider or any(p.lower() in CLORE_NAMES for p in provider)
-    others = [p for p in provider if p.lower() not in CLORE_NAMES]
+    wanted = {p.lower() for p in provider}
+    clore = not provider or bool(wanted & set(CLORE_NAMES))
+    vast = not provider or bool(wanted & set(VAST_NAMES))
+    others = [p for p in provider if p.lower() not in (*CLORE_NAMES, *VAST_NAMES)]
+    if not provider:
+        offline, online = known_providers()
+        others = [p for p in offline + online if p != VAST]  # Vast.ai is read by its own source below
     parts: list[FetchResult] = []
-    if others or not provider:
-        parts.append(fetch_offers(others or None, now=now))
+    if others:
+        parts.append(fetch_offers(others, now=now))
     if clore:
         from bench.cost.prices.clore_source import fetch_clore_offers
 
         parts.append(fetch_clore_offers(load_catalog(), now=now, previous=previous))
+    if vast:
+        from bench.cost.prices.vastai_source import fetch_vastai_offers
+
+        parts.append(fetch_vastai_offers(now=now, previous=previous))
     return FetchResult(
         offers={k: v for r in parts for k, v in r.offers.items()},
         warnings={k: v for r in parts for k, v in r.warnings.items()},
@@ -59,10 +71,10 @@ def refresh_command(
     provider: list[str] = typer.Option(
         [],
         "--provider",
-        help="Only this provider: clore, or a gpuhunt one such as runpod, vastai, aws (repeatable; default: all).",
+        help="Only this provider: clore, vastai, or a gpuhunt one such as runpod, aws (repeatable; default: all).",
     ),
 ) -> None:
-    """Fetch current offers (gpuhunt's providers and the CLORE.AI marketplace) into the local price cache."""
+    """Fetch current offers (gpuhunt's providers, the CLORE.AI and Vast.ai marketplaces) into the price cache."""
     from bench.cost.prices.cache import load_price_cache, merge_refresh, price_cache_path, save_price_cache
 
     path = price_cache_path()
@@ -230,7 +242,7 @@ def show_command(
 def register(app: typer.Typer) -> None:
     """Add ``prices refresh`` and ``prices show`` to ``app``."""
     prices_app = typer.Typer(
-        help="Live GPU prices (gpuhunt providers, the CLORE.AI marketplace): refresh the local price cache, show it.",
+        help="Live GPU prices (gpuhunt, the CLORE.AI and Vast.ai marketplaces): refresh the price cache, show it.",
         no_args_is_help=True,
     )
     prices_app.command("refresh")(refresh_command)

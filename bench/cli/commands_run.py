@@ -1,4 +1,4 @@
-"""CLI commands that run or inspect scenarios: ``run``, ``validate``, ``models``."""
+"""CLI commands that run or inspect scenarios: ``run``, ``validate``."""
 
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import TaskID
-from rich.table import Table
 from rich.text import Text
 
 from bench.cli.outputs import Output, check_results_output
+from bench.cli.tables import format_table, terminal_width, wrap_notes
 from bench.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_RUNS_FAILED, KbenchError, ResultsWriteError, ScenarioError
 from bench.optimise.quality import sweep_images_dir
 from bench.results import RunRecord
@@ -82,26 +82,29 @@ def _peak_memory_text(r: RunRecord) -> str:
     return peak.text() if peak else "—"
 
 
-def summary_table(records: list[RunRecord]) -> Table:
-    """The compact end-of-run table: one row per run, failures with their reason."""
-    table = Table(title="kbench results")
-    columns = (
-        "model",
-        "task",
-        "lang",
-        "resolution",
-        "steps",
-        "batch",
-        "dtype",
-        "memory",
-        "status",
-        "s/image median",
-        "p90",
-        "images/s",
-        "peak memory",
-    )
-    for col in columns:
-        table.add_column(col, overflow="fold")
+SUMMARY_HEADERS = [
+    "model",
+    "task",
+    "lang",
+    "resolution",
+    "steps",
+    "batch",
+    "dtype",
+    "memory",
+    "status",
+    "s/image",
+    "p90",
+    "images/s",
+    "peak memory",
+]
+SUMMARY_SHRINK = [7, 0, 12]  # memory + speed settings, the model, a failure's reason: cut before anything else
+SUMMARY_OPTIONAL = [10, 11]  # p90 and images/s follow from the runs' records and the report
+
+
+def summary_table(records: list[RunRecord], width: int | None = None) -> str:
+    """The compact end-of-run table (the one table renderer, sized to ``width``): one row per run, a failure
+    with its reason; s/image is the median."""
+    rows = []
     for r in records:
         s = r.spec
         workload = [
@@ -124,8 +127,9 @@ def summary_table(records: list[RunRecord]) -> Table:
             ]
         else:
             numbers = ["—", "—", "—", (r.reason or "")[:60]]
-        table.add_row(*(Text(cell) for cell in (*workload, *numbers)))  # Text: a "[/]" in a reason is not markup
-    return table
+        rows.append([*workload, *numbers])
+    body = format_table(SUMMARY_HEADERS, rows, width=width, shrink=SUMMARY_SHRINK, optional=SUMMARY_OPTIONAL)
+    return "kbench results\n" + body
 
 
 def _latest_results(directory: Path) -> Path | None:
@@ -183,8 +187,7 @@ def run_command(
         save_images = kept  # speed settings: the quality guard compares each cell's images with the baseline's
     _check_outputs(paths, specs, results_path, save_images, report_dir if report else None)
     interactive = sys.stdout.isatty()
-    console = Console() if interactive else Console(width=200)  # CI logs: no wrapping of the table
-    progress = _RichProgress(console) if interactive else None
+    progress = _RichProgress(Console()) if interactive else None  # a live bar on a terminal; plain lines in logs
     started = time.perf_counter()
     try:
         outcome = sweep(
@@ -200,7 +203,7 @@ def run_command(
             progress.stop()
     elapsed = time.perf_counter() - started
     if outcome.records:
-        _emit(lambda: console.print(summary_table(outcome.records)))
+        _emit(lambda: typer.echo(summary_table(outcome.records, terminal_width())))
     if outcome.resumed_skips:
         _emit(lambda: typer.echo(f"resume: {outcome.resumed_skips} run(s) already in {results_path} were skipped"))
     _emit(lambda: typer.echo(f"results: {results_path} ({len(outcome.records)} run(s) in {elapsed:.1f} s)"))
@@ -214,7 +217,7 @@ def run_command(
     if report and not terminated and (outcome.records or outcome.resumed_skips) and results_path.exists():
         _write_report(results_path, report_dir)
     if not outcome.interrupted:
-        _emit(lambda: typer.echo(next_steps(outcome.records, results_path)))
+        _emit(lambda: typer.echo("\n".join(wrap_notes(next_steps(outcome.records, results_path).splitlines()))))
     if outcome.interrupted:
         _emit(lambda: typer.echo(f"interrupted: resume with  {resume_hint}", err=True))
         raise typer.Exit(outcome.exit_code or EXIT_INTERRUPTED)
@@ -269,8 +272,8 @@ def next_steps(records: list[RunRecord], results_path: Path) -> str:
     if any(r.spec.weights != "hub" for r in ok):
         return (
             f"note: {'/'.join(sorted({r.spec.weights for r in ok if r.spec.weights != 'hub'}))} weights time the "
-            "pipeline, not the real model; for what a GPU costs: "
-            f"kbench recommend --model {first.model} --resolution {first.width}x{first.height} --memory auto"
+            "pipeline, not the real model; for what a GPU costs:\n"
+            f"  kbench recommend --model {first.model} --resolution {first.width}x{first.height} --memory auto"
         )
     return f"next: kbench recommend --results {results_path} --model {first.model} --memory auto"
 
@@ -303,32 +306,7 @@ def validate_command(
         typer.echo(f"note: {n} run(s) of {b} are also in {a}; kbench run refuses the two files together")
 
 
-def models_command(
-    check: Path | None = typer.Option(
-        None, "--check", help="A saved pipeline directory to compare (configs only) with its registered model."
-    ),
-    model: str | None = typer.Option(None, "--model", help="With --check: the model id (default: from the class)."),
-) -> None:
-    """List the registered models; with --check, compare a pipeline directory with one (exit 0 same, 1 differs)."""
-    if check is not None or model is not None:
-        from bench.cli.models_check import check_pipeline_dir
-
-        raise typer.Exit(check_pipeline_dir(check, model))
-    from bench.models.registry import MODELS
-
-    table = Table(title="models")
-    for col in ("id", "tasks", "default resolution", "steps", "guidance", "resolution multiple", "prompt languages"):
-        table.add_column(col)
-    for spec in MODELS.values():
-        langs = ", ".join(k for k, v in spec.multilingual.items() if v)
-        w, h = spec.default_resolution
-        cells = (spec.id, ", ".join(spec.tasks), f"{w}x{h}", str(spec.default_steps), str(spec.default_guidance))
-        table.add_row(*(Text(c) for c in (*cells, str(spec.resolution_multiple), langs)))
-    Console().print(table)
-
-
 def register(app: typer.Typer) -> None:
     """Add this module's commands to ``app``."""
     app.command("run")(run_command)
     app.command("validate")(validate_command)
-    app.command("models")(models_command)

@@ -13,7 +13,9 @@ import typer
 
 import bench
 from bench.cli import pricing
+from bench.cli.commands_cost import COUNTED_ONCE
 from bench.cli.outputs import Output, check_outputs
+from bench.cli.progress import Stages
 from bench.cli.tables import format_table, markdown, terminal_width, wrap_notes
 from bench.cost.catalog import Catalog
 from bench.cost.prices.book import load_price_book
@@ -64,18 +66,27 @@ def plan_command(
     scenario: Path = typer.Argument(..., help="The scenario file to measure on each candidate GPU."),
     gpu: list[str] = typer.Option([], "--gpu", help="A candidate catalog GPU (repeatable; a unique prefix will do)."),
     top: int = typer.Option(0, "--top", min=0, help="Or: the N GPUs recommend ranks cheapest for the scenario."),
-    out: Path = typer.Option(..., "--out", help="Folder for the task files (and, later, the returned results)."),
+    out: Path = typer.Option(
+        ..., "--out", metavar="DIR", help="Folder for the task files (and, later, the returned results)."
+    ),
     bucket: str | None = typer.Option(None, "--bucket", help="Write results to this bucket (SkyPilot storage)."),
     store: str = typer.Option("s3", "--store", help=f"The bucket's store: {'|'.join(STORES)}."),
     project: Path | None = typer.Option(None, "--project", help="The checkout synced as workdir (default: this one)."),
     accelerator: list[str] = typer.Option([], "--accelerator", help="GPU_ID=SKYPILOT_NAME (repeatable)."),
-    setup_minutes: float = typer.Option(DEFAULT_SETUP_MINUTES, "--setup-minutes", min=0.0, max=1440.0),
-    disk_gb: int = typer.Option(DEFAULT_DISK_GB, "--disk-gb", min=20, max=65536),
+    setup_minutes: float = typer.Option(
+        DEFAULT_SETUP_MINUTES,
+        "--setup-minutes",
+        min=0.0,
+        max=1440.0,
+        help="Minutes each machine takes to start and install torch and the project (billed, not measured).",
+    ),
+    disk_gb: int = typer.Option(DEFAULT_DISK_GB, "--disk-gb", min=20, max=65536, help="Disk of each machine (GB)."),
     torch_index: str = typer.Option(DEFAULT_TORCH_INDEX, "--torch-index", help="pip index of the CUDA torch."),
     spot: bool = typer.Option(False, "--spot", help="Ask for spot instances (a restarted task resumes)."),
     results: list[Path] = typer.Option([], "--results", help="Earlier results that measure or calibrate."),
     price: list[str] = typer.Option([], "--price", help="Override a price: GPU_ID=USD_PER_HOUR (repeatable)."),
     as_markdown: bool = pricing.MARKDOWN,
+    json_out: bool = pricing.JSON,
 ) -> None:
     """Write a SkyPilot task per candidate GPU and print the campaign's projected minutes and dollars."""
     if bool(gpu) == bool(top):
@@ -92,20 +103,28 @@ def plan_command(
     prices = load_price_book(None, price, pricing.make_policy(None, None, DEFAULT_MAX_AGE_DAYS, []))
     records = read_results(results) if results else []
     catalog = prices.priced
-    ids = [resolve_gpu(catalog, g) for g in gpu] if gpu else top_gpus(specs, catalog, top, records)
-    ids = list(dict.fromkeys(ids))
-    overrides = parse_accelerator_overrides(accelerator)
-    accels = {g: sky_accelerator(g, overrides) for g in ids}
-    name = slug(scenario.stem)
-    files = {g: out / f"kbench-{name}-{slug(g)}.yaml" for g in ids}
-    shipment = plan_shipment(scenario, specs)
-    copy = out / f"kbench-{name}.scenario.yaml" if shipment.rewritten else None  # '.': never a task file's name
-    outputs = [Output("--out", out, "dir"), *(Output("--out", f) for f in [*files.values(), *([copy] if copy else [])])]
-    shipped = [p for p in shipment.inputs.values() if p.is_file()]
-    check_outputs(outputs, [scenario, *results, *shipped])
-    campaigns = [
-        estimate_campaign(specs, catalog, g, records, setup_minutes=setup_minutes, gpus=accels[g].gpus) for g in ids
-    ]
+    with Stages("sky plan") as stages:  # counting a new workload takes seconds: a stage line each after 2 s
+        stages.stage(f"projecting {len(specs)} run(s) on the candidate GPUs ({COUNTED_ONCE})")
+        ids = [resolve_gpu(catalog, g) for g in gpu] if gpu else top_gpus(specs, catalog, top, records)
+        ids = list(dict.fromkeys(ids))
+        overrides = parse_accelerator_overrides(accelerator)
+        accels = {g: sky_accelerator(g, overrides) for g in ids}
+        name = slug(scenario.stem)
+        files = {g: out / f"kbench-{name}-{slug(g)}.yaml" for g in ids}
+        shipment = plan_shipment(scenario, specs)
+        copy = out / f"kbench-{name}.scenario.yaml" if shipment.rewritten else None  # '.': never a task file's name
+        outputs = [
+            Output("--out", out, "dir"),
+            *(Output("--out", f) for f in [*files.values(), *([copy] if copy else [])]),
+        ]
+        shipped = [p for p in shipment.inputs.values() if p.is_file()]
+        check_outputs(outputs, [scenario, *results, *shipped])
+        campaigns = []
+        for i, g in enumerate(ids, start=1):
+            stages.stage(f"projecting the campaign on {g} ({i}/{len(ids)})")
+            campaigns.append(
+                estimate_campaign(specs, catalog, g, records, setup_minutes=setup_minutes, gpus=accels[g].gpus)
+            )
     opts = PlanOptions(workdir, bucket, store, torch_index, disk_gb, use_spot=spot)
     try:
         documents = {
@@ -117,12 +136,23 @@ def plan_command(
     out.mkdir(parents=True, exist_ok=True)
     if copy is not None and shipment.scenario_text is not None:
         copy.write_text(shipment.scenario_text, encoding="utf-8")
-    commands: list[str] = []
+    launches: dict[str, list[str]] = {}
     for g in ids:
         files[g].write_text(render_task(documents[g]), encoding="utf-8")
-        commands += launch_commands(files[g], documents[g], out / "results", bucket)
-    notes = _shipment_notes(shipment, copy)
-    _print_plan(campaigns, accels, files, commands, [*notes, prices.note()], as_markdown)
+        launches[g] = launch_commands(files[g], documents[g], out / "results", bucket)
+    notes = [*_shipment_notes(shipment, copy), prices.note()]
+    if json_out:
+        from bench.cli.json_doc import Label, document
+        from bench.cli.json_rows import sky_plan_rows
+
+        query = {"scenario": str(scenario), "gpus": ids, "top": top or None, "out": str(out), "spot": spot}
+        labels: dict[str, Label] = {
+            g: "live" if (c := prices.choices.get(g)) and c.origin == "live" else "catalog" for g in ids
+        }
+        rows = sky_plan_rows(campaigns, accels, files, launches, labels)
+        typer.echo(document("sky plan", query, rows, [*_plan_notes(campaigns, accels, notes), *_next(out)]))
+        return
+    _print_plan(campaigns, accels, files, [c for g in ids for c in launches[g]], notes, as_markdown)
 
 
 def _shipment_notes(shipment: Shipment, copy: Path | None) -> list[str]:
@@ -166,7 +196,18 @@ def _print_plan(
             ]
         )
     rows.append(["total", "", "", "", _span(total_min, "{:.0f}"), "", _span(total_usd, "{:.2f}"), ""])
-    notes = [
+    notes = _plan_notes(campaigns, accels, more_notes)
+    if as_markdown:
+        typer.echo(markdown(headers, rows, notes))
+    else:
+        typer.echo(format_table(headers, rows, width=terminal_width(), shrink=[7]))
+        typer.echo("\n".join(wrap_notes(notes)))
+    typer.echo("\nthen, per GPU:\n" + "\n".join(f"  {c}" for c in commands))
+    typer.echo("\n".join(f"  {c}" for c in _next(next(iter(files.values())).parent)))
+
+
+def _plan_notes(campaigns: list[GpuCampaign], accels: dict[str, SkyAccelerator], more: list[str]) -> list[str]:
+    return [
         f"minutes include {campaigns[0].setup_minutes:g} min of set-up per GPU; runs are projected unless a record "
         "measured them (--results); oom: runs whose workload does not fit that GPU (they cost their load only)",
         *(f"{g}: {a.note}" for g, a in accels.items() if a.note),
@@ -175,22 +216,22 @@ def _print_plan(
             for g, a in accels.items()
             if a.count != "1"
         ),
-        *more_notes,
+        *more,
     ]
-    if as_markdown:
-        typer.echo(markdown(headers, rows, notes))
-    else:
-        typer.echo(format_table(headers, rows, width=terminal_width(), shrink=[7]))
-        typer.echo("\n".join(wrap_notes(notes)))
-    typer.echo("\nthen, per GPU:\n" + "\n".join(f"  {c}" for c in commands))
-    folder = next(iter(files.values())).parent
-    typer.echo(f"  kbench sky collect {folder} --out {folder}/merged.jsonl")
-    typer.echo(f"  kbench recommend --results {folder}/merged.jsonl --model MODEL ...")
+
+
+def _next(folder: Path) -> list[str]:
+    """The commands after the tasks have run: merge what came back, then rank on it."""
+    return [
+        f"kbench sky collect {folder} --out {folder}/merged.jsonl",
+        f"kbench recommend --results {folder}/merged.jsonl --model MODEL ...",
+    ]
 
 
 def collect_command(
     directory: Path = typer.Argument(..., help="The folder the returned results files are in (searched recursively)."),
     out: Path = typer.Option(..., "--out", help="The merged results file to write (must not exist)."),
+    json_out: bool = pricing.JSON,
 ) -> None:
     """Merge returned results files (validated, each record once) into a new results file.
 
@@ -202,6 +243,18 @@ def collect_command(
 
     check_outputs([Output("--out", out)], results_files(directory, out))
     done = collect(directory, out)  # its errors and warnings are printed through printable (bench.cli._common)
+    if json_out:
+        from bench.cli.json_doc import document
+        from bench.cli.json_rows import sky_collect_rows
+
+        merged_note = f"merged: {done.out} ({done.records} record(s) from {len(done.files)} file(s))"
+        query = {"directory": str(directory), "out": str(out)}
+        notes = [
+            merged_note,
+            f"next: kbench recommend --results {done.out} --model MODEL ...  |  kbench report {done.out}",
+        ]
+        typer.echo(document("sky collect", query, sky_collect_rows(done, directory), notes))
+        return
     rows = [
         [
             printable(str(f.path.relative_to(directory))),

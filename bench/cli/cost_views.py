@@ -42,12 +42,25 @@ def _emit(
     return table + ("\n" + "\n".join(wrap_notes(notes)) if notes else "") + "\n"
 
 
+AGGREGATOR_MARK = "*"
+AGGREGATOR_NOTE = (
+    f"{AGGREGATOR_MARK} after a provider: a third party's figure (an aggregator's page), kept where the provider's "
+    "own price page could not be read"
+)
+
+
 def gpus_text(prices: PriceBook, *, listed: bool, as_markdown: bool) -> str:
-    """The catalog: specs and the policy's price per GPU, then every listed price with its source."""
+    """The catalog: specs and the policy's price per GPU, then every listed price with its source.
+
+    A price read on an aggregator's page rather than the provider's own carries :data:`AGGREGATOR_MARK`.
+    """
     notes = Footnotes()
     rows = []
+    marked = False
     for gpu in prices.listed.gpus.values():
         c = prices.choices.get(gpu.id)
+        aggregated = c is not None and c.source_kind == "aggregator"
+        marked |= aggregated
         rows.append(
             [
                 gpu.id,
@@ -58,7 +71,7 @@ def gpus_text(prices: PriceBook, *, listed: bool, as_markdown: bool) -> str:
                 _num(gpu.fp32_tflops, "g"),
                 _num(gpu.tdp_w, "g"),
                 _money(c.usd_per_hour if c else None),
-                c.provider if c else "-",
+                (c.provider + AGGREGATOR_MARK * aggregated) if c else "-",
                 (c.date[:10] + (" STALE" if c.stale else "")) if c else "-",
                 notes.ref(f"{c.tier_label}; {c.source}") if c else "-",
             ]
@@ -66,10 +79,11 @@ def gpus_text(prices: PriceBook, *, listed: bool, as_markdown: bool) -> str:
     headers = ["id", "name", "GB", "GB/s", "FP16 TF", "FP32 TF", "W", "$/h", "provider", "date", "ref"]
     out = [_emit(headers, rows, [], as_markdown, shrink=[1, 8], optional=[5, 6, 3])]  # FP32, W, GB/s: in specs
     if listed:
+        marked |= any(p.source_kind == "aggregator" for gpu in prices.listed.gpus.values() for p in gpu.prices)
         price_rows = [
             [
                 gpu.id,
-                p.provider,
+                p.provider + AGGREGATOR_MARK * (p.source_kind == "aggregator"),
                 (p.tier or "override") if p.provider == "user" else p.kind,
                 _money(p.usd_per_hour),
                 p.date,
@@ -83,6 +97,7 @@ def gpus_text(prices: PriceBook, *, listed: bool, as_markdown: bool) -> str:
     out.append("\n" + "\n".join(notes.lines() if as_markdown else wrap_notes(notes.lines())))
     out.append("\nGB: VRAM; GB/s: memory bandwidth; FP16 TF: dense tensor TFLOP/s; W: TDP; $/h: the price policy's\n")
     tail = [f"{len(prices.listed.gpus)} GPUs from {', '.join(prices.listed.files)}", prices.note()]
+    tail += [AGGREGATOR_NOTE] * marked
     out.append("\n" + "\n".join(tail if as_markdown else wrap_notes(tail)) + "\n")
     return "".join(out)
 

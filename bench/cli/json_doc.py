@@ -1,10 +1,12 @@
 """The one JSON document every ``--json`` command prints (schema: ``bench/data/output.schema.json``).
 
 ``{"schema": "kbench-output/1", "command", "kbench_version", "generated_at", "query", "rows", "notes"}``
-(``prices show`` adds ``chosen``). Every number is a *figure* ``{"value", "unit", "label"}`` whose label says
-where it comes from: ``measured``, ``projected``, ``counted`` on the meta device, ``catalog`` data, ``live``
-offers from the price cache, or ``computed`` from those by plain arithmetic. Every price is a *price* object
-with its provider, date, tier, source and staleness. ``docs/json-output.md`` documents each command's rows.
+(``prices show`` adds ``chosen``, ``baseline show`` ``source``, ``projection-check`` ``cross_validation``,
+``coverage`` and ``vram``). Every number is a *figure* ``{"value", "unit",
+"label"}`` whose label says where it comes from: ``measured``, ``projected``, ``counted`` on the meta device,
+``catalog`` data, ``live`` offers from the price cache, or ``computed`` from those by plain arithmetic. Every price
+is a *price* object with its provider, date, tier, source and staleness. ``docs/json-output.md`` documents each
+command's rows.
 """
 
 from __future__ import annotations
@@ -78,6 +80,7 @@ def listed_price_json(price: Price) -> dict[str, Any]:
         "tier": price.kind,
         "tier_detail": price.tier,
         "source": price.source,
+        "source_kind": price.source_kind,
         "note": price.note,
     }
 

@@ -1,12 +1,12 @@
 """Output paths checked before a command does any work, and never allowed to be one of its inputs.
 
 Each command lists what it will write (``--out``, ``--report-dir``, ``--save-images``, ``report -o``,
-``compare --json/--markdown``, ``baseline save --to``) and what it reads; :func:`check_outputs` then proves,
+``compare --json-out/--markdown-out``, ``baseline save --to``) and what it reads; :func:`check_outputs` then proves,
 in milliseconds and without creating anything, that every output can be written: its folder exists or can be
 made, a file can be created there (a real probe, so a read-only mount or a full quota counts, even for root),
 an existing file is a writable regular file and not a folder, and the file system has room. An output that is
 the same file as an input (same resolved path, or same device and inode through a link) is refused: ``kbench
-run s.yaml -o s.yaml`` would append JSON to the scenario, ``compare a.jsonl b.jsonl --json a.jsonl`` would
+run s.yaml -o s.yaml`` would append JSON to the scenario, ``compare a.jsonl b.jsonl --json-out a.jsonl`` would
 overwrite the baseline.
 """
 

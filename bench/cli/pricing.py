@@ -23,11 +23,19 @@ PRICE_STAT = typer.Option(
 MAX_PRICE_AGE = typer.Option(
     DEFAULT_MAX_AGE_DAYS, "--max-price-age", help="Days after which a price is stale (still used when nothing fresher)."
 )
+# The one session size the commands that always cost a session use (cost, optimise-report): the ranking commands
+# (recommend, offers) rank the steady state of a warm server unless a session is asked for.
+DEFAULT_SESSION_IMAGES = 1000
 SESSION_IMAGES = typer.Option(
-    None, "--session-images", help="Cost a session of N images: model load, warmup and billing included."
+    None,
+    "--session-images",
+    help="Cost a session of N images: model load, warmup and billing included (default: none, the steady state).",
 )
 SESSION_HOURS = typer.Option(None, "--session-hours", help="Cost a session of H rented hours instead of N images.")
-JSON = typer.Option(False, "--json", help="Print one JSON document (see docs/json-output.md) instead of tables.")
+CATALOG = typer.Option(None, "--catalog", help="Your own GPU YAML, merged over the bundled catalog.")
+PRICE = typer.Option([], "--price", help="Override a price: GPU_ID=USD_PER_HOUR (repeatable).")
+PROVIDER = typer.Option([], "--provider", help="Only prices from providers containing this (repeatable).")
+JSON = typer.Option(False, "--json", help="Print one JSON document on stdout instead of the tables.")
 MARKDOWN = typer.Option(False, "--markdown", help="Print GitHub markdown tables.")
 # The workload options every "which GPU" command takes (recommend, offers, flops), named and explained once.
 MODEL = typer.Option(..., "--model", help="Model id, e.g. kandinsky-3 (kbench models lists them).")
@@ -78,10 +86,14 @@ def session_label(session: Session | None) -> str:
 
 
 __all__ = [
+    "CATALOG",
+    "DEFAULT_SESSION_IMAGES",
     "JSON",
     "MARKDOWN",
     "MAX_PRICE_AGE",
+    "PRICE",
     "PRICE_STAT",
+    "PROVIDER",
     "SESSION_HOURS",
     "SESSION_IMAGES",
     "TIER",

@@ -1,8 +1,13 @@
-"""``kbench run`` for ``mode: serve`` scenarios: start the servers, drive them, write the serving records.
+"""``kbench run`` for ``mode: serve`` scenarios: start the servers, drive them, write the serving records and
+their report.
 
 Serving records go to their own JSONL file (default ``results/kbench-<time>.serve.jsonl``; ``--out`` names
-it), never into an isolated-run results file. The $ per image at the SLO is priced here, where the cost
-room is in reach, and handed to the serve room as a function (:data:`bench.serve.records.PriceFn`).
+it), never into an isolated-run results file. The report goes where an isolated run's goes
+(``--report-dir``/NAME.html, .md, .csv, checked before the first request and replaced by the next run of the
+same results file, as there) and shows each measured point beside the simulator's prediction from the same
+server's calls. The run ends as an isolated one does: what it wrote, a caveat for tiny or random weights, the
+next command. The $ per image at the SLO is priced here, where the cost room is in reach, and handed to the serve
+room as a function (:data:`bench.serve.records.PriceFn`).
 """
 
 from __future__ import annotations
@@ -13,19 +18,28 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
 from bench.cli.outputs import MIN_FREE_RUN, Output, check_outputs
-from bench.errors import EXIT_OK, EXIT_RUNS_FAILED, OutputError, ScenarioError, clip, located
+from bench.cli.tables import format_table, terminal_width
+from bench.errors import (
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_RUNS_FAILED,
+    KbenchError,
+    OutputError,
+    ScenarioError,
+    clip,
+    located,
+)
 from bench.results.serving import MIN_P99_REQUESTS, ServeRecord, max_rate_text
 from bench.serve.records import PriceFn, SloPrice, serve_key
 from bench.spec import RunSpec
 
 if TYPE_CHECKING:
     from bench.cost.prices.book import PriceBook
-    from bench.serve.runner import ServePlan
+    from bench.cost.serving.measured import ServerComparison
+    from bench.cost.serving.section import ServingSection
+    from bench.serve.runner import ServeOutcome, ServePlan
 
 SERVE_SUFFIX = ".serve.jsonl"
 
@@ -40,8 +54,6 @@ NOT_FOR_SERVE: dict[str, tuple[str, str]] = {
     "executor": ("--executor", "the server and its load run on this machine (only local applies)"),
     "ray_address": ("--ray-address", "the server and its load run on this machine"),
     "ray_num_cpus": ("--ray-num-cpus", "the server and its load run on this machine"),
-    "report": ("--report", "a serve run writes no report; kbench report RESULTS --serve FILE adds its figures"),
-    "report_dir": ("--report-dir", "a serve run writes no report; kbench report RESULTS --serve FILE adds its figures"),
 }
 
 
@@ -69,7 +81,8 @@ def given_options() -> dict[str, object]:
 def check_serve_options(options: Mapping[str, object]) -> None:
     """Refuse the given ``kbench run`` options that do not apply to a serve scenario, one line naming the first.
 
-    ``--executor local`` and ``--no-report`` ask for what a serve run does anyway, so they pass.
+    ``--executor local`` asks for what a serve run does anyway, so it passes; ``--report/--no-report`` and
+    ``--report-dir`` apply (:func:`report_dir`).
 
     Raises:
         ScenarioError: an option of the isolated sweep was given (exit code 2).
@@ -78,7 +91,7 @@ def check_serve_options(options: Mapping[str, object]) -> None:
         if name not in options or options[name] is None:
             continue
         value = options[name]
-        if (name == "executor" and value == "local") or (name == "report" and value is False):
+        if name == "executor" and value == "local":
             continue
         shown = f" {value:g}" if isinstance(value, float) else ""
         shown = f" {clip(str(value), 80)}" if isinstance(value, (str, Path)) else shown
@@ -115,9 +128,27 @@ def slo_pricer(book: PriceBook) -> PriceFn:
     return price_at_rate
 
 
-def _check_out(path: Path, inputs: Sequence[Path]) -> None:
+def report_dir(options: Mapping[str, object]) -> Path | None:
+    """Where the run's report goes, from the ``kbench run`` options given: ``--report-dir`` (default
+    ``reports``, as for an isolated run), or None for ``--no-report``."""
+    from bench.cli.commands_report import DEFAULT_DIR
+
+    if options.get("report") is False:
+        return None
+    where = options.get("report_dir")
+    return Path(where) if isinstance(where, (str, Path)) else DEFAULT_DIR
+
+
+def _check_out(path: Path, inputs: Sequence[Path], reports: Path | None) -> None:
+    """The results file and the report's files can be written and are not inputs, before the first request."""
+    from bench.cli.commands_report import report_paths
+
     output = Output("--out", path)
-    check_outputs([output], inputs, min_free=MIN_FREE_RUN)
+    extra = []
+    if reports is not None:
+        extra = [Output("--report-dir", reports, "dir")]
+        extra += [Output("--report-dir", p) for p in report_paths(reports / path.stem)]
+    check_outputs([output, *extra], inputs, min_free=MIN_FREE_RUN)
     with contextlib.suppress(FileNotFoundError):
         head = path.read_bytes()[:64].lstrip()
         if head and not head.startswith(b'{"record_type":"serve'):
@@ -126,12 +157,14 @@ def _check_out(path: Path, inputs: Sequence[Path]) -> None:
             )
 
 
-def points_table(points: Sequence[ServeRecord]) -> Table:
-    """The load points: a p99 only where 100 requests completed (``n<100`` otherwise), the SLO verdict, and
-    ``not judged`` where too few requests could neither meet nor miss it."""
-    table = Table(title="kbench serving")
-    for col in ("configuration", "load", "phase", "status", "ok/sent", "p50 s", "p90 s", "p99 s", "req/s", "SLO"):
-        table.add_column(col, overflow="fold")
+POINT_HEADERS = ["configuration", "load", "phase", "status", "ok/sent", "p50 s", "p90 s", "p99 s", "req/s", "SLO"]
+
+
+def points_table(points: Sequence[ServeRecord], width: int | None = None) -> str:
+    """The load points (the one table renderer, sized to ``width``): a p99 only where 100 requests completed
+    (``n<100`` otherwise), the SLO verdict, and ``not judged`` where too few requests could neither meet nor
+    miss it. The configuration is cut first, then the phase; the load and the numbers never."""
+    rows = []
     for r in points:
         load = f"{r.offered_rate_per_s:g}/s" if r.offered_rate_per_s is not None else f"c={r.concurrency}"
         load += f" (asked {r.asked_rate_per_s:g})" if r.asked_rate_per_s is not None else ""
@@ -139,19 +172,20 @@ def points_table(points: Sequence[ServeRecord]) -> Table:
         p99 = "—" if lat is None else (f"{lat.p99_s:.3f}" if lat.p99_s is not None else f"n<{MIN_P99_REQUESTS}")
         judged = r.slo_p99_s is not None and r.status == "ok"
         slo = ("not judged" if judged else "—") if r.slo_ok is None else ("ok" if r.slo_ok else "missed")
-        cells = [
-            r.serve_key,
-            load,
-            r.phase,
-            r.status,
-            f"{r.completed}/{r.sent}",
-            *(f"{v:.3f}" if lat else "—" for v in ((lat.p50_s, lat.p90_s) if lat else (0, 0))),
-            p99,
-            f"{r.achieved_rate_per_s:.3f}",
-            slo,
-        ]
-        table.add_row(*(Text(c) for c in cells))
-    return table
+        rows.append(
+            [
+                r.serve_key,
+                load,
+                r.phase,
+                r.status,
+                f"{r.completed}/{r.sent}",
+                *(f"{v:.3f}" if lat else "—" for v in ((lat.p50_s, lat.p90_s) if lat else (0, 0))),
+                p99,
+                f"{r.achieved_rate_per_s:.3f}",
+                slo,
+            ]
+        )
+    return "kbench serving\n" + format_table(POINT_HEADERS, rows, width=width, shrink=[0, 2])
 
 
 def point_notes(points: Sequence[ServeRecord]) -> list[str]:
@@ -195,7 +229,8 @@ def dispatch_serve(
     plans = serve_plans(paths, specs)
     if not plans:
         return
-    check_serve_options(given_options() if options is None else options)
+    given = given_options() if options is None else options
+    check_serve_options(given)
     if dry_run:
         for plan in plans:
             s = plan.serve
@@ -211,22 +246,34 @@ def dispatch_serve(
 
     default = default_results_path()
     results = out or default.with_name(default.stem + SERVE_SUFFIX)
-    _check_out(results, [*paths, *{Path(s.prompt_set) for s in specs if s.prompt_set != "default"}])
+    reports = report_dir(given)
+    _check_out(results, [*paths, *{Path(s.prompt_set) for s in specs if s.prompt_set != "default"}], reports)
     from bench.cost.prices.book import load_price_book
 
     outcome = run_serve(plans, results, price=slo_pricer(load_price_book()), progress=lambda line: typer.echo(line))
+    terminated = outcome.interrupted and outcome.exit_code != EXIT_INTERRUPTED  # SIGTERM/SIGHUP: exit promptly
+    written: list[Path] = []
+    section: ServingSection | None = None
+    error: KbenchError | None = None
+    if reports is not None and not terminated and outcome.points and results.exists():
+        from bench.cli.commands_report import write_serving_report
+
+        try:
+            written, section = write_serving_report([results], reports / results.stem)
+        except KbenchError as exc:  # the records are safe; say so once the rest is printed
+            error = type(exc)(
+                f"{exc} (the results are safe in {results}; kbench report --serve FILE writes the report)"
+            )
     with contextlib.suppress(OSError):
-        if outcome.points:
-            Console(width=200).print(points_table(outcome.points))
-        for line in point_notes(outcome.points):
-            typer.echo(line)
-        for slo in outcome.slos:
-            usd = f", ${slo.usd_per_image_at_slo:.5f}/image on {slo.gpu}" if slo.usd_per_image_at_slo else ""
-            answer = max_rate_text(slo)
-            judged = slo.max_rate_at_slo_per_s is not None or slo.highest_failing_rate_per_s is not None
-            unfinished = "" if slo.search_complete or not judged else f" (search {slo.status}: {slo.reason})"
-            typer.echo(f"max rate at p99 <= {slo.slo_p99_s:g} s: {answer}{usd}{unfinished}"[:600])
+        _print_outcome(outcome, section)
         typer.echo(f"serving results: {results} ({len(outcome.points)} load point(s))")
+        if written:
+            typer.echo(f"report: {', '.join(str(p) for p in written)}")
+        if not outcome.interrupted:
+            for line in closing_lines(outcome.points):
+                typer.echo(line)
+    if error is not None:
+        raise error
     if outcome.interrupted:
         raise typer.Exit(outcome.exit_code)
     if outcome.failed and not allow_failures:
@@ -235,14 +282,83 @@ def dispatch_serve(
     raise typer.Exit(EXIT_OK)
 
 
+def _print_outcome(outcome: ServeOutcome, section: ServingSection | None) -> None:
+    """The points table, why achieved rates differ from offered ones, and each max rate at the SLO: measured (the
+    search's bracket) and, where the report was written, simulated from the same server's calls."""
+    if outcome.points:
+        typer.echo(points_table(outcome.points, terminal_width()))
+    for note in point_notes(outcome.points):
+        typer.echo(note)
+    simulated = {s.serve_key: s for s in section.servers} if section is not None else {}
+    for slo in outcome.slos:
+        usd = f", ${slo.usd_per_image_at_slo:.5f}/image on {slo.gpu}" if slo.usd_per_image_at_slo else ""
+        answer = max_rate_text(slo)
+        judged = slo.max_rate_at_slo_per_s is not None or slo.highest_failing_rate_per_s is not None
+        unfinished = "" if slo.search_complete or not judged else f" (search {slo.status}: {slo.reason})"
+        typer.echo(f"max rate at p99 <= {slo.slo_p99_s:g} s, measured: {answer}{usd}{unfinished}"[:600])
+        if (sim := simulated_line(simulated.get(slo.serve_key))) is not None:
+            typer.echo(sim)
+
+
+def simulated_line(server: ServerComparison | None) -> str | None:
+    """The simulator's max rate at the SLO for the same server, from its own calls, with how it was computed."""
+    if server is None or server.slo_p99_s is None:
+        return None
+    sim = server.simulated_slo
+    head = f"max rate at p99 <= {server.slo_p99_s:g} s, simulated from the server's calls: "
+    if sim is None or sim.max_rate_per_s is None or sim.point is None:
+        return (head + f"none ({server.simulated_slo_note})")[:600]
+    band = f" ({sim.rate_sampling[0]:.3g}-{sim.rate_sampling[1]:.3g})" if sim.rate_sampling else ""
+    return (
+        head + f"{sim.max_rate_per_s:.3g} req/s{band}, p99 there {sim.point.p99_s:.3g} s; {sim.point.basis.text()}"
+    )[:600]
+
+
+def closing_lines(points: Sequence[ServeRecord]) -> list[str]:
+    """What the figures just printed can and cannot say, and the command to run next (as an isolated run ends).
+
+    Tiny or random weights time the serving path, not the real model: the line says so and points to the
+    simulator on real GPUs for the same workload (``recommend --slo-p99``). Points too short for a p99 are said
+    once, with what would judge them.
+    """
+    ok = [p for p in points if p.status == "ok"]
+    if not ok:
+        return [
+            "next: kbench validate FILE checks a scenario; kbench run FILE --dry-run lists its serving configurations"
+        ]
+    spec = ok[0].spec
+    slo = next((p.slo_p99_s for p in ok if p.slo_p99_s is not None), None)
+    command = f"kbench recommend --model {spec.model} --resolution {spec.width}x{spec.height} --steps {spec.steps}"
+    command += f" --slo-p99 {slo:g} --rate auto" if slo is not None else " --memory auto"
+    lines = []
+    short = min(p.completed for p in ok)
+    if short < MIN_P99_REQUESTS:
+        lines.append(
+            f"note: {short} completed requests at a point give no p99 and cannot show an SLO met; "
+            f"serve.max_requests of {MIN_P99_REQUESTS} or more can"
+        )
+    toy = sorted({p.spec.weights for p in ok if p.spec.weights != "hub"})
+    if toy:
+        weights = "/".join(toy)
+        lines.append(
+            f"note: {weights} weights time the serving path, not the real model; for a GPU's answer: {command}"
+        )
+    else:
+        lines.append(f"next: {command} (the simulator on every GPU for the workload this server ran)")
+    return lines
+
+
 __all__ = [
     "NOT_FOR_SERVE",
     "SERVE_SUFFIX",
     "check_serve_keys",
     "check_serve_options",
+    "closing_lines",
     "dispatch_serve",
     "given_options",
     "point_notes",
     "points_table",
+    "report_dir",
+    "simulated_line",
     "slo_pricer",
 ]

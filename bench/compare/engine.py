@@ -1,10 +1,12 @@
 """The compare engine: two sets of result records in, a :class:`CompareReport` out; no I/O.
 
 Records are pooled and paired by :mod:`bench.compare.pairing`; each pair gets a time comparison and value
-comparisons from :mod:`bench.compare.stats`. A run that was ok and now fails (oom, error, timeout) is a
-regression. Results from a different GPU model or weight source are refused unless explicitly allowed, since
-their numbers would not measure the same thing. Rendering the report (markdown, JSON) is the report layer's
-job: :mod:`bench.report.compare_render`.
+comparisons from :mod:`bench.compare.stats`. The runs compared on time are one family: the job fails when any
+of them regresses, so each interval is taken at :func:`~bench.compare.stats.per_test_confidence` of their
+number, and the job as a whole is a false alarm at most ``(1 - confidence) / 2`` of the time. A run that was
+ok and now fails (oom, error, timeout) is a regression. Results from a different GPU model or weight source
+are refused unless explicitly allowed, since their numbers would not measure the same thing. Rendering the
+report (markdown, JSON) is the report layer's job: :mod:`bench.report.compare_render`.
 """
 
 from __future__ import annotations
@@ -85,7 +87,7 @@ class RunComparison:
     values: tuple[ValueComparison, ...] = ()
     env_changes: tuple[EnvChange, ...] = ()
     notes: tuple[str, ...] = ()
-    too_few_samples: bool = False  # time was not judged: fewer samples a side than the confidence needs
+    too_few_samples: bool = False  # time was not judged: fewer observations a side than the confidence needs
 
     @property
     def is_regression(self) -> bool:
@@ -130,6 +132,7 @@ class CompareReport:
     allow_env_mismatch: bool
     confidence: float
     thresholds: tuple[Threshold, ...] = field(default=())
+    family: int = 1  # runs judged on time together: each interval at per_test_confidence(confidence, family)
 
     @property
     def regressions(self) -> tuple[RunComparison, ...]:
@@ -165,8 +168,24 @@ def _outcome(b: _Side, c: _Side) -> Outcome:
     return "skipped"
 
 
+def _timed(b: _Side, c: _Side, thresholds: ThresholdSet) -> bool:
+    """Whether this pair's time can raise a regression: both ok with samples, and a median rule that is on."""
+    return (
+        _outcome(b, c) == "compared"
+        and bool(_clean(b.samples()).size and _clean(c.samples()).size)
+        and thresholds.for_run(c.run_key, c.first.spec.scenario)["median"].enabled
+    )
+
+
 def _compare_pair(
-    b: _Side, c: _Side, thresholds: ThresholdSet, *, confidence: float, n_resamples: int, seed: int
+    b: _Side,
+    c: _Side,
+    thresholds: ThresholdSet,
+    *,
+    confidence: float,
+    n_resamples: int,
+    seed: int,
+    family: int = 1,
 ) -> RunComparison:
     rules = thresholds.for_run(c.run_key, c.first.spec.scenario)
     changes = tuple(
@@ -199,14 +218,14 @@ def _compare_pair(
                 rng=rng,
                 baseline_groups=b.sample_groups(),
                 current_groups=c.sample_groups(),
+                family=family,
             )
-            need = min_samples_for(confidence)
-            too_few = min(time.n_baseline, time.n_current) < need
+            too_few = not time.size.judged(confidence, family)
             if too_few:
-                notes.append(
-                    f"not judged: too few samples ({time.n_baseline} and {time.n_current}; a {confidence:.0%} verdict "
-                    f"needs at least {need} a side, and the bootstrap {MIN_BOOTSTRAP_SAMPLES}: use repeats >= 5)"
-                )
+                note = time.size.note(confidence, family)
+                if time.size.unit == "samples":
+                    note += f": use repeats >= {min_samples_for(confidence, family)}"
+                notes.append(note)
             elif time.method == "range":
                 notes.append(f"fewer than {MIN_BOOTSTRAP_SAMPLES} samples: interval is the full range")
         else:
@@ -239,6 +258,7 @@ def compare_records(
     confidence: float = CONFIDENCE,
     n_resamples: int = N_RESAMPLES,
     seed: int = DEFAULT_SEED,
+    family: int | None = None,
 ) -> CompareReport:
     """Compare current results against a baseline, run by run.
 
@@ -253,6 +273,8 @@ def compare_records(
         confidence: Two-sided confidence of the time interval.
         n_resamples: Bootstrap resamples per run.
         seed: Seed of the bootstrap; each run derives its own stream from it and its run key.
+        family: How many comparisons share ``confidence`` (a history compares each series in its own call);
+            default: the runs of this call whose time can raise a regression.
 
     Raises:
         NothingToCompare: a side is empty or no run is on both sides.
@@ -267,10 +289,17 @@ def compare_records(
             f"nothing to compare: no run is in both baseline ({len(_group(baseline))} run keys) "
             f"and current ({len(_group(current))} run keys); check that both come from the same scenario file"
         )
+    if family is None:
+        family = sum(1 for b, c in pairs if b is not None and c is not None and _timed(b, c, thresholds))
+    family = max(1, family)
     runs: list[RunComparison] = []
     for b, c in pairs:
         if b is not None and c is not None:
-            runs.append(_compare_pair(b, c, thresholds, confidence=confidence, n_resamples=n_resamples, seed=seed))
+            runs.append(
+                _compare_pair(
+                    b, c, thresholds, confidence=confidence, n_resamples=n_resamples, seed=seed, family=family
+                )
+            )
         elif b is not None:
             runs.append(RunComparison(b.run_key, b.first.spec.scenario, "only_baseline", b.status, None))
         elif c is not None:
@@ -289,6 +318,7 @@ def compare_records(
         allow_env_mismatch=allow_env_mismatch,
         confidence=confidence,
         thresholds=thresholds.rules,
+        family=family,
     )
 
 

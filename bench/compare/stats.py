@@ -1,14 +1,25 @@
 """Statistics on two samples of timings or two single values: pure, no I/O, no torch.
 
-Seconds per image are compared by the ratio of medians (current / baseline) with a percentile-bootstrap confidence
-interval (Efron & Tibshirani, *An Introduction to the Bootstrap*, 1993, ch. 13), resampling each side independently
-with a seeded RNG, so the same inputs always give the same verdict. A change is a **regression only when the whole
-interval lies above 1 + threshold**: it must be both significant and larger than the threshold (asv's rule), which
-keeps noise from failing CI. With fewer than :data:`MIN_BOOTSTRAP_SAMPLES` samples on a side the bootstrap is
-meaningless and the interval is the full range ``[min(cur)/max(base), max(cur)/min(base)]`` instead; with fewer
-than :func:`min_samples_for` samples (4 at 95%) no verdict on time is given at all: the result is ``inconclusive``,
-never ``unchanged``. A two-sided Mann–Whitney U p-value (normal approximation with tie and continuity correction;
-Hollander & Wolfe, *Nonparametric Statistical Methods*, 2nd ed., 1999, section 4.1) is reported alongside.
+Seconds per image are compared by the ratio of medians (current / baseline) with a confidence interval, and a
+change is a **regression only when the whole interval lies above 1 + threshold**: it must be both significant
+and larger than the threshold (asv's rule), which keeps noise from failing CI. The interval depends on what the
+independent observations are (:func:`sample_size`):
+
+* **one process a side** (its calls are the observations): a percentile bootstrap (Efron & Tibshirani, *An
+  Introduction to the Bootstrap*, 1993, ch. 13) resampling each side with a seeded RNG, so the same inputs
+  always give the same verdict; below :data:`MIN_BOOTSTRAP_SAMPLES` a side, the full range
+  ``[min(cur)/max(base), max(cur)/min(base)]``;
+* **several processes on a side** (``kbench ab`` rounds, pooled result files, a history's commits): the
+  distribution-free interval of the rank test on the processes' medians (:func:`rank_ratio_ci`), whose
+  false-alarm rate is exact whatever the noise between processes is.
+
+With fewer than :func:`min_samples_for` observations a side (4 at 95%) no verdict on time is given at all: the
+result is ``inconclusive``, never ``unchanged``. When several runs are judged at once (a ``compare`` or ``ab``
+job whose exit status fails on any of them) each interval is taken at the Bonferroni level
+:func:`per_test_confidence`, so the chance that *any* run of an unchanged job is called a regression stays
+under ``(1 - confidence) / 2``. A two-sided Mann–Whitney U p-value (normal approximation with tie and continuity
+correction; Hollander & Wolfe, *Nonparametric Statistical Methods*, 2nd ed., 1999, section 4.1) is reported
+alongside.
 
 Peak memory and energy per image are single values per run and are compared against their thresholds directly, with
 no noise model.
@@ -16,7 +27,6 @@ no noise model.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -31,19 +41,33 @@ CONFIDENCE = 0.95
 N_RESAMPLES = 2000
 MIN_BOOTSTRAP_SAMPLES = 5
 DEFAULT_SEED = 0
+EXACT_RANK_PAIRS = 10_000  # up to this many pairs (100 processes a side) the rank interval's k is exact
 
 
-def min_samples_for(confidence: float = CONFIDENCE) -> int:
+def per_test_confidence(confidence: float = CONFIDENCE, family: int = 1) -> float:
+    """The confidence each of ``family`` intervals needs so that all hold together with ``confidence``.
+
+    A job fails when *any* of its runs is a regression, so its false-alarm rate is that of the union of its
+    runs' tests: up to ``family`` times one run's. Bonferroni's inequality bounds the union by the sum, so
+    intervals at ``1 - (1 - confidence) / family`` each keep the job's rate under ``(1 - confidence) / 2``
+    (one-sided: only a slowdown fails), whatever the dependence between runs.
+    """
+    return 1.0 - (1.0 - confidence) / max(1, family)
+
+
+def min_samples_for(confidence: float = CONFIDENCE, family: int = 1) -> int:
     """The fewest samples per side at which two samples can differ at ``confidence`` at all.
 
     With ``n`` samples a side, the most extreme outcome, every current sample slower than every baseline one,
     has the exact two-sided rank-test (Mann-Whitney) p-value ``2 / C(2n, n)``: 0.33 at n=2, 0.10 at n=3, 0.029
-    at n=4. Below the first ``n`` where that is under ``1 - confidence`` no data can show a difference, so no
-    verdict on time is given (the full-range interval used below the bootstrap's minimum is then that same
-    extreme-arrangement test).
+    at n=4, 0.0079 at n=5. Below the first ``n`` where that is under ``1 - confidence`` no data can show a
+    difference, so no verdict on time is given (the full-range interval used below the bootstrap's minimum is
+    then that same extreme-arrangement test). With ``family`` runs judged together the bound is at
+    :func:`per_test_confidence`: 4 a side for one run at 95%, 5 for two to six runs, 6 for up to 23.
     """
+    alpha = 1.0 - per_test_confidence(confidence, family)
     n = 1
-    while 2 / math.comb(2 * n, n) >= 1.0 - confidence:
+    while 2 / math.comb(2 * n, n) >= alpha:
         n += 1
     return n
 
@@ -70,26 +94,30 @@ class SampleSize:
     current: int
     unit: SizeUnit = "samples"
 
-    def judged(self, confidence: float = CONFIDENCE) -> bool:
+    def judged(self, confidence: float = CONFIDENCE, family: int = 1) -> bool:
         """Whether a verdict is possible at all: at least :func:`min_samples_for` observations a side."""
-        return min(self.baseline, self.current) >= min_samples_for(confidence)
+        return min(self.baseline, self.current) >= min_samples_for(confidence, family)
 
-    def note(self, confidence: float = CONFIDENCE) -> str:
+    def note(self, confidence: float = CONFIDENCE, family: int = 1) -> str:
         """The "not judged" line every command prints for a comparison this small."""
+        over = f" over {family} runs" if family > 1 else ""
         return (
             f"not judged: too few samples ({self.baseline} and {self.current} {self.unit}; a {confidence:.0%} "
-            f"verdict needs at least {min_samples_for(confidence)} a side)"
+            f"verdict{over} needs at least {min_samples_for(confidence, family)} a side)"
         )
 
 
-def sample_size(baseline_groups: Sequence[Sequence[float]], current_groups: Sequence[Sequence[float]]) -> SampleSize:
+def sample_size(
+    baseline_groups: Sequence[Sequence[float] | np.ndarray], current_groups: Sequence[Sequence[float] | np.ndarray]
+) -> SampleSize:
     """How many independent observations each side holds: its processes where a side pools several, else samples.
 
-    Calls within one process share its conditions (placement, clocks, the machine's load at the time), which is
-    why :func:`grouped_bootstrap_ratio_ci` resamples processes first. When it does, the observations the rank
-    bound of :func:`min_samples_for` counts are the processes, not the calls: three processes of five calls each
-    are three observations of the between-process noise, and a side of one process has none. Each group is one
-    process's samples; empty groups and non-positive samples are left out as :func:`compare_samples` does.
+    Calls within one process share its conditions (placement, clocks, the machine's load at the time), so where
+    a side pools several processes the observations are the processes, not the calls: three processes of five
+    calls each are three observations of the between-process noise, and a side of one process has none. That is
+    what :func:`compare_samples` tests then (:func:`rank_ratio_ci` on the processes' medians), and what the rank
+    bound of :func:`min_samples_for` counts. Each group is one process's samples; empty groups and non-positive
+    samples are left out as :func:`compare_samples` does.
     """
     base = [g for g in map(_clean, baseline_groups) if g.size]
     cur = [g for g in map(_clean, current_groups) if g.size]
@@ -110,31 +138,49 @@ def bootstrap_ratio_ci(
     return float(lo), float(hi)
 
 
-def grouped_bootstrap_ratio_ci(
-    baseline: Sequence[np.ndarray],
-    current: Sequence[np.ndarray],
-    *,
-    confidence: float,
-    n_resamples: int,
-    rng: np.random.Generator,
-) -> tuple[float, float]:
-    """Two-level (hierarchical) bootstrap interval of the median ratio when a side pools several processes.
+def _rank_lower_tail(m: int, n: int, size: int) -> np.ndarray:
+    """``P(U = u)`` for ``u < size`` under no difference, ``U`` the Mann-Whitney count of ``m`` and ``n`` values.
 
-    Calls within one process share its conditions (placement, clocks, the machine's load at the time), so
-    pooling them as independent samples understates the uncertainty. Each resample first draws processes
-    with replacement, then calls within each drawn process (Davison & Hinkley, *Bootstrap Methods and their
-    Application*, 1997, section 3.8), which carries the process-to-process variation into the interval.
+    The largest of the pooled values comes from the first sample with probability ``m / (m + n)``, and then
+    beats all ``n`` of the second: ``P_{m,n}(u) = m/(m+n) P_{m-1,n}(u - n) + n/(m+n) P_{m,n-1}(u)``
+    (Mann & Whitney 1947), exact for continuous data; floats, since the counts ``C(m+n, m)`` outgrow integers.
     """
+    unit = np.zeros(size)
+    unit[0] = 1.0
+    prev = [unit.copy() for _ in range(n + 1)]  # m = 0: U is 0
+    for i in range(1, m + 1):
+        row = [unit.copy()]
+        for j in range(1, n + 1):
+            shifted = np.zeros(size)
+            if j < size:
+                shifted[j:] = prev[j][: size - j]
+            row.append(i / (i + j) * shifted + j / (i + j) * row[j - 1])
+        prev = row
+    return prev[n]
 
-    def resample(groups: Sequence[np.ndarray]) -> float:
-        picked = rng.integers(0, len(groups), size=len(groups))
-        pooled = np.concatenate([groups[i][rng.integers(0, groups[i].size, size=groups[i].size)] for i in picked])
-        return float(np.median(pooled))
 
-    ratios = np.array([resample(current) / resample(baseline) for _ in range(n_resamples)])
-    alpha = 1.0 - confidence
-    lo, hi = np.quantile(ratios, [alpha / 2, 1 - alpha / 2])
-    return float(lo), float(hi)
+def rank_ratio_ci(baseline: np.ndarray, current: np.ndarray, *, confidence: float) -> tuple[float, float, bool]:
+    """The distribution-free interval of ``current / baseline`` from the rank test (Moses' interval), and its rank.
+
+    The observations are taken as independent, and a change as one factor on all of them (a shift of their
+    logarithms). The interval runs from the ``k``-th smallest to the ``k``-th largest of the ``m·n`` pairwise
+    ratios ``current_i / baseline_j``, ``k`` the largest with ``P(U <= k - 1) <= (1 - confidence) / 2`` under no
+    change (Hollander & Wolfe 1999, section 4.3). Its lower end exceeds 1 exactly when the one-sided rank test
+    rejects at ``(1 - confidence) / 2``, so an unchanged pair is called slower at most that often, however the
+    observations are distributed: no bootstrap, and no narrowing at four or five a side. The third value is
+    False where no ``k`` reaches the level (too few observations): the interval is then the full range.
+    """
+    m, n = baseline.size, current.size
+    ratios = np.sort(np.log(current)[:, None] - np.log(baseline)[None, :], axis=None)
+    if m * n <= EXACT_RANK_PAIRS:
+        tail = np.cumsum(_rank_lower_tail(m, n, m * n // 2 + 1))
+        k = int(np.searchsorted(tail, (1.0 - confidence) / 2 * (1 + 1e-9), side="right"))
+    else:  # the large-sample approximation (Hollander & Wolfe 1999, section 4.3): within one rank of exact here
+        z = NormalDist().inv_cdf(1.0 - (1.0 - confidence) / 2)
+        k = max(0, math.floor(m * n / 2 - z * math.sqrt(m * n * (m + n + 1) / 12)))
+    exact = k >= 1
+    k = max(k, 1)
+    return float(np.exp(ratios[k - 1])), float(np.exp(ratios[m * n - k])), exact
 
 
 def _average_ranks(values: np.ndarray) -> np.ndarray:
@@ -185,10 +231,12 @@ class TimeComparison:
     confidence: float
     n_baseline: int
     n_current: int
-    method: Literal["bootstrap", "range"]
+    method: Literal["bootstrap", "range", "rank"]
     p_value: float | None
     threshold: Threshold
     verdict: Verdict
+    size: SampleSize  # the observations the verdict rests on: processes where a side pools several, else calls
+    family: int = 1  # runs judged together: the interval is at per_test_confidence(confidence, family)
 
 
 def compare_samples(
@@ -201,6 +249,7 @@ def compare_samples(
     rng: np.random.Generator | None = None,
     baseline_groups: Sequence[Sequence[float]] | None = None,
     current_groups: Sequence[Sequence[float]] | None = None,
+    family: int = 1,
 ) -> TimeComparison:
     """Compare two samples of seconds per image.
 
@@ -208,17 +257,19 @@ def compare_samples(
         baseline_s: Baseline seconds per image, one per measured call.
         current_s: Current seconds per image.
         baseline_groups: The same samples split by the process (run record) that measured them; when either
-            side has several, the interval comes from :func:`grouped_bootstrap_ratio_ci`.
+            side has several, the processes are the observations (:func:`sample_size`) and the interval is
+            :func:`rank_ratio_ci` on their medians.
         current_groups: As ``baseline_groups``, for the current side.
         threshold: A ``median`` :class:`Threshold`, or the allowed slowdown as a fraction (0.05 = 5%).
-        confidence: Two-sided confidence of the interval.
+        confidence: Two-sided confidence of the interval (of all ``family`` intervals together).
         n_resamples: Bootstrap resamples.
         rng: Random generator; a fixed-seed one when omitted, so results are reproducible.
+        family: How many runs are judged together with this one (:func:`per_test_confidence`).
 
     Returns:
         The comparison; ``verdict`` is ``regression`` only when ``ci_low > 1 + threshold``, ``improvement`` only
         when ``ci_high < 1 / (1 + threshold)``, ``inconclusive`` when the point estimate is past the threshold
-        but the interval is not.
+        but the interval is not, or when too few observations carry a verdict.
 
     Raises:
         ValueError: a side has no positive finite sample.
@@ -231,18 +282,22 @@ def compare_samples(
         raise ValueError("compare_samples needs at least one positive, finite sample on each side")
     b_med, c_med = float(np.median(base)), float(np.median(cur))
     ratio = c_med / b_med
-    if min(base.size, cur.size) >= MIN_BOOTSTRAP_SAMPLES:
+    level = per_test_confidence(confidence, family)
+    b_groups = [g for g in map(_clean, baseline_groups or []) if g.size] or [base]
+    c_groups = [g for g in map(_clean, current_groups or []) if g.size] or [cur]
+    size = sample_size(b_groups, c_groups)
+    method: Literal["bootstrap", "range", "rank"]
+    if size.unit == "processes":  # the processes are the observations: the rank interval on their medians
+        b_obs, c_obs = np.array([np.median(g) for g in b_groups]), np.array([np.median(g) for g in c_groups])
+        lo, hi, _ = rank_ratio_ci(b_obs, c_obs, confidence=level)
+        method = "rank"
+    elif min(base.size, cur.size) >= MIN_BOOTSTRAP_SAMPLES:
+        b_obs, c_obs = base, cur
         gen = rng if rng is not None else np.random.default_rng(DEFAULT_SEED)
-        b_groups = [g for g in map(_clean, baseline_groups or []) if g.size] or [base]
-        c_groups = [g for g in map(_clean, current_groups or []) if g.size] or [cur]
-        if len(b_groups) > 1 or len(c_groups) > 1:
-            lo, hi = grouped_bootstrap_ratio_ci(
-                b_groups, c_groups, confidence=confidence, n_resamples=n_resamples, rng=gen
-            )
-        else:
-            lo, hi = bootstrap_ratio_ci(base, cur, confidence=confidence, n_resamples=n_resamples, rng=gen)
-        method: Literal["bootstrap", "range"] = "bootstrap"
+        lo, hi = bootstrap_ratio_ci(base, cur, confidence=level, n_resamples=n_resamples, rng=gen)
+        method = "bootstrap"
     else:
+        b_obs, c_obs = base, cur
         lo, hi = float(cur.min() / base.max()), float(cur.max() / base.min())
         method = "range"
     # The point estimate always lies inside the interval reported.
@@ -250,7 +305,7 @@ def compare_samples(
     verdict: Verdict
     if not rule.enabled:
         verdict = "unchecked"
-    elif min(base.size, cur.size) < min_samples_for(confidence):
+    elif not size.judged(confidence, family):
         verdict = "inconclusive"  # not judged: no data this small can show a change at this confidence
     elif lo > 1.0 + rule.value:
         verdict = "regression"
@@ -270,19 +325,12 @@ def compare_samples(
         n_baseline=int(base.size),
         n_current=int(cur.size),
         method=method,
-        p_value=mann_whitney_p(base, cur),
+        p_value=mann_whitney_p(b_obs, c_obs),
         threshold=rule,
         verdict=verdict,
+        size=size,
+        family=max(1, family),
     )
-
-
-def withdraw_verdict(time: TimeComparison) -> TimeComparison:
-    """``time`` with no verdict on it (``inconclusive``; ``unchecked`` stays): for a comparison too small to judge.
-
-    Used where the observations that count are fewer than the samples ``compare_samples`` saw (processes, not
-    calls: :func:`sample_size`); the point estimate and its interval are kept for the reader.
-    """
-    return dataclasses.replace(time, verdict="unchecked" if time.verdict == "unchecked" else "inconclusive")
 
 
 @dataclass(frozen=True)
@@ -333,9 +381,9 @@ __all__ = [
     "bootstrap_ratio_ci",
     "compare_samples",
     "compare_value",
-    "grouped_bootstrap_ratio_ci",
     "mann_whitney_p",
     "min_samples_for",
+    "per_test_confidence",
+    "rank_ratio_ci",
     "sample_size",
-    "withdraw_verdict",
 ]

@@ -4,6 +4,11 @@ The bundled ``bench/data/gpus.yaml`` is validated on load, strictly: an unknown 
 source or a negative price is a :class:`~bench.errors.CatalogError` naming the file and the field. Users
 merge their own YAML over it and override prices from the command line; a price is always data with a
 date and a source, never a constant in code.
+
+A price says what kind of page it was read in (``source_kind``): ``primary``, the provider's own price page,
+or ``aggregator``, a third party's compilation (an article, a price-tracking repository) kept only where the
+provider's own page could not be read. ``kbench gpus`` marks the aggregators' figures, so a reader knows which
+prices rest on someone else's transcription. A user's own prices default to ``primary``.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ _DATE_RE = re.compile(r"^\d{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?)?$")
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9.-]*$")
 _STRICT = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)  # .nan/.inf specs and prices are typos
 PriceKind = Literal["on-demand", "spot", "marketplace", "managed", "reserved"]
+SourceKind = Literal["primary", "aggregator"]  # the provider's own page, or a third party's compilation
 
 
 def _parse_date(value: object) -> str:
@@ -53,6 +59,7 @@ class Price(BaseModel):
     tier: str | None = None
     date: str
     source: str = Field(min_length=1)
+    source_kind: SourceKind = "primary"
     note: str | None = None
 
     @field_validator("date", mode="before")
@@ -84,6 +91,7 @@ class GpuSpec(BaseModel):
     bandwidth_gbs: float = Field(gt=0)
     fp16_tensor_tflops: float = Field(gt=0)  # dense, FP32-accumulate rate on GeForce cards
     fp32_tflops: float = Field(gt=0)  # non-tensor
+    tf32_tensor_tflops: float | None = Field(default=None, gt=0)  # dense; None: half the FP16 rate (Ampere on)
     tdp_w: float = Field(gt=0)
     pcie_gen: int | None = Field(default=None, ge=1, le=6)  # host link: PCIe generation of its x16 slot
     bf16: bool = True
@@ -344,6 +352,7 @@ __all__ = [
     "Price",
     "PriceKind",
     "PublishedTiming",
+    "SourceKind",
     "bundled_catalog_path",
     "load_catalog",
     "parse_price_overrides",

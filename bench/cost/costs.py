@@ -65,12 +65,6 @@ def images_per_usd(
     return float("inf") if usd == 0 else 1.0 / usd
 
 
-def images_per_hour(s_per_image: float) -> float:
-    """Images one GPU-hour produces at ``s_per_image``."""
-    _check_non_negative(s_per_image=s_per_image)
-    return float("inf") if s_per_image == 0 else S_PER_HOUR / s_per_image
-
-
 def rental_table(usd_per_hour: float) -> dict[str, float]:
     """The guide's table: USD for one hour, one day, and one 4-hour session."""
     _check_non_negative(usd_per_hour=usd_per_hour)
@@ -349,7 +343,6 @@ __all__ = [
     "energy_wh",
     "gpu_seconds_per_image",
     "image_cost",
-    "images_per_hour",
     "images_per_usd",
     "record_overhead_s",
     "rental_table",

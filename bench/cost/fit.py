@@ -33,6 +33,7 @@ from bench.cost.roofline import (
     LEGACY_MMA_FAMILIES,
     MEMORY_GROUPS,
     OPERAND_GROUPS,
+    PREVIOUS_GENERATION,
     REFERENCE_FAMILY,
     SMOOTH_MAX_P,
     STREAM_GROUPS,
@@ -45,8 +46,6 @@ from bench.cost.roofline import (
 from bench.cost.timings import RowCase
 
 SOFT_L1_SCALE = 0.1  # log-residual where the soft-L1 loss turns linear (about 10%)
-# A generation with few or no published rows is centred on the generation before it (same software, newer chip).
-PREVIOUS_GENERATION = {"Blackwell": "Hopper"}
 
 
 @dataclass(frozen=True)
@@ -157,13 +156,11 @@ class Design:
         self.k_class = np.concatenate(k_class).astype(int)
         self.k_fp32 = np.concatenate(k_fp32)
         self.k_legacy = np.isin(self.k_class, [COMPUTE_CLASSES.index(k) for k in LEGACY_MMA_CLASSES])
-        dtype_of = [c.row.dtype for c in self.cases]
-        peaks = np.array([_peaks(c.gpu, dtype_of[i]) for i, c in enumerate(self.cases)])  # per point
-        self.k_peak = np.where(
-            self.k_fp32,
-            np.where(self.k_class == 1, peaks[self.seg_point[self.k_seg], 2], peaks[self.seg_point[self.k_seg], 1]),
-            peaks[self.seg_point[self.k_seg], 0],
-        )
+        # per point: half, fp32 GEMM (TF32 where the row allowed it), fp32 convolution, fp32 attention
+        peaks = np.array([_peaks(c.gpu, c.row.dtype, c.row.tf32) for c in self.cases])
+        k_peaks = peaks[self.seg_point[self.k_seg]]
+        k_col = np.where(self.k_fp32, np.select([self.k_class == 0, self.k_class == 1], [1, 2], 3), 0)
+        self.k_peak = k_peaks[np.arange(k_col.size), k_col]
         self.gpu_bw = np.array([gpu.bandwidth_gbs * 1e9 for gpu in gpus])
         self.gpu_family = np.array([FAMILIES.index(family(gpu)) for gpu in gpus])
         self.point_link = np.array([host_link_gbs(c.gpu) * 1e9 for c in self.cases])

@@ -7,6 +7,10 @@ the cross-validated residuals of that fit (:mod:`bench.cost.intervals`). A measu
 corrects the model for it: per stage, the ratio of measured to projected time carries over to every other GPU, and
 the unaccounted remainder carries over as a fixed per-call overhead; calibrated figures carry the narrower interval
 of a transferred ratio, widened by the measurement's own spread. Measured figures always win over projections.
+
+TF32 is a projection option (``tf32``): fp32 matmuls on TF32 tensor cores, as a run that allowed them
+(``torch.set_float32_matmul_precision("high")``, the ``tf32`` optimisation) had them. A record says whether it did
+(:func:`record_tf32`), so it calibrates at its own math rate and measures only a workload of the same setting.
 """
 
 from __future__ import annotations
@@ -22,7 +26,14 @@ from bench.cost.costs import usd_per_1k_images
 from bench.cost.counting.profile import WorkloadProfile, profile_workload
 from bench.cost.intervals import Band, apply, shipped_intervals, widen
 from bench.cost.record_gpu import record_gpu
-from bench.cost.roofline import DEFAULT_EFF_SOURCE, ModelConstants, denoiser_kind, family, stage_times
+from bench.cost.roofline import (
+    DEFAULT_EFF_SOURCE,
+    PREVIOUS_GENERATION,
+    ModelConstants,
+    denoiser_kind,
+    family,
+    stage_times,
+)
 from bench.cost.vram import estimate_vram, measured_vram_gib
 from bench.results import RunRecord
 from bench.results.registered import stands_for_registered
@@ -50,13 +61,25 @@ class Calibration:
         return f"calibrated on {self.gpu_id} by {self.run_key} ({how})"
 
 
+def record_tf32(record: RunRecord) -> bool:
+    """Whether a run had TF32 matmuls: its ``tf32`` optimisation, or torch's setting in its environment.
+
+    Records from before the environment carried ``tf32_matmul`` read as off, torch's default.
+    """
+    return record.spec.optimise.tf32 or record.env.get("tf32_matmul") is True
+
+
 def calibrate(
     record: RunRecord, gpu: GpuSpec, profile: WorkloadProfile, constants: ModelConstants | None = None
 ) -> Calibration:
-    """Learn per-stage corrections so that projecting ``record``'s workload onto ``gpu`` gives its median."""
+    """Learn per-stage corrections so that projecting ``record``'s workload onto ``gpu`` gives its median.
+
+    The record is projected at its own math rate (TF32 matmuls where it had them), so the corrections it carries
+    are the model's error, not the setting's.
+    """
     if record.summary is None:
         raise ValueError(f"record {record.run_key} has no summary")
-    base = stage_times(profile, gpu, constants)
+    base = stage_times(profile, gpu, constants, tf32=record_tf32(record))
     median = record.summary.median_s_per_image
     measured = {s: v for s, v in record.summary.stage_s_per_image.items() if s in STAGES and v > 0}
     scale = dict.fromkeys(STAGES, 1.0)
@@ -110,9 +133,14 @@ def project(
     gpu: GpuSpec,
     calibration: Calibration | None = None,
     constants: ModelConstants | None = None,
+    *,
+    tf32: bool = False,
 ) -> Projection:
-    """Seconds per image of ``profile`` on ``gpu``: the fitted model, or corrected by ``calibration``."""
-    base = stage_times(profile, gpu, constants)
+    """Seconds per image of ``profile`` on ``gpu``: the fitted model, or corrected by ``calibration``.
+
+    ``tf32``: fp32 matmuls run on TF32 tensor cores (no effect on fp16/bf16 math).
+    """
+    base = stage_times(profile, gpu, constants, tf32=tf32)
     if calibration is None:
         stage_s = {s: base.roofline_s[s] + base.offload_s[s] for s in STAGES}
         label = constants.source if constants is not None else DEFAULT_EFF_SOURCE
@@ -202,17 +230,27 @@ def _pick_calibration(target: Workload, measured: Measured) -> tuple[RunRecord, 
     return record, gpu
 
 
+def _math_key(w: Workload, tf32: bool) -> tuple[object, ...]:
+    """The workload key plus TF32, which changes fp32 runs only."""
+    return (*workload_key(w), tf32 and w.dtype == "fp32")
+
+
 class MeasuredIndex:
-    """Measured records, also grouped by (GPU id, workload key) for constant-time lookups per estimate."""
+    """Measured records, also grouped by (GPU id, workload key, TF32) for constant-time lookups per estimate."""
 
     def __init__(self, items: Measured) -> None:
         self.items = items
         self.by_gpu_and_key: dict[tuple[str, tuple[object, ...]], list[RunRecord]] = {}
         for record, gpu, workload in items:
-            self.by_gpu_and_key.setdefault((gpu.id, workload_key(workload)), []).append(record)
+            self.by_gpu_and_key.setdefault((gpu.id, _math_key(workload, record_tf32(record))), []).append(record)
 
     def __iter__(self) -> Iterator[RunRecord]:
         return (record for record, _, _ in self.items)
+
+    def records_for(self, gpu_id: str, workload: Workload, tf32: bool = False) -> list[RunRecord]:
+        """The records that measured ``workload`` on ``gpu_id`` at that math setting: the one lookup of a
+        measurement (the projection's and the session overhead's)."""
+        return self.by_gpu_and_key.get((gpu_id, _math_key(workload, tf32)), [])
 
 
 def estimate_workload(
@@ -223,12 +261,14 @@ def estimate_workload(
     *,
     run_key: str | None = None,
     providers: list[str] | None = None,
+    tf32: bool = False,
 ) -> list[Estimate]:
     """One :class:`Estimate` per catalog GPU for ``workload``: measured where a record ran it there.
 
     CPU records and records of another architecture (tiny weights, or a ``hub`` model whose recorded
     architecture differs from the registered one) never measure or calibrate a GPU estimate (a CPU's efficiency
     says nothing about GPU kernels, and other architectures have other costs); GPU records of the model do.
+    ``tf32``: project fp32 matmuls on TF32 tensor cores; an fp32 record measures only the same setting.
     """
     measured = records if isinstance(records, MeasuredIndex) else MeasuredIndex(measured_index(records, catalog))
     profile = profile_workload(workload)
@@ -239,7 +279,7 @@ def estimate_workload(
     out: list[Estimate] = []
     for gpu_id in gpu_ids or list(catalog.gpus):
         gpu = catalog.get(gpu_id)
-        same = measured.by_gpu_and_key.get((gpu.id, key), [])
+        same = measured.records_for(gpu.id, workload, tf32)
         vram = vram_estimate
         vram_src: Source = "projected"
         measured_peaks = [v for r in same if (v := measured_vram_gib(r)) is not None]
@@ -251,8 +291,9 @@ def estimate_workload(
             label = f"measured on {gpu.id} ({len(same)} record{'s' if len(same) > 1 else ''})"
             stages = dict(same[0].summary.stage_s_per_image) if same[0].summary else {}
         else:
-            proj = project(profile, gpu, calibration)
+            proj = project(profile, gpu, calibration, tf32=tf32)
             s, source, label, stages = proj.s_per_image, "projected", proj.calibration, proj.stage_s
+            label += _unfitted_generation(gpu, catalog)
         price = gpu.cheapest_price(providers)
         interval = None if source == "measured" else apply(s, projection_band(profile, gpu, calibration))
         out.append(
@@ -287,6 +328,15 @@ def estimate_workload(
     return out
 
 
+def _unfitted_generation(gpu: GpuSpec, catalog: Catalog) -> str:
+    """What a projection label adds for a GPU generation no fitted row ran on: whose fractions it borrows."""
+    fam = family(gpu)
+    fitted = {family(catalog.gpus[g]) for g in shipped_intervals().fitted_gpus if g in catalog.gpus}
+    if fam in fitted or fam not in PREVIOUS_GENERATION:
+        return ""
+    return f"; no published {fam} row: its attainable fractions are {PREVIOUS_GENERATION[fam]}'s, band of an unseen GPU"
+
+
 def projection_band(profile: WorkloadProfile, gpu: GpuSpec, calibration: Calibration | None) -> Band:
     """The log-residual band of a projection: by what the fit had not seen, or of a calibrated transfer."""
     table = shipped_intervals()
@@ -295,40 +345,16 @@ def projection_band(profile: WorkloadProfile, gpu: GpuSpec, calibration: Calibra
     return table.band(gpu.id, family(gpu), profile.workload.model, denoiser_kind(profile))
 
 
-def estimate_for_records(
-    records: list[RunRecord], catalog: Catalog, gpu_ids: list[str] | None = None
-) -> list[Estimate]:
-    """One :class:`Estimate` per (ok record's workload x catalog GPU), measured where possible.
-
-    Workloads are deduplicated (weights and language do not change compute); each keeps the run key of its
-    first record. Tiny-weight and CPU records contribute their workload, projected for the full-size model.
-    """
-    seen: dict[tuple[object, ...], str] = {}
-    workloads: list[Workload] = []
-    for record in records:
-        if not record.ok:
-            continue
-        w = Workload.from_spec(record.spec)
-        if workload_key(w) not in seen:
-            seen[workload_key(w)] = record.run_key
-            workloads.append(w)
-    index = MeasuredIndex(measured_index(records, catalog))
-    out: list[Estimate] = []
-    for w in workloads:
-        out.extend(estimate_workload(w, catalog, index, gpu_ids, run_key=seen[workload_key(w)]))
-    return out
-
-
 __all__ = [
     "Calibration",
     "Estimate",
     "MeasuredIndex",
     "Projection",
     "calibrate",
-    "estimate_for_records",
     "estimate_workload",
     "measured_index",
     "project",
     "projection_band",
+    "record_tf32",
     "workload_key",
 ]

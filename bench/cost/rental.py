@@ -24,7 +24,7 @@ from typing import Literal
 from bench.cost.costs import ImageCost, Session, image_cost, record_overhead_s
 from bench.cost.counting.profile import profile_workload
 from bench.cost.prices.policy import PriceChoice
-from bench.cost.projection import Estimate, MeasuredIndex, workload_key
+from bench.cost.projection import Estimate, MeasuredIndex
 from bench.spec import Workload
 
 ASSUMED_LOAD_GBPS = 2.0  # GB/s of weights from disk to the device; an assumption (see the module docstring)
@@ -48,7 +48,7 @@ class Overhead:
 def session_overhead(estimate: Estimate, workload: Workload, index: MeasuredIndex | None = None) -> Overhead:
     """Load plus warmup time of ``workload`` on the estimate's GPU (see the module docstring)."""
     w = workload.with_(memory=estimate.memory)
-    records = (index.by_gpu_and_key.get((estimate.gpu_id, workload_key(w)), []) if index else []) or []
+    records = index.records_for(estimate.gpu_id, w) if index else []
     timed = [r for r in records if r.timing is not None]
     if timed:
         load = statistics.median(r.timing.load_s for r in timed if r.timing)

@@ -49,7 +49,12 @@ def report_numbers(
         gpu_ids: Catalog GPU ids for the guide tables and the answer; ``None`` means every GPU in the catalog.
         serve_records: Serving results whose measured points join the simulated curves.
         slo_p99_s: The p99 latency SLO of the "$ per image at SLO" table (default: the serving records').
+
+    Without isolated records (a report of serving results alone) nothing is projected or ranked
+    (:func:`serving_numbers`).
     """
+    if not records:
+        return serving_numbers(serve_records, slo_p99_s)
     gpus = list(gpu_ids) if gpu_ids is not None else None
     estimates = guide_estimates(records, book.priced, gpu_ids=gpus)
     real = real_gpu_records(records)
@@ -60,4 +65,10 @@ def report_numbers(
     return ReportNumbers(tuple(estimates), serving, answers)
 
 
-__all__ = ["ANSWER_ROWS", "ReportNumbers", "report_numbers"]
+def serving_numbers(serve_records: Sequence[ServeRecord | SloRecord], slo_p99_s: float | None = None) -> ReportNumbers:
+    """The numbers of a report of serving results alone: the serving section, each server beside the simulator's
+    prediction from its own calls. Nothing is projected, so no price book is needed."""
+    return ReportNumbers((), build_serving((), serve_records, (), slo_p99_s))
+
+
+__all__ = ["ANSWER_ROWS", "ReportNumbers", "report_numbers", "serving_numbers"]

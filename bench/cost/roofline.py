@@ -2,8 +2,9 @@
 
 Every kernel the counter saw (:mod:`bench.cost.counting.ops`) belongs to an op class. A kernel of a compute
 class (GEMM, convolution, fused attention) takes ``max(FLOPs / (peak · e_class), bytes / (bandwidth · m_operand))``
-at its own arithmetic intensity, where the peak is the rate of its math (fp16/bf16 tensor, TF32 for fp32
-convolutions on Ampere and later, else fp32) and ``m_operand`` is the bandwidth fraction of GEMM operands (GEMMs
+at its own arithmetic intensity, where the peak is the rate of its math (fp16/bf16 tensor; TF32 for fp32
+convolutions on Ampere and later, cuDNN's default; TF32 for fp32 GEMMs too where the run allows TF32 matmuls,
+``tf32=True``, else fp32) and ``m_operand`` is the bandwidth fraction of GEMM operands (GEMMs
 and attention) or of convolution operands (channels-first tensors: cuDNN's tensor-core kernels add layout passes, so
 published convolution-heavy pipelines run slower than GEMM-heavy ones of the same FLOPs); a memory class
 (element-wise, normalisation/reduction, copy) moves its bytes at ``bandwidth · m_class``. Each kernel also pays a
@@ -48,6 +49,8 @@ REFERENCE_FAMILY = "Ampere"  # multipliers are relative to it
 COMPUTE_CLASSES = ("gemm", "conv", "attention")
 LEGACY_MMA_CLASSES = ("conv", "attention")  # eager kernels on the pre-Hopper tensor-core path (mma.sync)
 LEGACY_MMA_FAMILIES = ("Hopper", "Blackwell")  # families whose datasheet peak needs a newer instruction path
+# A generation with few or no published rows is centred on the generation before it (same software, newer chip).
+PREVIOUS_GENERATION = {"Blackwell": "Hopper"}
 MEMORY_GROUPS = ("gemm", "conv", "elementwise", "norm", "copy")
 OPERAND_GROUPS = ("gemm", "conv", "gemm")  # per compute class: whose bandwidth its operand traffic moves at
 STREAM_GROUPS = MEMORY_GROUPS[2:]  # the memory-bound classes, charged in total
@@ -119,12 +122,34 @@ def host_link_gbs(gpu: GpuSpec) -> float:
     return PCIE_X16_GBS[gpu.pcie_gen or DEFAULT_PCIE_GEN]
 
 
-def _peaks(gpu: GpuSpec, dtype: str) -> tuple[float, float, float]:
-    """(half-precision, fp32 GEMM, fp32 convolution) peak FLOP/s: cuDNN uses TF32 for fp32 convs on Ampere+."""
+def tf32_tflops(gpu: GpuSpec) -> float:
+    """Dense TF32 tensor rate: the catalog's figure, else half the FP16 tensor rate from Ampere on, else FP32.
+
+    Turing and Volta have no TF32: their fp32 math runs at the FP32 rate whatever PyTorch allows.
+    """
+    if FAMILIES.index(family(gpu)) < FAMILIES.index("Ampere"):
+        return gpu.fp32_tflops
+    rate = gpu.tf32_tensor_tflops or gpu.fp16_tensor_tflops / 2
+    return max(gpu.fp32_tflops, rate)
+
+
+# fp32 fused attention (PyTorch's memory-efficient kernel, from xFormers: ``DefaultGemmType<ArchTag, float>``) runs on
+# tensor cores from Ampere on with cutlass's ``OpMultiplyAddFastF32``: three TF32 products per fp32 one, as accurate
+# as fp32, whatever TF32 setting the run has.
+FAST_F32_PRODUCTS = 3
+
+
+def _peaks(gpu: GpuSpec, dtype: str, tf32: bool = False) -> tuple[float, float, float, float]:
+    """(half-precision, fp32 GEMM, fp32 convolution, fp32 attention) peak FLOP/s.
+
+    cuDNN uses TF32 for fp32 convolutions on Ampere and later by default; fp32 GEMMs use it only where the run allows
+    TF32 matmuls (``torch.backends.cuda.matmul.allow_tf32``, ``set_float32_matmul_precision("high")``), off by
+    default; fp32 attention runs at a third of the TF32 rate (:data:`FAST_F32_PRODUCTS`) either way.
+    """
     half = gpu.peak_tflops(dtype if dtype != "fp32" else "fp16") * 1e12
     fp32 = gpu.fp32_tflops * 1e12
-    tf32 = max(fp32, gpu.fp16_tensor_tflops * 1e12 / 2) if FAMILIES.index(family(gpu)) >= 2 else fp32
-    return half, fp32, tf32
+    tf32_rate = tf32_tflops(gpu) * 1e12
+    return half, tf32_rate if tf32 else fp32, tf32_rate, max(fp32, tf32_rate / FAST_F32_PRODUCTS)
 
 
 @dataclass(frozen=True)
@@ -186,17 +211,23 @@ class CallTime:
         return self.compute_s + self.memory_s + self.floor_s
 
 
-def call_breakdown(count: OpCount, gpu: GpuSpec, dtype: str, c: ModelConstants | None = None) -> CallTime:
-    """Seconds of one component call on ``gpu``, split by what bounds them (see :class:`CallTime`)."""
+def call_breakdown(
+    count: OpCount, gpu: GpuSpec, dtype: str, c: ModelConstants | None = None, *, tf32: bool = False
+) -> CallTime:
+    """Seconds of one component call on ``gpu``, split by what bounds them (see :class:`CallTime`).
+
+    ``tf32``: fp32 GEMMs run on TF32 tensor cores (see :func:`_peaks`).
+    """
     c = c or shipped_constants()
     f = features(count)
     fam = family(gpu)
-    half, fp32, tf32 = _peaks(gpu, dtype)
+    half, fp32, conv32, attention32 = _peaks(gpu, dtype, tf32)
     bandwidth = gpu.bandwidth_gbs * 1e9
     legacy = c.legacy_mma[fam]
     e = np.array([min(1.0, c.compute_eff[k] * (legacy if k in LEGACY_MMA_CLASSES else 1.0)) for k in COMPUTE_CLASSES])
     m = {g: min(1.0, c.memory_eff[g] * c.arch_memory[fam]) for g in MEMORY_GROUPS}
-    peak = np.where(f.fp32, np.where(f.klass == 1, tf32, fp32), half)
+    peak32 = np.select([f.klass == 0, f.klass == 1], [fp32, conv32], attention32)
+    peak = np.where(f.fp32, peak32, half)
     compute = f.flops / (peak * e[f.klass]) if f.flops.size else f.flops
     operand = np.array([m[g] for g in OPERAND_GROUPS])
     moved = f.bytes / (bandwidth * operand[f.klass])
@@ -210,9 +241,11 @@ def call_breakdown(count: OpCount, gpu: GpuSpec, dtype: str, c: ModelConstants |
     return CallTime(compute_s, memory_s, floor_s, host, total)
 
 
-def call_time_s(count: OpCount, gpu: GpuSpec, dtype: str, c: ModelConstants | None = None) -> float:
+def call_time_s(
+    count: OpCount, gpu: GpuSpec, dtype: str, c: ModelConstants | None = None, *, tf32: bool = False
+) -> float:
     """Seconds of one component call on ``gpu``: device time of its kernels against its host dispatch time."""
-    return call_breakdown(count, gpu, dtype, c).total_s
+    return call_breakdown(count, gpu, dtype, c, tf32=tf32).total_s
 
 
 def _weights(profile: WorkloadProfile, role: str, component: str, count: OpCount) -> float:
@@ -254,13 +287,16 @@ class StageTimes:
         return sum(self.roofline_s.values()) + sum(self.offload_s.values()) + self.overhead_s
 
 
-def stage_times(profile: WorkloadProfile, gpu: GpuSpec, constants: ModelConstants | None = None) -> StageTimes:
-    """Default (uncalibrated) per-image stage times of a counted workload on ``gpu``."""
+def stage_times(
+    profile: WorkloadProfile, gpu: GpuSpec, constants: ModelConstants | None = None, *, tf32: bool = False
+) -> StageTimes:
+    """Default (uncalibrated) per-image stage times of a counted workload on ``gpu`` (``tf32``: TF32 matmuls)."""
     c = constants or shipped_constants()
     w = profile.workload
     roof = dict.fromkeys(STAGES, 0.0)
     for part in profile.parts:
-        roof[part.stage] += part.repeats * call_time_s(part.count, gpu, part.dtype or w.dtype, c) / profile.images
+        call = call_time_s(part.count, gpu, part.dtype or w.dtype, c, tf32=tf32)
+        roof[part.stage] += part.repeats * call / profile.images
     off = {s: v / profile.images for s, v in offload_s_by_stage(profile, gpu, c).items()}
     return StageTimes(roofline_s=roof, offload_s=off, overhead_s=c.call_overhead_s / profile.images)
 
@@ -307,6 +343,7 @@ __all__ = [
     "DEFAULT_EFF_SOURCE",
     "FAMILIES",
     "OP_CLASSES",
+    "PREVIOUS_GENERATION",
     "CallTime",
     "ModelConstants",
     "StageLimits",
@@ -321,4 +358,5 @@ __all__ = [
     "shipped_constants",
     "stage_limits",
     "stage_times",
+    "tf32_tflops",
 ]

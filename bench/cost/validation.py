@@ -27,14 +27,17 @@ from bench.cost.intervals import IntervalTable, calibrated_band, grouped_bands, 
 from bench.cost.roofline import ModelConstants, family
 from bench.cost.timings import (
     PublishedRow,
+    PublishedVram,
     RowCase,
     bundled_timings_path,
     dataset_sha256,
     denoiser_kind,
     load_timings,
+    load_vram,
     model_family,
     row_profile,
 )
+from bench.cost.vram import VramEstimate, estimate_vram
 
 CONSTANTS_SCHEMA_VERSION = 1
 Progress = Callable[[int, int, PublishedRow], None]
@@ -184,9 +187,33 @@ def load_cases(catalog: Catalog, progress: Progress | None = None, path: Path | 
     return prepare_cases(catalog, load_timings(catalog, path), progress)
 
 
+@dataclass(frozen=True)
+class VramCheck:
+    """One published peak beside the estimate of what that figure counts (its ``basis``)."""
+
+    row: PublishedVram
+    estimate: VramEstimate
+
+    @property
+    def estimated_gib(self) -> float:
+        """The allocator's part for an allocator peak, else the whole estimate with its context allowance."""
+        return self.estimate.allocated_gib if self.row.basis == "allocated" else self.estimate.total_gib
+
+    @property
+    def error(self) -> float:
+        return self.estimated_gib / self.row.peak_gib - 1
+
+
+def check_vram(catalog: Catalog, path: Path | None = None) -> list[VramCheck]:
+    """Estimate every published peak of the VRAM dataset (``bench/data/published_vram.yaml`` by default)."""
+    return [VramCheck(row, estimate_vram(row_profile(row))) for row in load_vram(catalog, path)]
+
+
 __all__ = [
     "RowResult",
     "Validation",
+    "VramCheck",
+    "check_vram",
     "constants_document",
     "gpu_class",
     "load_cases",

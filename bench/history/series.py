@@ -5,10 +5,12 @@ environment, else kbench's own commit), so the processes that measured one commi
 a record without a commit is a point of its own. Points are ordered by their earliest start time. The newest
 point can also be compared, with the grouped statistics of ``kbench compare``, against the pooled records of
 the ``N`` points before it (``--baseline last:N``): a rolling baseline in place of a single stored one, which
-one outlier cannot poison for long. Those statistics resample processes when a side pools several, so the
+one outlier cannot poison for long. Those statistics count processes when a side pools several, so the
 comparison is judged only with at least :func:`~bench.compare.stats.min_samples_for` processes a side (a newest
 commit measured by one process is "not judged": nothing in one process tells its code from its machine's
-load). Pure; no I/O.
+load). The series compared are one family, as the runs of one ``compare`` job are: each at the Bonferroni level
+of their number, so a history of unchanged code fails on them at most ``(1 - confidence) / 2`` of the time.
+Pure; no I/O.
 """
 
 from __future__ import annotations
@@ -16,10 +18,8 @@ from __future__ import annotations
 import re
 import statistics
 from collections.abc import Sequence
-from dataclasses import replace
 
-from bench.compare.engine import NothingToCompare, RunComparison, compare_records
-from bench.compare.stats import CONFIDENCE, sample_size, withdraw_verdict
+from bench.compare.engine import NothingToCompare, compare_records
 from bench.compare.thresholds import DEFAULT_THRESHOLDS, ThresholdSet
 from bench.errors import KbenchError
 from bench.history.steps import (
@@ -64,19 +64,6 @@ def _samples(record: RunRecord) -> list[float]:
     return [record.summary.median_s_per_image] if record.summary is not None else []
 
 
-def judge_rolling(
-    run: RunComparison, base: Sequence[RunRecord], current: Sequence[RunRecord], confidence: float = CONFIDENCE
-) -> RunComparison:
-    """``run`` with its time verdict withdrawn when a side has too few processes (or samples) to carry one."""
-    if run.time is None or run.too_few_samples:
-        return run
-    size = sample_size([_samples(r) for r in base if r.ok], [_samples(r) for r in current if r.ok])
-    if size.judged(confidence):
-        return run
-    notes = (*run.notes, size.note(confidence))
-    return replace(run, time=withdraw_verdict(run.time), too_few_samples=True, notes=notes)
-
-
 def build_points(records: Sequence[RunRecord], indices: Sequence[int]) -> list[Point]:
     """The points of one run key: its ok records grouped by commit, ordered by earliest start."""
     groups: dict[str, list[int]] = {}
@@ -118,9 +105,10 @@ def build_history(
     for i, r in enumerate(records):
         if r.ok:
             by_key.setdefault(r.run_key, []).append(i)
+    points_by_key = {key: build_points(records, indices) for key, indices in by_key.items()}
+    family = sum(1 for points in points_by_key.values() if len(points) > 1)
     series = []
-    for key, indices in by_key.items():
-        points = build_points(records, indices)
+    for key, points in points_by_key.items():
         if not points:
             continue
         segments, sigma = detect_segments([p.median_s for p in points], min_effect=min_effect, min_size=min_size)
@@ -130,9 +118,7 @@ def build_history(
             base = [records[i] for p in before for i in p.record_ids]
             cur = [records[i] for i in points[-1].record_ids]
             try:
-                rolling = judge_rolling(
-                    compare_records(base, cur, thresholds, allow_env_mismatch=True).runs[0], base, cur
-                )
+                rolling = compare_records(base, cur, thresholds, allow_env_mismatch=True, family=family).runs[0]
             except NothingToCompare:
                 rolling = None
         series.append(SeriesResult(key, tuple(points), tuple(segments), sigma, rolling))
@@ -143,4 +129,4 @@ def build_history(
     )
 
 
-__all__ = ["HistoryError", "build_history", "build_points", "judge_rolling", "parse_baseline", "record_commit"]
+__all__ = ["HistoryError", "build_history", "build_points", "parse_baseline", "record_commit"]

@@ -1,4 +1,5 @@
-"""The sweep: one fresh child process per run, results appended as each run ends.
+"""One run in a fresh child process, and what a sweep keeps of it (the loop is
+:mod:`bench.measure.executors.driver`).
 
 The parent never imports torch. Each run is a ``python -m bench.measure.child`` subprocess in its own
 process group, waited on with a timeout; a hang is killed (status ``timeout``), a child killed by the
@@ -10,7 +11,6 @@ Everything already measured is on disk either way; one sweep at a time holds the
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
@@ -18,7 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,7 +27,7 @@ from bench.errors import ResultsWriteError
 from bench.files import read_tail
 from bench.measure.interrupts import SweepGuard, kill_group
 from bench.measure.lifeline import PARENT_ENV, RUN_DIR_ENV
-from bench.results import ErrorInfo, ResultsLock, RunRecord, append_record, completed_keys, utc_now_iso
+from bench.results import ErrorInfo, RunRecord, append_record, utc_now_iso
 from bench.spec import OFFLOAD_OPTIONS, RunSpec
 
 STDERR_TAIL_LINES = 12
@@ -197,46 +197,6 @@ def run_in_child(
         return parent_record(
             spec, "error", reason, started_at, ErrorInfo(type="ChildCrash", message=reason, traceback_tail=tail)
         )
-
-
-def run_sweep(
-    specs: Sequence[RunSpec],
-    results_path: str | Path,
-    *,
-    resume: bool = False,
-    timeout_s: float | None = None,
-    images_dir: Path | None = None,
-    progress: ProgressCallback | None = None,
-) -> SweepOutcome:
-    """Run every spec (skipping recorded ones with ``resume``), appending each record as it ends."""
-    results_path = Path(results_path)
-    outcome = SweepOutcome(results_path=results_path)
-    show = progress or (lambda *args: None)
-
-    def notify(event: str, index: int, total: int, spec: RunSpec, record: RunRecord | None) -> None:
-        with contextlib.suppress(OSError):  # a terminal closed under the sweep (SIGHUP) must not end it
-            show(event, index, total, spec, record)
-
-    with ResultsLock(results_path), SweepGuard() as guard:
-        done = completed_keys(results_path) if resume else set()
-        todo = [s for s in specs if s.run_key not in done]
-        outcome.resumed_skips = len(specs) - len(todo)
-        for index, spec in enumerate(todo, start=1):
-            if guard.stopping:
-                break
-            notify("start", index, len(todo), spec, None)
-            reason = static_skip_reason(spec)
-            if reason:
-                record = parent_record(spec, "skipped", reason, utc_now_iso())
-            else:
-                record = run_in_child(spec, timeout_s=timeout_s or spec.timeout_s, images_dir=images_dir, guard=guard)
-            if not outcome.keep(record):
-                break
-            notify("end", index, len(todo), spec, record)
-        finished = [r for r in outcome.records if r.status != "interrupted"]
-        outcome.interrupted = guard.stopping and len(finished) < len(todo)
-        outcome.exit_code = guard.exit_code() if outcome.interrupted else 0
-    return outcome
 
 
 def default_results_path(directory: str | Path = "results") -> Path:

@@ -13,8 +13,12 @@ uncompiled cell of the same workload (the same run with ``compile: none``):
 A speed-up is the baseline cell's median s/image over the cell's, with the interval ``kbench compare`` puts on a
 ratio of medians (:func:`bench.compare.stats.compare_samples`, on each side's per-image samples). It is *within
 noise* where that interval includes 1x, or where a side has fewer samples than any data could tell from 1x at
-that confidence (:func:`~bench.compare.stats.min_samples_for`: 4 at 95%). Each cell is one process, so the
-interval holds the noise between its calls, not between processes (the machine's other load, placement).
+that confidence (:func:`~bench.compare.stats.min_samples_for`: 4 at 95%, so a sweep needs ``repeats: 4``; at 3
+even a cell whose every call beats every baseline call has a rank-test p of 2 / C(6, 3) = 0.10). Each interval
+is a 95% one of its own cell against the baseline: the ranking judges no gate, so it is not widened for the
+number of cells, and up to one neutral cell in twenty (2 in 70 at 4 calls a side) shows an interval that
+excludes 1x by chance. Each cell is one process, so the interval holds the noise between its calls, not between
+processes (the machine's other load, placement).
 """
 
 from __future__ import annotations
@@ -68,7 +72,7 @@ class Speedup:
     high: float
     n_baseline: int  # per-image samples of the baseline cell
     n_cell: int
-    method: str  # "bootstrap" (percentile, over calls) or "range" (fewer than 5 calls a side: min/max ratio)
+    method: str  # "bootstrap" (percentile, over calls) or "range" (4 calls a side or fewer: min/max ratio)
     confidence: float = CONFIDENCE
 
     @property

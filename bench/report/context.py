@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from bench.report.architecture import architecture_notes, source_banner_applies
 from bench.results import RunRecord
+from bench.spec import RunSpec
 
 WEIGHT_NOTES = {
     "random": (
@@ -79,10 +80,20 @@ def _flatten(env: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
     return {k: (v if len(v) <= MAX_ENV_VALUE_CHARS else v[: MAX_ENV_VALUE_CHARS - 1] + "…") for k, v in out.items()}
 
 
-def environment_blocks(records: Sequence[RunRecord], max_blocks: int = 8) -> list[EnvBlock]:
+class Recorded(Protocol):
+    """What an environment block needs of a record: isolated runs and serving load points both have it."""
+
+    @property
+    def env(self) -> Mapping[str, Any]: ...
+
+    @property
+    def spec(self) -> RunSpec: ...
+
+
+def environment_blocks(records: Sequence[Recorded], max_blocks: int = 8) -> list[EnvBlock]:
     """Distinct environments in first-seen order (results from several machines give several blocks)."""
     rank = {k: i for i, k in enumerate(ENV_PREFERRED)}
-    groups: dict[tuple[tuple[str, str], ...], list[RunRecord]] = {}
+    groups: dict[tuple[tuple[str, str], ...], list[Recorded]] = {}
     for rec in records:
         flat = _flatten(rec.env)
         items = tuple(sorted(flat.items(), key=lambda kv: (rank.get(kv[0], len(rank)), kv[0])))
@@ -132,6 +143,7 @@ __all__ = [
     "MAX_ENV_VALUE_CHARS",
     "WEIGHT_NOTES",
     "EnvBlock",
+    "Recorded",
     "ScenarioInfo",
     "environment_blocks",
     "run_warnings",

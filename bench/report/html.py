@@ -12,6 +12,7 @@ import base64
 import functools
 import hashlib
 from collections.abc import Sequence
+from importlib import resources
 
 import jinja2
 from markupsafe import Markup
@@ -98,6 +99,11 @@ def environment() -> jinja2.Environment:
     return env
 
 
+def stylesheet() -> Markup:
+    """The report's stylesheet (``templates/report.css``), shared by every page kbench writes."""
+    return Markup(resources.files("bench.report").joinpath("templates", "report.css").read_text(encoding="utf-8"))
+
+
 def render_html(data: ReportData, figures: Sequence[FigureSvg], serving: Markup | None = None) -> str:
     """Render the whole report page as one string (``serving``: the escaped serving section, if any)."""
     return (
@@ -116,4 +122,4 @@ def render_html(data: ReportData, figures: Sequence[FigureSvg], serving: Markup 
     )
 
 
-__all__ = ["SORT_FILTER_SCRIPT", "csp_hash", "environment", "render_html"]
+__all__ = ["SORT_FILTER_SCRIPT", "csp_hash", "environment", "render_html", "stylesheet"]

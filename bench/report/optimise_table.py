@@ -44,9 +44,10 @@ def speedup_text(row: RankRow) -> str:
 
 
 def _noise_flag(ci: Speedup) -> str | None:
-    """The flag of a speed-up the data cannot tell from 1x, naming why in a few words."""
+    """The flag of a speed-up the data cannot tell from 1x, naming why in a few words (and the repeats that would)."""
     if not ci.size.judged(ci.confidence):
-        return f"within noise (n={ci.n_baseline}/{ci.n_cell} < {min_samples_for(ci.confidence)})"
+        need = min_samples_for(ci.confidence)
+        return f"within noise (n={ci.n_baseline}/{ci.n_cell} < {need}: needs repeats >= {need})"
     if ci.noise is not None:
         return "within noise"
     return None
@@ -61,7 +62,20 @@ def speedup_note(rows: Sequence[RankRow]) -> str:
         f"'within noise': the interval includes 1x, or a side has fewer than {min_samples_for(conf)} samples "
         f"(n = baseline/cell), too few for any {conf:.0%} verdict. Each cell is one process: the interval "
         "holds the noise between its calls, not the noise between processes (other load, placement), which "
-        "repeating the sweep shows."
+        "repeating the sweep shows." + _repeats_note(rows, conf)
+    )
+
+
+def _repeats_note(rows: Sequence[RankRow], confidence: float) -> str:
+    """Said plainly when the sweep's repeats are too few for any cell to be told apart from its baseline."""
+    cis = [r.speedup_ci for r in rows if r.speedup_ci is not None]
+    if not cis or any(ci.size.judged(ci.confidence) for ci in cis):
+        return ""
+    fewest = min(min(ci.n_baseline, ci.n_cell) for ci in cis)
+    need = min_samples_for(confidence)
+    return (
+        f" At {fewest} calls a cell this sweep cannot tell any setting from its baseline at {confidence:.0%}: "
+        f"rerun it with repeats: {need} or more."
     )
 
 

@@ -13,12 +13,13 @@ from typing import TYPE_CHECKING
 
 from bench.compare.engine import CompareReport, RunComparison
 from bench.compare.noise import typical
+from bench.compare.stats import min_samples_for, per_test_confidence
 from bench.report.compare_render import format_seconds, format_time_cell, summary_line
 from bench.report.format import markdown_table, md_escape
 
 if TYPE_CHECKING:
     from bench.ab.report import AbReport
-    from bench.history.steps import HistoryReport
+    from bench.history.steps import HistoryReport, SeriesResult
 
 _VERDICT = {"regression": "**REGRESSION**", "improvement": "improvement", "inconclusive": "inconclusive"}
 _ORDER = {"regression": 0, "inconclusive": 1, "improvement": 2}
@@ -56,9 +57,16 @@ def _noise_line(noise: dict[str, float | None], report: CompareReport) -> str:
         measured = "not measured (one process per side; run more rounds to measure it)"
     else:
         measured = f"processes running the same code differ by {_pct(floor)} (median over runs)"
+    together = ""
+    if report.family > 1:
+        level = per_test_confidence(report.confidence, report.family)
+        together = (
+            f" The {report.family} runs are judged together, each interval at {level:.2%}, so unchanged code "
+            f"fails this job at most {(1 - report.confidence) / 2:.1%} of the time."
+        )
     return (
         f"**Noise floor**: {measured}. A run fails only when its whole interval is past the threshold "
-        f"({md_escape(rules)})."
+        f"({md_escape(rules)}).{together}"
     )
 
 
@@ -130,29 +138,51 @@ def render_ab_summary(report: AbReport, *, figure: str | None = None, title: str
     return "\n".join(lines).rstrip() + "\n"
 
 
+def _newest_cell(s: SeriesResult) -> str:
+    """The newest segment against the one before: judged, or found but with too few points to judge."""
+    if s.new_regression:
+        return "**slower**"
+    if s.new_improvement:
+        return "faster"
+    size = s.newest_step_size
+    if s.newest_change is None or size is None:
+        return "-"
+    need = min_samples_for(s.confidence)
+    return f"{s.newest_change}: found, not judged ({size.baseline} and {size.current} points, need {need} a side)"
+
+
+def _rolling_cell(run: RunComparison | None) -> str:
+    """The newest point against its rolling baseline: the verdict, or why there is none, with the interval."""
+    if run is None or run.time is None:
+        return "-"
+    if run.too_few_samples:
+        size, need = run.time.size, min_samples_for(run.time.confidence, run.time.family)
+        why = f"not judged ({size.baseline} and {size.current} {size.unit}, need {need} a side)"
+        return f"{why} {format_time_cell(run.time)}"
+    return f"{_VERDICT.get(run.verdict, run.verdict)} {format_time_cell(run.time)}"
+
+
 def render_history_summary(report: HistoryReport, *, figure: str | None = None, title: str = "kbench history") -> str:
     """Markdown for ``kbench history --summary``: new regressions first, then each series and its steps."""
     new = [s for s in report.series if s.new_regression]
     rolling = [s for s in report.series if s.rolling is not None and s.rolling.is_regression]
     status = "FAIL" if new or rolling else "PASS"
     detail = f"{len(new)} new step(s) slower, {len(rolling)} slower than the rolling baseline"
+    if unjudged := sum(1 for s in report.series if s.newest_change == "slower" and s.step_not_judged is not None):
+        detail += f" ({unjudged} newer slower step(s) found, not judged: too few points)"
     lines = [f"### {md_escape(title)}: {status} — {detail}, {len(report.series)} series", ""]
     headers = ("run", "points", "latest median", "steps (commit: change)", "newest segment", "rolling baseline")
     rows = []
     for s in sorted(report.series, key=lambda s: (not s.new_regression, s.run_key))[:MAX_ROWS]:
         steps = "; ".join(f"{(st.commit or '?')[:10]}: {st.change * 100:+.1f}%" for st in s.steps) or "none"
-        newest = "**slower**" if s.new_regression else ("faster" if s.new_improvement else "-")
-        roll = "-"
-        if s.rolling is not None and s.rolling.time is not None:
-            roll = f"{_VERDICT.get(s.rolling.verdict, s.rolling.verdict)} {format_time_cell(s.rolling.time)}"
         rows.append(
             [
                 md_escape(s.run_key),
                 str(len(s.points)),
                 format_seconds(s.points[-1].median_s),
                 md_escape(steps),
-                newest,
-                md_escape(roll),
+                _newest_cell(s),
+                md_escape(_rolling_cell(s.rolling)),
             ]
         )
     lines += [*markdown_table(headers, rows).splitlines(), ""]

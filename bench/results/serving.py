@@ -10,7 +10,7 @@ documented in ``docs/serving.md``.
 from __future__ import annotations
 
 import json
-import warnings
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Literal
@@ -18,13 +18,15 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from bench.errors import ResultsFormatError
-from bench.files import read_bytes_capped
+from bench.results.store import json_lines
 from bench.spec import Arrivals, RunSpec, ServerKind
 from bench.stats import mean, percentile
 
 # 2: SloRecord.search_complete, and status interrupted/failed for an unfinished search. 3: p99 empty below
-# MIN_P99_REQUESTS values; ServeRecord.asked_rate_per_s, capacity_per_s, arrival_rate_per_s, rate_note, slo_note
-SERVE_SCHEMA_VERSION = 3
+# MIN_P99_REQUESTS values; ServeRecord.asked_rate_per_s, capacity_per_s, arrival_rate_per_s, rate_note, slo_note.
+# 4: ServeRecord.service_batch (the batch size of each request's call, so a batching server's calls can be told
+# apart by size and the simulator given its per-batch service time)
+SERVE_SCHEMA_VERSION = 4
 MIN_P99_REQUESTS = 100  # a 99th percentile from fewer values is the maximum or next to it, not a p99
 PointStatus = Literal["ok", "failed", "interrupted"]
 Phase = Literal["sweep", "bisection"]
@@ -121,6 +123,7 @@ class ServeRecord(BaseModel):
     latency_s: list[float] = Field(default_factory=list)  # every completed request, in send order
     queue_wait_s: list[float] = Field(default_factory=list)
     service_s: list[float] = Field(default_factory=list)
+    service_batch: list[int] = Field(default_factory=list)  # the batch size of each service_s call (version 4)
     device: ServeDevice = Field(default_factory=ServeDevice)
     env: dict[str, object] = Field(default_factory=dict)
     warnings: list[str] = Field(default_factory=list)
@@ -183,26 +186,35 @@ def dump_serve_record(record: ServeRecord | SloRecord) -> str:
     return json.dumps(record.model_dump(mode="json"), separators=(",", ":"), ensure_ascii=False)
 
 
+# The start of every line kbench writes to a serving results file: ``record_type`` is the models' first field,
+# and no isolated-run record has it (those start with ``schema_version``).
+_SERVE_HEAD = re.compile(rb'\s*\{\s*"record_type"\s*:\s*"serve(_slo)?"')
+
+
+def looks_like_serve_results(path: str | Path) -> bool:
+    """Whether ``path`` holds serving records: its first line starts the way every serving line does.
+
+    Tells the two results files apart by their records' fields, not their names, so ``kbench report`` can take a
+    serving file wherever a results file goes. False for an empty or unreadable file (its reader says why).
+    """
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(256)
+    except OSError:
+        return False
+    return _SERVE_HEAD.match(head) is not None
+
+
 def read_serve_results(path: str | Path) -> list[ServeRecord | SloRecord]:
     """The records of one serving results file, in file order.
 
-    A torn last line (a writer killed mid-write) is skipped with a warning; any other bad line raises
+    Read by the results store's one line reader (:func:`~bench.results.store.json_lines`): a torn line (a writer
+    killed mid-write) is skipped with a warning; any other bad line raises
     :class:`~bench.errors.ResultsFormatError` naming file and line.
     """
-    raw = read_bytes_capped(path, "serving results file", ResultsFormatError, MAX_SERVE_BYTES)
-    lines = raw.split(b"\n")
     records: list[ServeRecord | SloRecord] = []
-    for lineno, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            data = json.loads(line)
-        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
-            if lineno == len(lines):
-                warnings.warn(f"{path}:{lineno}: ignoring a torn line (a writer was interrupted)", stacklevel=2)
-                continue
-            raise ResultsFormatError(f"{path}:{lineno}: not a JSON serving results line") from None
-        version = data.get("serve_schema_version") if isinstance(data, dict) else None
+    for lineno, _, data in json_lines(Path(path), "serving results", MAX_SERVE_BYTES):
+        version = data.get("serve_schema_version")
         if not isinstance(version, int) or not 1 <= version <= SERVE_SCHEMA_VERSION:
             raise ResultsFormatError(
                 f"{path}:{lineno}: serve_schema_version: {version!r} is not one this kbench reads "
@@ -230,6 +242,7 @@ __all__ = [
     "ServerKind",
     "SloRecord",
     "dump_serve_record",
+    "looks_like_serve_results",
     "max_rate_text",
     "read_serve_results",
 ]

@@ -76,27 +76,41 @@ def _truncate(fd: int, size: int) -> None:
         os.ftruncate(fd, size)
 
 
-def _records(path: Path) -> Iterator[tuple[int, bytes, RunRecord]]:
-    """``(line number, line digest, record)`` of each usable record of one file."""
-    raw = read_bytes_capped(path, "results file", ResultsFormatError, MAX_RESULTS_BYTES)
+# How every line kbench appends starts (a run record, a serving load point or SLO search): a line that does and
+# is not valid JSON is a record a killed writer left torn, which the next append closed with a newline.
+_RECORD_STARTS = (b'{"schema_version"', b'{"record_type"')
+
+
+def json_lines(path: Path, kind: str, max_bytes: int) -> Iterator[tuple[int, bytes, dict[str, object]]]:
+    """``(line number, line, object)`` of each line of an append-only JSONL file of kbench records.
+
+    The one reader of both results files (isolated runs, serving): a torn line (the unterminated last line, or a
+    record's prefix that a later append closed) is skipped with a warning; anything else that is not a JSON
+    object raises :class:`ResultsFormatError` naming file and line.
+    """
+    raw = read_bytes_capped(path, f"{kind} file", ResultsFormatError, max_bytes)
     lines = raw.split(b"\n")
-    skipped = 0
     for lineno, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
             data = json.loads(line)
         except (json.JSONDecodeError, UnicodeDecodeError):
-            # A torn line is what a killed writer leaves: the unterminated last line, or a record prefix
-            # that a later append closed with a newline. Anything else is corruption.
-            if lineno == len(lines) or line.lstrip().startswith(b'{"schema_version"'):
-                warnings.warn(f"{path}:{lineno}: ignoring a torn line (a writer was interrupted)", stacklevel=3)
+            if lineno == len(lines) or line.lstrip().startswith(_RECORD_STARTS):
+                warnings.warn(f"{path}:{lineno}: ignoring a torn line (a writer was interrupted)", stacklevel=4)
                 continue
-            raise ResultsFormatError(f"{path}:{lineno}: not a JSON results line") from None
+            raise ResultsFormatError(f"{path}:{lineno}: not a JSON {kind} line") from None
         except RecursionError:
-            raise ResultsFormatError(f"{path}:{lineno}: a results line nested too deeply") from None
+            raise ResultsFormatError(f"{path}:{lineno}: a {kind} line nested too deeply") from None
         if not isinstance(data, dict):
-            raise ResultsFormatError(f"{path}:{lineno}: a results line must be a JSON object")
+            raise ResultsFormatError(f"{path}:{lineno}: a {kind} line must be a JSON object")
+        yield lineno, line, data
+
+
+def _records(path: Path) -> Iterator[tuple[int, bytes, RunRecord]]:
+    """``(line number, line digest, record)`` of each usable record of one file."""
+    skipped = 0
+    for lineno, line, data in json_lines(path, "results", MAX_RESULTS_BYTES):
         data = _migrate(data, path, lineno)
         try:
             record = RunRecord.model_validate(data)
@@ -172,4 +186,12 @@ def completed_keys(path: str | Path) -> set[str]:
     return {r.run_key for r in iter_results(path) if r.status not in RETRIED_STATUSES}
 
 
-__all__ = ["MAX_RESULTS_BYTES", "append_line", "append_record", "completed_keys", "iter_results", "read_results"]
+__all__ = [
+    "MAX_RESULTS_BYTES",
+    "append_line",
+    "append_record",
+    "completed_keys",
+    "iter_results",
+    "json_lines",
+    "read_results",
+]

@@ -120,6 +120,7 @@ def load_point_record(
         latency_s=[round(v, ROUND_S) for v in latencies],
         queue_wait_s=[round(v, ROUND_S) for v in waits],
         service_s=[round(v, ROUND_S) for v in service],
+        service_batch=[s.batch for s in served],
         device=device or ServeDevice(),
         env=env,
         warnings=warnings,

@@ -4,7 +4,8 @@ The repository is a copy of ``bench/`` committed three times: the base, the same
 an A/A pair), and a head whose decoder runs three times the denoising steps it is asked for and sleeps half a
 second per call. The children import ``bench`` from each side's worktree, so the head's patch is what they run:
 its records show three times the denoising steps, and ``ab`` flags it in four rounds (the fewest processes a side
-that carry a verdict at 95%); the identical pair, in two rounds, is not judged at all.
+that carry a verdict at 95%); the identical pair, in one round (two children: the fewest that check the sides'
+worktrees are reused and cleaned), is not judged at all.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ scenarios:
     models: [kandinsky-2.2]
     tasks: [text2img]
 """
-pytestmark = pytest.mark.slow  # twelve real children: about 75 s on an idle 2-core machine
+pytestmark = pytest.mark.slow  # ten real children: about 65 s on an idle 2-core machine
 THRESHOLD = "median:50%"  # the head is at least 1.5x slower however busy the machine; identical code, within noise
 
 
@@ -85,7 +86,7 @@ def _ab(
 def runs(project: dict[str, Path | str]) -> dict[str, subprocess.CompletedProcess[str]]:
     """The A/B run first (it checks out the worktrees), then the A/A run, which reuses base's and cleans."""
     ab = _ab(project, str(project["head"]), "ab.jsonl")
-    aa = _ab(project, str(project["same"]), "aa.jsonl", "--clean", rounds=2)
+    aa = _ab(project, str(project["same"]), "aa.jsonl", "--clean", rounds=1)
     return {"ab": ab, "aa": aa}
 
 
@@ -112,7 +113,7 @@ def test_ab_flags_the_slower_head_and_records_abba_order(project, runs):
 def test_ab_passes_an_identical_pair_reuses_and_cleans_the_sides(project, runs):
     proc = runs["aa"]
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    assert "--rounds 2: 2 processes a side cannot show a change at 95%" in proc.stderr
+    assert "--rounds 1: one process per side" in proc.stderr
     base_line = next(line for line in proc.stdout.splitlines() if line.startswith("base:"))
     assert "reused worktree" in base_line  # checked out by the A/B run before
     head_line = next(line for line in proc.stdout.splitlines() if line.startswith("head:"))
@@ -130,7 +131,7 @@ def test_ab_passes_an_identical_pair_reuses_and_cleans_the_sides(project, runs):
 
 def test_recompare_gives_the_same_verdict_from_the_file(project, runs, capsys):
     root = Path(project["root"])
-    code = main(["ab", "--recompare", str(root / "ab.jsonl"), "-t", THRESHOLD, "--json", str(root / "re.json")])
+    code = main(["ab", "--recompare", str(root / "ab.jsonl"), "-t", THRESHOLD, "--json-out", str(root / "re.json")])
     assert code == 1
     data = json.loads((root / "re.json").read_text(encoding="utf-8"))
     assert data["regression"] is True and data["ab"]["order"][:4] == [
@@ -140,7 +141,7 @@ def test_recompare_gives_the_same_verdict_from_the_file(project, runs, capsys):
         [2, "base"],
     ]
     assert main(["ab", "--recompare", str(root / "aa.jsonl"), "-t", THRESHOLD]) == 0
-    assert main(["ab", "--recompare", str(root / "aa.jsonl"), "-t", THRESHOLD, "--strict"]) == 1  # 2 processes a side
+    assert main(["ab", "--recompare", str(root / "aa.jsonl"), "-t", THRESHOLD, "--strict"]) == 1  # 1 process a side
 
 
 @pytest.mark.parametrize(

@@ -240,15 +240,15 @@ def test_a_relative_cache_folder_is_taken_from_the_current_folder(project, tmp_p
 # 5. options named as spelled
 
 
-@pytest.mark.parametrize("flag", ["--output", "-o"])
-def test_output_errors_name_the_output_option(project, tmp_path, capsys, flag):
+@pytest.mark.parametrize(("flag", "named"), [("--out", "--out"), ("-o", "--out"), ("--output", "--output")])
+def test_output_errors_name_the_output_option(project, tmp_path, capsys, flag, named):
     notes = tmp_path / "notes.txt"
     notes.write_text("not results\n", encoding="utf-8")
     base = ["ab", str(project["scenario"]), "--repo", str(project["repo"]), "--base", "HEAD", "--head", "HEAD"]
     for target in (notes, project["scenario"]):
         assert main([*base, flag, str(target), "--cache-dir", str(tmp_path / "cache")]) == 2
         err = capsys.readouterr().err
-        assert "--output" in err and "--out:" not in err and len(err.strip().splitlines()) == 1, err
+        assert f"{named}:" in err and len(err.strip().splitlines()) == 1, err
 
 
 # 6. a cache folder that cannot be written

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
+from collections import defaultdict
 from pathlib import Path
 
 import pytest
 
+from bench.cli import main
 from bench.cost.catalog import load_catalog, parse_price_overrides
+from bench.cost.prices.providers import find_provider, own_page
 from bench.errors import CatalogError
 
 GUIDE = "clore.ai (Kandinsky deployment guide)"
@@ -76,6 +80,12 @@ def _write(tmp_path: Path, text: str) -> Path:
             "YYYY",
         ),
         ("gpus:\n  - id: newcard\n    name: New\n", "gpus[newcard].arch", "required field is missing"),
+        (
+            "gpus:\n  - id: rtx4090\n    prices:\n      - {provider: me, usd_per_hour: 1, date: 2026-01, source: q,"
+            " source_kind: blog}\n",
+            "gpus[rtx4090].prices[0].source_kind",
+            "'primary' or 'aggregator'",
+        ),
         ("extras: 1\n", "extras", "unknown field"),
     ],
 )
@@ -100,6 +110,7 @@ def test_user_yaml_adds_prices_and_new_gpus(tmp_path):
     )
     cat = load_catalog(path)
     assert cat.get("rtx4090").cheapest_price().provider == "MyCloud"
+    assert cat.get("rtx4090").cheapest_price().source_kind == "primary"  # a user's own price: primary by default
     assert len(cat.get("rtx4090").prices) == 6  # the bundled five stay listed
     assert cat.get("rtx4090").vram_gb == 24
     assert cat.get("mycard").prices == []
@@ -121,3 +132,45 @@ def test_bad_yaml_is_reported_with_its_line(tmp_path):
     path = _write(tmp_path, "gpus: [\n")
     with pytest.raises(CatalogError, match=rf"^{path}:\d+: not valid YAML"):
         load_catalog(path)
+
+
+def test_every_bundled_price_says_whether_the_provider_published_it():
+    """A price cited from the provider's own domain is primary; one cited from anywhere else is marked."""
+    checked = 0
+    for gpu in load_catalog().gpus.values():
+        for price in gpu.prices:
+            entry = find_provider(price.provider)
+            assert entry is not None and entry.domains, (gpu.id, price.provider)  # its own domains are known
+            expected = "primary" if own_page(entry, price.source) else "aggregator"
+            assert price.source_kind == expected, (gpu.id, price.provider, price.source)
+            checked += 1
+    assert checked > 50
+    runpod = find_provider("RunPod")  # the check tells a provider's page from a third party's
+    assert runpod is not None and own_page(runpod, "https://docs.runpod.io/serverless/pricing")
+    assert not own_page(runpod, "https://deploybase.ai/articles/runpod-gpu-pricing")
+    assert not own_page(runpod, "https://notrunpod.io/pricing")
+
+
+def test_no_bundled_aggregator_price_where_the_same_provider_published_one_for_the_gpu():
+    kinds: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for gpu in load_catalog().gpus.values():
+        for price in gpu.prices:
+            entry = find_provider(price.provider)
+            assert entry is not None
+            kinds[(gpu.id, entry.id)].add(price.source_kind)
+    assert [key for key, seen in kinds.items() if seen == {"primary", "aggregator"}] == []
+    assert any(seen == {"aggregator"} for seen in kinds.values())  # the rule has rows to judge
+
+
+def test_gpus_marks_aggregator_prices_in_the_table_and_the_json(capsys):
+    assert main(["gpus"]) == 0
+    out = capsys.readouterr().out
+    listed = out[out.index("Listed prices") :].splitlines()
+    row = next(line for line in listed if line.split()[:2] == ["rtx3090", "OpenRelay*"])  # a price-tracking repo
+    assert "$0.180" in row
+    assert any(line.split()[:2] == ["rtx3090", "Hyperbolic"] for line in listed)  # the provider's own docs
+    assert "* after a provider: a third party's figure" in out
+    assert main(["gpus", "--json"]) == 0
+    rows = {r["id"]: r for r in json.loads(capsys.readouterr().out)["rows"]}
+    kinds = {p["provider"]: p["source_kind"] for p in rows["rtx3090"]["listed_prices"]}
+    assert kinds["OpenRelay"] == "aggregator" and kinds["Hyperbolic"] == "primary"

@@ -11,7 +11,6 @@ from bench.cost.costs import (
     cost_rows,
     energy_cost_usd,
     energy_wh,
-    images_per_hour,
     images_per_usd,
     rental_table,
     session_cost,
@@ -30,7 +29,6 @@ def test_usd_per_image_hand_values():
     # the guide's RTX 4090: 5 s at $0.10/h -> 0.10 * 5 / 3600 = $0.000138889; 7200 images per dollar
     assert usd_per_image(5.0, 0.10) == pytest.approx(0.10 * 5 / 3600)
     assert images_per_usd(5.0, 0.10) == pytest.approx(7200.0)
-    assert images_per_hour(5.0) == pytest.approx(720.0)
 
 
 def test_model_load_is_amortised_only_when_asked():

@@ -12,7 +12,7 @@ from bench.cost.catalog import load_catalog
 from bench.cost.counting.ops import CONV, ELEMENTWISE, GEMM, OpCount
 from bench.cost.counting.profile import StagePart, WorkloadProfile, profile_workload
 from bench.cost.intervals import shipped_intervals
-from bench.cost.projection import calibrate, estimate_for_records, estimate_workload, project
+from bench.cost.projection import calibrate, estimate_workload, project
 from bench.cost.roofline import (
     DEFAULT_EFF_SOURCE,
     SMOOTH_MAX_P,
@@ -174,7 +174,7 @@ def test_calibration_round_trip_with_offload_and_batch():
 
 def test_measured_wins_and_calibrated_figures_carry_a_narrower_interval():
     record = make_record(median_s=4.0, stages=STAGES_4090, vram_peak_mb=12 * 1024)
-    ests = {e.gpu_id: e for e in estimate_for_records([record], CAT)}
+    ests = {e.gpu_id: e for e in estimate_workload(Workload.from_spec(record.spec), CAT, [record])}
     assert len(ests) == len(CAT.gpus)
     measured = ests["rtx4090"]
     assert (measured.source, measured.s_per_image, measured.vram_source) == ("measured", 4.0, "measured")
@@ -209,16 +209,17 @@ def test_every_projected_figure_has_an_interval_that_contains_it_and_widens_with
 def test_cpu_and_tiny_records_never_calibrate():
     cpu = make_record(device="cpu", gpu_name=None, median_s=300.0)
     tiny = make_record(weights="tiny", median_s=0.01)
-    for records in ([cpu], [tiny]):
-        ests = estimate_for_records(records, CAT, ["rtx4090", "h100-sxm"])
+    for record in (cpu, tiny):
+        ests = estimate_workload(Workload.from_spec(record.spec), CAT, [record], ["rtx4090", "h100-sxm"])
         assert [e.source for e in ests] == ["projected", "projected"]
         assert all(e.calibration == DEFAULT_EFF_SOURCE for e in ests)
 
 
 def test_failed_records_are_ignored_and_unknown_gpus_do_not_measure():
-    assert estimate_for_records([make_record(status="oom")], CAT) == []
+    oom = make_record(status="oom")
+    assert [e.source for e in estimate_workload(Workload.from_spec(oom.spec), CAT, [oom], ["rtx4090"])] == ["projected"]
     odd = make_record(gpu_name="Some Future GPU", median_s=1.0)
-    ests = estimate_for_records([odd], CAT, ["rtx4090"])
+    ests = estimate_workload(Workload.from_spec(odd.spec), CAT, [odd], ["rtx4090"])
     assert ests[0].source == "projected"
 
 

@@ -17,7 +17,7 @@ from bench.cost.counting.ops import ATTENTION, CONV, GEMM, OpCount
 from bench.cost.counting.profile import profile_workload
 from bench.cost.fit import PARAMS
 from bench.cost.intervals import hierarchical_band, quantile_band
-from bench.cost.projection import project
+from bench.cost.projection import estimate_workload, project
 from bench.cost.roofline import ModelConstants, call_breakdown, call_time_s, shipped_constants, stage_limits
 from bench.cost.timings import load_timings
 from bench.spec import Workload
@@ -112,6 +112,15 @@ def test_blackwell_is_centred_on_hopper_its_nearest_measured_generation():
     assert shipped.legacy_mma["Blackwell"] == pytest.approx(shipped.legacy_mma["Hopper"], rel=0.05)
     assert shipped.arch_memory["Blackwell"] == pytest.approx(shipped.arch_memory["Hopper"], rel=0.05)
     assert shipped.legacy_mma["Ampere"] == 1.0 and shipped.legacy_mma["Hopper"] < 0.8
+    # a projection onto a Blackwell card says whose fractions it carries, and has the unseen-GPU band
+    w = Workload(model="kandinsky-2.2", task="text2img", width=512, height=512, steps=2)
+    ests = {e.gpu_id: e for e in estimate_workload(w, CAT, gpu_ids=["b200", "rtx5090", "h100-sxm"])}
+    for gpu_id in ("b200", "rtx5090"):
+        assert "no published Blackwell row: its attainable fractions are Hopper's" in ests[gpu_id].calibration
+    assert "Blackwell" not in ests["h100-sxm"].calibration
+    lo, hi = ests["b200"].s_per_image_interval
+    h_lo, h_hi = ests["h100-sxm"].s_per_image_interval
+    assert hi / lo > h_hi / h_lo  # a GPU no fitted row ran on: a wider band
 
 
 def test_an_unseen_unit_gets_the_spread_of_unit_biases_on_top_of_the_within_unit_scatter():

@@ -115,7 +115,7 @@ def test_every_row_is_projected_by_the_same_model_as_any_workload(cases, design)
     constants = shipped_constants()
     fast = design.predict(constants)
     for case, seconds in zip(cases, fast, strict=True):
-        times = stage_times(case.profile, case.gpu, constants)
+        times = stage_times(case.profile, case.gpu, constants, tf32=case.row.tf32)
         if case.row.measure == "step":
             expected = times.roofline_s["denoise"] * case.profile.images / case.row.steps
         else:

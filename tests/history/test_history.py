@@ -143,3 +143,18 @@ def test_rolling_baseline_compares_the_newest_point_with_the_ones_before(tmp_pat
         parse_baseline("first:3")
     assert main(["history", str(path), "--baseline", "last:0"]) == 2
     assert "last:N" in capsys.readouterr().err
+
+
+def test_the_summary_says_when_a_step_was_found_but_not_judged():
+    """A step in the last two points is found (``--min-points 2``) but has too few points after it to judge."""
+    from bench.report.summary_md import render_history_summary
+
+    values = _series(13)
+    values[-2:] *= 1.6
+    report = build_history(_records(values, seed=4), baseline_last=5)
+    (series,) = report.series
+    assert series.newest_change == "slower" and not series.new_regression and not report.has_regression
+    text = render_history_summary(report)
+    assert f"| slower: found, not judged ({POINTS - 2} and 2 points, need 4 a side) |" in text
+    assert "| not judged (5 and 1 processes, need 4 a side) +" in text  # the rolling baseline: one process
+    assert text.startswith("### kbench history: PASS — 0 new step(s) slower, 0 slower than the rolling baseline (1 ")

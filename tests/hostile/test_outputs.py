@@ -115,7 +115,7 @@ def pair(work):
 
 def test_compare_json_over_the_baseline(kb, pair):
     base, cur = pair
-    refused(kb("compare", base, cur, "--json", base), "base.jsonl: --json: is also an input")
+    refused(kb("compare", base, cur, "--json-out", base), "base.jsonl: --json-out: is also an input")
 
 
 def test_compare_markdown_over_the_current(kb, pair):
@@ -125,24 +125,24 @@ def test_compare_markdown_over_the_current(kb, pair):
 
 def test_compare_json_and_markdown_to_one_file(kb, pair):
     base, cur = pair
-    refused(kb("compare", base, cur, "--markdown", "x.out", "--json", "x.out"), "is also the --markdown output")
+    refused(kb("compare", base, cur, "--markdown", "x.out", "--json-out", "x.out"), "is also the --markdown output")
 
 
 def test_compare_json_is_a_folder(kb, pair, work):
     (work / "j").mkdir()
-    refused(kb("compare", *pair, "--json", "j"), "j: --json: is a folder")
+    refused(kb("compare", *pair, "--json-out", "j"), "j: --json-out: is a folder")
 
 
 def test_compare_json_over_a_file_inside_an_input_folder(kb, work):
     folder = work / "basedir"
     results_file(folder / "a.jsonl")
     cur = results_file(work / "cur.jsonl")
-    refused(kb("compare", folder, cur, "--json", folder / "a.jsonl"), "a.jsonl: --json: is also an input")
+    refused(kb("compare", folder, cur, "--json-out", folder / "a.jsonl"), "a.jsonl: --json-out: is also an input")
 
 
 def test_compare_json_over_the_thresholds_file(kb, pair, work):
     rules = write(work / "t.yaml", "defaults: {median: 5%}\n")
-    refused(kb("compare", *pair, "--thresholds", rules, "--json", rules), "t.yaml: --json: is also an input")
+    refused(kb("compare", *pair, "--thresholds", rules, "--json-out", rules), "t.yaml: --json-out: is also an input")
 
 
 # --- kbench baseline save --------------------------------------------------------------------------------

@@ -94,5 +94,28 @@ def test_the_cli_prints_intervals_and_noise_flags(tmp_path):
     proc = run_kbench("optimise-report", str(results))
     assert proc.returncode == 0, proc.stderr
     lines = [line for line in proc.stdout.splitlines() if line.lstrip().startswith(tuple(NEUTRAL))]
-    assert len(lines) == 2 and all("4.50x [" in line and "within noise (n=3/3 < 4)" in line for line in lines)
+    assert len(lines) == 2 and all("4.50x [" in line and "within noise (n=3/3 < 4" in line for line in lines)
+    assert "needs repeats >= 4" in proc.stdout
     assert max(len(line) for line in proc.stdout.splitlines()) <= 120
+
+
+def test_four_repeats_judge_a_real_speed_up_and_the_note_says_when_none_can_be():
+    """The sweeps' ``repeats: 4`` is the fewest at which a cell can be told from its baseline at 95%."""
+    base = _baseline()
+    four = sorted(s for r in read_results([EXAMPLE]) for s in r.timing.per_image_s)[::4][:4]
+    rows = {
+        r.setting: r
+        for r in rank(
+            [_cell(base, None, four), _cell(base, NEUTRAL["vae_tiling"], [s / 2 for s in four])], load_catalog()
+        )
+    }
+    faster = rows["vae_tiling"].speedup_ci
+    assert faster is not None and (faster.n_baseline, faster.n_cell) == (4, 4) and faster.method == "range"
+    assert faster.noise is None and faster.low > 1.0  # every call twice as fast: p = 2 / C(8, 4) = 0.029 < 0.05
+    assert "rerun it with repeats" not in render_optimise_markdown(list(rows.values()))
+    three = [_cell(base, None, four[:3]), _cell(base, NEUTRAL["vae_tiling"], [s / 2 for s in four[:3]])]
+    text = render_optimise_markdown(rank(three, load_catalog()))
+    assert (
+        "At 3 calls a cell this sweep cannot tell any setting from its baseline at 95%: rerun it with repeats: 4"
+        in text
+    )

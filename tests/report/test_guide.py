@@ -101,12 +101,3 @@ def test_cpu_records_on_a_gpu_machine_measure_nothing():
     estimates = guide_estimates([rec], CATALOG, ["rtx4090"])
     assert len(estimates) == len(GUIDE_LABELS)
     assert all(e.source == "projected" and "calibrated" not in e.calibration for e in estimates)
-
-
-def test_the_price_book_names_the_gpus_it_priced_from_stale_prices():
-    from bench.cost.prices.book import load_price_book
-
-    book = load_price_book()
-    stale = book.stale_gpus()
-    assert stale == {gid for gid, c in book.choices.items() if c is not None and c.stale}
-    assert all(book.choices[g] is not None for g in stale)

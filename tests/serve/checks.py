@@ -15,6 +15,7 @@ def check_point(r: ServeRecord) -> None:
     assert (lat.p99_s is None) == (lat.n < MIN_P99_REQUESTS)  # a p99 only from 100 completed requests
     assert lat.p99_s is None or lat.p90_s <= lat.p99_s <= lat.max_s
     assert len(r.latency_s) == len(r.service_s) == len(r.queue_wait_s) == r.completed
+    assert len(r.service_batch) == len(r.service_s) and all(1 <= b <= r.max_batch for b in r.service_batch)
     # the client waits at least as long as the server queued and served its request (same machine clock)
     for latency, wait, service in zip(r.latency_s, r.queue_wait_s, r.service_s, strict=True):
         assert latency + 1e-3 >= wait + service, (latency, wait, service)

@@ -153,7 +153,6 @@ def test_an_interrupted_slo_search_is_recorded_as_interrupted_and_a_cut_point_cl
         (["--save-images", "images"], "--save-images 'images': does not apply to serve scenarios"),
         (["--timeout", "30"], "--timeout 30: does not apply to serve scenarios; set serve.request_timeout_s"),
         (["--ray-num-cpus", "2"], "--ray-num-cpus 2: does not apply to serve scenarios"),
-        (["--report-dir", "rep"], "--report-dir 'rep': does not apply to serve scenarios"),
     ],
 )
 def test_options_of_the_isolated_sweep_are_refused_for_a_serve_scenario(tmp_path, capsys, option, named):
@@ -171,15 +170,19 @@ def test_options_of_the_isolated_sweep_are_refused_for_a_serve_scenario(tmp_path
 
 
 def test_the_options_a_serve_run_honours_pass(tmp_path, capsys):
-    """``--executor local`` and ``--no-report`` ask for what a serve run does; passed on explicitly, the check
-    sees exactly the options given (the form the run command may hand over)."""
+    """``--executor local`` asks for what a serve run does, and ``--report/--no-report`` and ``--report-dir``
+    apply (a serve run writes its report where an isolated run does); passed on explicitly, the check sees
+    exactly the options given (the form the run command may hand over)."""
     from bench.cli import main
-    from bench.cli.serve_run import check_serve_options
+    from bench.cli.serve_run import check_serve_options, report_dir
 
     scenario = _scenario(tmp_path, "http://127.0.0.1:9")
     assert main(["run", str(scenario), "--executor", "local", "--no-report", "--dry-run"]) == 0
     assert "1 serving configuration(s)" in capsys.readouterr().out
     check_serve_options({"executor": "local", "report": False, "max_runs": 10, "timeout": None})
+    check_serve_options({"report": True, "report_dir": Path("rep")})
+    assert report_dir({"report_dir": Path("rep")}) == Path("rep") and report_dir({}) == Path("reports")
+    assert report_dir({"report": False, "report_dir": Path("rep")}) is None
     with pytest.raises(Exception, match=r"^--save-images 'x': does not apply to serve scenarios"):
         check_serve_options({"save_images": Path("x")})
 

@@ -123,7 +123,7 @@ def test_a_load_point_where_every_request_failed_is_failed_and_the_command_exits
     )
     out = tmp_path / "r.serve.jsonl"
     try:
-        code = main(["run", str(scenario), "-o", str(out)])
+        code = main(["run", str(scenario), "-o", str(out), "--no-report"])
     finally:
         server.shutdown()
         server.server_close()
@@ -316,7 +316,7 @@ def test_an_endpoint_answering_nested_json_fails_its_point_and_keeps_the_record(
     )
     out = tmp_path / "r.serve.jsonl"
     try:
-        code = main(["run", str(scenario), "-o", str(out)])
+        code = main(["run", str(scenario), "-o", str(out), "--no-report"])
     finally:
         server.shutdown()
         server.server_close()

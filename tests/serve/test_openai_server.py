@@ -10,6 +10,7 @@ verdict needs 100 requests a point, too many for a real pipeline here.)
 from __future__ import annotations
 
 import base64
+import csv
 import io
 from collections.abc import Iterator
 from pathlib import Path
@@ -115,3 +116,51 @@ def test_every_error_comes_in_openais_envelope(server: ServerProcess) -> None:
     assert all(set(e) == {"message", "type", "param", "code"} and e["message"] for e in errors)
     assert errors[1]["param"] == "prompt" and errors[1]["code"] == "missing_required_parameter"
     assert errors[2]["code"] == "not_found"
+
+
+RUN_HEAD = (
+    "name: served\nmodels: [kandinsky-2.2]\nweights: tiny\ndevice: cpu\ndtypes: [fp32]\nresolutions: [64x64]\n"
+    "steps: [1]\nprior_steps: 2\nmode: serve\nserve:\n  server: url\n  api: openai\n  arrivals: constant\n"
+    "  rates: [1, 2]\n  max_requests: 3\n  duration_s: 30\n  request_timeout_s: 60\n  warmup: 0\n"
+)
+
+
+def test_a_serve_run_writes_its_report_and_ends_as_an_isolated_run_does(
+    server: ServerProcess, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``kbench run`` of a serve scenario (against this module's real server) writes the report beside its
+    records: each measured point beside the simulator's prediction from the same server's calls, in the table and
+    the latency figure. It ends with what it wrote, the tiny-weights caveat and the next command; ``kbench
+    report --serve FILE`` alone gives the same numbers (the simulation is seeded: one answer)."""
+    from bench.cli import main
+    from bench.report.serving_render import POINT_HEADERS
+
+    scenario = tmp_path / "served.yaml"
+    scenario.write_text(RUN_HEAD + f"  target_url: {server.url}\n", encoding="utf-8")
+    out = tmp_path / "r.serve.jsonl"
+    assert main(["run", str(scenario), "--out", str(out), "--report-dir", str(tmp_path / "rep")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    stem = tmp_path / "rep" / "r.serve"
+    html_path, md_path, csv_path = (stem.with_name(stem.name + s) for s in (".html", ".md", ".csv"))
+    assert lines[-4:-2] == [f"serving results: {out} (2 load point(s))", f"report: {html_path}, {md_path}, {csv_path}"]
+    assert lines[-2].startswith("note: 3 completed requests at a point give no p99 and cannot show an SLO met")
+    assert lines[-1] == (
+        "note: tiny weights time the serving path, not the real model; for a GPU's answer: "
+        "kbench recommend --model kandinsky-2.2 --resolution 64x64 --steps 1 --memory auto"
+    )
+    html = html_path.read_text(encoding="utf-8")
+    head = html.split('id="serving-points-0"', 1)[1].split("</thead>", 1)[0]
+    assert [h.split("</th>")[0] for h in head.split("<th>")[1:]] == list(POINT_HEADERS)
+    assert 'id="fig-serve-latency-' in html and "simulated from the server's calls p99" in html  # the legend
+    rows = list(csv.DictReader(io.StringIO(csv_path.read_text(encoding="utf-8"))))
+    assert [float(r["offered_rate_per_s"]) for r in rows] == [1.0, 2.0]
+    for row in rows:
+        assert row["measured_p99_s"] == "" and float(row["measured_p50_s"]) > 0  # 3 requests: no p99, a p50
+        # simulated from the server's own calls, or said why not (a busy machine's capacity below 2 req/s)
+        assert row["simulated_basis"].startswith("simulated") or "simulated capacity" in row["simulated_basis"]
+    light = rows[0]  # a tiny call takes far less than a second: 1 req/s is within any capacity
+    assert float(light["simulated_p50_s"]) <= float(light["simulated_p99_s"])
+    assert light["simulated_basis"].startswith("simulated ") and "requests x 10 seeds" in light["simulated_basis"]
+    alone = tmp_path / "alone"
+    assert main(["report", "--serve", str(out), "--out", str(alone)]) == 0
+    assert alone.with_suffix(".csv").read_text(encoding="utf-8") == csv_path.read_text(encoding="utf-8")

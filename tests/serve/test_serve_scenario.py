@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bench.errors import ResultsFormatError, ScenarioError
-from bench.results.serving import LatencyStats, read_serve_results
+from bench.results.serving import MIN_P99_REQUESTS, LatencyStats, read_serve_results
 from bench.scenario import load_scenario_file, load_scenarios
 from bench.serve.load import arrival_offsets
 from bench.serve.plans import serve_plans
@@ -139,6 +139,17 @@ def test_the_bundled_serve_scenarios() -> None:
     assert plan.serve.server == "gradio" and plan.serve.rates == [0.05, 0.1, 0.2] and plan.serve.slo_p99_s == 20
     tiny = load_scenario_file(REPO / "scenarios" / "serve-tiny.yaml")
     assert [(r.weights, r.device) for r in tiny] == [("tiny", "cpu")]
+    # the one that judges: enough requests a point for a p99 and an SLO verdict, and probes to bracket the rate
+    path = REPO / "scenarios" / "serve-tiny-slo.yaml"
+    slo = load_scenario_file(path)
+    assert [(r.weights, r.device) for r in slo] == [("tiny", "cpu")] and slo[0].run_key == tiny[0].run_key
+    serve_slo, serve_tiny = (
+        plan.serve
+        for paths in ([path], [REPO / "scenarios" / "serve-tiny.yaml"])
+        for plan in serve_plans(paths, load_scenarios(paths))
+    )
+    assert serve_slo.max_requests >= MIN_P99_REQUESTS > serve_tiny.max_requests
+    assert serve_slo.slo_p99_s is not None and serve_slo.bisect_steps >= 2 and serve_slo.rates is not None
 
 
 def test_arrivals_are_seeded_and_have_the_asked_rate() -> None:

@@ -25,11 +25,15 @@ HEAD = (
 )
 
 
-def _run(tmp_path: Path, url: str, extra: str = "", *, name: str = "url.yaml") -> tuple[int, Path, Path]:
+def _run(
+    tmp_path: Path, url: str, extra: str = "", *, name: str = "url.yaml", report: bool = False
+) -> tuple[int, Path, Path]:
+    """Run the scenario in process; its report (``report``) goes under ``tmp_path/reports``, else none is written."""
     scenario = tmp_path / name
     scenario.write_text(HEAD + f"  target_url: {url}\n" + extra, encoding="utf-8")
     out = tmp_path / f"{scenario.stem}.serve.jsonl"
-    return main(["run", str(scenario), "-o", str(out)]), out, scenario
+    where = ["--report-dir", str(tmp_path / "reports")] if report else ["--no-report"]
+    return main(["run", str(scenario), "-o", str(out), *where]), out, scenario
 
 
 def _points(out: Path) -> list[ServeRecord]:
@@ -56,20 +60,23 @@ def test_a_strict_server_with_a_v1_base_url_and_a_key_from_the_environment(tmp_p
 
 
 def test_a_refused_key_that_the_server_quotes_back_is_never_written(tmp_path, capsys, monkeypatch):
-    """A server that quotes the key it refused (as real ones do) must not put it in a record or the output: every
-    point fails (exit 3), with the reason redacted."""
+    """A server that quotes the key it refused (as real ones do) must not put it in a record, the report or the
+    output: every point fails (exit 3), with the reason redacted."""
     monkeypatch.setenv("KBENCH_TEST_KEY", KEY)
     with stub(StubState(key="sk-the-right-one")) as root:
-        code, out, _ = _run(tmp_path, f"{root}/v1", "  api_key_env: KBENCH_TEST_KEY\n")
+        code, out, _ = _run(tmp_path, f"{root}/v1", "  api_key_env: KBENCH_TEST_KEY\n", report=True)
     printed = capsys.readouterr()
     assert code == 3
     (point,) = _points(out)
     assert point.status == "failed" and point.completed == 0
     (error,) = point.request_errors
     assert error.startswith("HTTP 401") and REDACTED in error
-    text = out.read_text(encoding="utf-8")
-    assert KEY not in text and KEY not in printed.out + printed.err
-    assert KEY[:12] not in text  # not a piece of it either
+    reports = sorted((tmp_path / "reports").iterdir())
+    assert [p.suffix for p in reports] == [".csv", ".html", ".md"]  # a failed run is reported too, as it failed
+    assert "HTTP 401" in reports[1].read_text(encoding="utf-8")
+    for text in [out.read_text(encoding="utf-8"), *(p.read_text(encoding="utf-8") for p in reports)]:
+        assert KEY not in text and KEY[:12] not in text  # not a piece of it either
+    assert KEY not in printed.out + printed.err
 
 
 def test_a_key_variable_that_is_not_set_is_one_line_and_exit_2(tmp_path, capsys, monkeypatch):

@@ -24,7 +24,8 @@ from bench.cache import cache_home, versions_key
 if TYPE_CHECKING:
     from bench.cost.counting.ops import OpCount
 
-COUNT_METHOD_VERSION = 3  # bump when the counting rules change (2: the loaders' fp32-kept modules; 3: op classes)
+COUNT_METHOD_VERSION = 4  # bump when the counting rules change (2: the loaders' fp32-kept modules; 3: op classes;
+# 4: the convolutions' workspace peak)
 
 
 def cache_dir() -> Path | None:
@@ -55,6 +56,7 @@ def cached_count(parts: tuple[object, ...], count: Callable[[], OpCount]) -> OpC
                 activation_peak_bytes=int(data["activation_peak_bytes"]),
                 kinds=data["kinds"],
                 fp32=data["fp32"],
+                workspace_peak_bytes=int(data["workspace_peak_bytes"]),
             )
     except (OSError, KeyError, ValueError):
         pass
@@ -71,6 +73,7 @@ def cached_count(parts: tuple[object, ...], count: Callable[[], OpCount]) -> OpC
                 activation_peak_bytes=np.int64(result.activation_peak_bytes),
                 kinds=result.kind_codes(),
                 fp32=result.fp32_mask(),
+                workspace_peak_bytes=np.int64(result.workspace_peak_bytes),
             )
         os.replace(tmp, path)  # concurrent writers: the last complete file wins
     except OSError:

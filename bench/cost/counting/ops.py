@@ -15,6 +15,11 @@ kernel we record:
   (the attention matrix is never written to memory).
 - **Activation peak**: the largest total of live tensors the ops produced (plus the inputs), tracked by
   freeing each tensor's bytes when it is garbage-collected.
+- **Workspace peak**: the same, with each convolution's transient cuDNN workspace beside the live tensors while it
+  runs: a copy of its input, and of its output too where the convolution computes in fp32. Eager convolutions take
+  channels-first tensors, which cuDNN's tensor-core kernels read and write through layout copies in their
+  workspace; the sizes are what published peak-memory figures imply (``kbench projection-check --vram``), cuDNN does
+  not document them. GEMMs and fused attention need no such copy. :mod:`bench.cost.vram` uses this peak.
 - **Op class** of every kernel (:data:`OP_CLASSES`: GEMM, convolution, fused attention, element-wise,
   normalisation/reduction, copy) and whether its math runs in fp32 (an fp32 input to a GEMM or convolution, as
   in the modules the loaders keep in fp32), so the performance model can charge each class its own
@@ -142,6 +147,12 @@ class OpCount:
     activation_peak_bytes: int
     kinds: np.ndarray | None = None
     fp32: np.ndarray | None = None
+    workspace_peak_bytes: int = 0  # live tensors plus a convolution's layout copies (module docstring); 0: not counted
+
+    @property
+    def peak_bytes(self) -> int:
+        """Device memory the call needs beyond its weights: the larger of the two peaks."""
+        return max(self.activation_peak_bytes, self.workspace_peak_bytes)
 
     def kind_codes(self) -> np.ndarray:
         """Each kernel's class code (not recorded: GEMM where it has FLOPs, else element-wise)."""
@@ -184,6 +195,7 @@ class _Tally:
         self.fp32: list[bool] = []
         self.live = 0
         self.peak = 0
+        self.workspace_peak = 0
 
     def add_kernel(self, flops: float, nbytes: float, kind: int = ELEMENTWISE, fp32: bool = False) -> None:
         self.flops.append(float(flops))
@@ -199,6 +211,11 @@ class _Tally:
 
     def _free(self, nbytes: int) -> None:
         self.live -= nbytes
+
+    def convolution(self, input_bytes: int, output_bytes: int, fp32: bool) -> None:
+        """A convolution just ran (its output is live): its layout copies sit beside the live tensors."""
+        transient = input_bytes + (output_bytes if fp32 else 0)
+        self.workspace_peak = max(self.workspace_peak, self.live + transient)
 
 
 @functools.cache
@@ -241,6 +258,8 @@ def _modes() -> tuple[type, type]:
             self.tally.add_kernel(flops, sum(_span_bytes(t) for t in (*ins, *outs)), kind, wide)
             for o in outs:
                 self.tally.track(o)
+            if kind == CONV and ins:
+                self.tally.convolution(_span_bytes(ins[0]), sum(_span_bytes(o) for o in outs), wide)
             return out
 
     class Function(TorchFunctionMode):
@@ -310,6 +329,7 @@ def count_call(fn: Callable[..., Any], *args: Any, weight_bytes: int = 0, **kwar
         activation_peak_bytes=int(tally.peak),
         kinds=np.asarray(tally.kinds, dtype=np.int8),
         fp32=np.asarray(tally.fp32, dtype=bool),
+        workspace_peak_bytes=int(max(tally.peak, tally.workspace_peak)),
     )
 
 

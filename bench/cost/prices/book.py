@@ -36,10 +36,6 @@ class PriceBook:
             where = f"{len(self.cache.offers)} live offers fetched {self.cache.refreshed_at} + catalog fallback"
         return f"prices: {where}; policy: {self.policy.describe()}"
 
-    def stale_gpus(self) -> frozenset[str]:
-        """GPUs whose chosen price is stale (no fresh one passed the policy): ranked after fresh-priced ones."""
-        return frozenset(gid for gid, choice in self.choices.items() if choice is not None and choice.stale)
-
     def gpu_for_device(self, device_name: str) -> GpuSpec | None:
         """The catalog GPU a device name reported by NVML (a record's ``gpu_name``) is, priced by the policy."""
         return self.priced.match_nvml_name(device_name)  # the priced copy keeps every GPU and its NVML names

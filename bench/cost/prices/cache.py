@@ -29,7 +29,7 @@ from bench.cache import cache_home
 from bench.errors import KbenchError, clip, located
 from bench.files import decode_text, read_bytes_capped
 
-CACHE_SCHEMA_VERSION = 2  # 2: offers may carry the host they run on (marketplace offers)
+CACHE_SCHEMA_VERSION = 3  # 2: offers may carry the host they run on (marketplace offers); 3: its measured link
 CACHE_FILE = Path("prices") / "offers.json"
 # A refresh of every provider writes a few MB (hundreds of bytes per offer); 64 MiB is far beyond that and
 # still parses in bounded memory.
@@ -89,6 +89,7 @@ class Host(BaseModel):
     reliability: float | None = Field(default=None, ge=0, le=1)
     pcie_gen: int | None = Field(default=None, ge=1, le=6)
     pcie_width: int | None = Field(default=None, ge=1, le=32)
+    pcie_gb_s: float | None = Field(default=None, gt=0, le=1e4)  # host-to-GPU bandwidth as the marketplace measured it
     disk_mb_s: float | None = Field(default=None, gt=0, le=1e6)
     net_down_mbit_s: float | None = Field(default=None, gt=0, le=1e7)
     net_up_mbit_s: float | None = Field(default=None, gt=0, le=1e7)

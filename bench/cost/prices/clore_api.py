@@ -18,31 +18,28 @@ used.
 The marketplace is hand-fed by hosts, so a server entry is read leniently: a missing field is unknown (None),
 ``gpu_array`` may be nested (``[["GTX 745"]]``), reliability may be a fraction or a percentage; an entry that is
 not an object with an ``id`` is counted as unreadable and skipped. The document as a whole is read strictly: an
-answer that is not JSON, not an object, over :data:`MAX_RESPONSE_BYTES`, or with a ``code`` other than 0 is a
+answer that is not JSON, not an object, over the size limit, or with a ``code`` other than 0 is a
 :class:`CloreApiError` naming what it was.
 """
 
 from __future__ import annotations
 
-import json
-import math
-import os
 import re
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
-from bench.errors import KbenchError, clip
+from bench.cost.prices.marketplace import api_url as marketplace_api_url
+from bench.cost.prices.marketplace import fetch_json, integer, number, text
+from bench.errors import clip
 
 API_URL_VARIABLE = "KBENCH_CLORE_API_URL"
 API_KEY_VARIABLE = "CLORE_API_KEY"
 DEFAULT_API_URL = "https://api.clore.ai/v1"
 API_REFERENCE = "https://clore.ai/assets/html/api.html"
 TIMEOUT_S = 30.0
-MAX_RESPONSE_BYTES = 64 * 1024 * 1024  # the whole marketplace is a few MB
 PRICE_UNIT = "USD/day per server"  # see the module docstring
 HOURS_PER_PRICE_UNIT = 24.0
 CODES = {1: "database error", 2: "invalid input data", 3: "invalid API token", 4: "invalid endpoint",
@@ -55,16 +52,12 @@ class CloreApiError(Exception):
 
 
 def api_url() -> str:
-    """The API base URL: ``KBENCH_CLORE_API_URL`` or Clore's own.
+    """The API base URL: ``KBENCH_CLORE_API_URL`` or the provider's own.
 
     Raises:
         KbenchError: the variable is set to something that is not an http(s) URL (exit code 2).
     """
-    url = os.environ.get(API_URL_VARIABLE, "").strip() or DEFAULT_API_URL
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise KbenchError(f"{API_URL_VARIABLE}: must be an http(s) URL like {DEFAULT_API_URL}, got {clip(url)}")
-    return url.rstrip("/")
+    return marketplace_api_url(API_URL_VARIABLE, DEFAULT_API_URL)
 
 
 def fetch_marketplace(base_url: str, api_key: str | None = None, timeout_s: float = TIMEOUT_S) -> dict[str, Any]:
@@ -76,20 +69,7 @@ def fetch_marketplace(base_url: str, api_key: str | None = None, timeout_s: floa
     request = urllib.request.Request(f"{base_url}/marketplace", headers={"Accept": "application/json"})
     if api_key:
         request.add_header("auth", api_key)
-    try:
-        with urllib.request.urlopen(request, timeout=timeout_s) as response:
-            body = response.read(MAX_RESPONSE_BYTES + 1)
-    except urllib.error.HTTPError as exc:
-        raise CloreApiError(f"HTTP {exc.code} from {base_url}/marketplace") from None
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise CloreApiError(f"cannot reach {base_url}/marketplace ({' '.join(str(reason).split())[:160]})") from None
-    if len(body) > MAX_RESPONSE_BYTES:
-        raise CloreApiError(f"the answer of {base_url}/marketplace is over {MAX_RESPONSE_BYTES // 2**20} MiB")
-    try:
-        data = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
-        raise CloreApiError(f"the answer of {base_url}/marketplace is not JSON") from None
+    data = fetch_json(request, CloreApiError, timeout_s)
     if not isinstance(data, dict):
         raise CloreApiError(f"the answer of {base_url}/marketplace is not a JSON object")
     code = data.get("code", 0)
@@ -137,29 +117,6 @@ def _key(name: str) -> str:
     return " ".join(name.lower().split())
 
 
-def _number(value: object, *, low: float = 0.0, high: float = 1e9, strict_low: bool = False) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        return None
-    try:
-        number = float(value)
-    except ValueError:
-        return None
-    if not math.isfinite(number) or number > high or number < low or (strict_low and number == low):
-        return None
-    return number
-
-
-def _integer(value: object, low: int, high: int) -> int | None:
-    number = _number(value, low=low, high=high)
-    return int(number) if number is not None and number == int(number) else None
-
-
-def _text(value: object, limit: int = 120) -> str | None:
-    if not isinstance(value, str) or not value.strip():
-        return None
-    return " ".join(value.split())[:limit]
-
-
 def _flatten(value: object, depth: int = 0) -> list[str]:
     """``gpu_array`` entries as strings, nested lists flattened (Clore sends ``[["GTX 745"]]`` for some hosts)."""
     if isinstance(value, str):
@@ -174,11 +131,11 @@ def _gpu_names(entry: Mapping[str, Any], specs: Mapping[str, Any]) -> tuple[str,
     names = [" ".join(_COUNT_PREFIX.sub("", n).split()) for n in _flatten(entry.get("gpu_array"))]
     if names:
         return tuple(names)
-    text = _text(specs.get("gpu"), 200)
-    if text is None:
+    listed = text(specs.get("gpu"), 200)
+    if listed is None:
         return ()
     out: list[str] = []
-    for part in text.split(","):  # "1x NVIDIA GeForce RTX 3090, 1x NVIDIA GeForce RTX 3080" on a mixed host
+    for part in listed.split(","):  # "1x NVIDIA GeForce RTX 3090, 1x NVIDIA GeForce RTX 3080" on a mixed host
         match = _COUNT_PREFIX.match(part)
         count = int(match.group(1)) if match else 1
         name = " ".join(_COUNT_PREFIX.sub("", part).split())
@@ -188,10 +145,10 @@ def _gpu_names(entry: Mapping[str, Any], specs: Mapping[str, Any]) -> tuple[str,
 
 
 def _reliability(value: object) -> float | None:
-    number = _number(value, high=100.0)
-    if number is None:
+    share = number(value, high=100.0)
+    if share is None:
         return None
-    return number / 100.0 if number > 1.0 else number  # a percentage on some answers, a fraction on others
+    return share / 100.0 if share > 1.0 else share  # a percentage on some answers, a fraction on others
 
 
 def _dict(value: object) -> Mapping[str, Any]:
@@ -210,30 +167,30 @@ def read_listing(entry: object) -> Listing | None:
     usd = _dict(_dict(entry.get("price")).get("usd"))
     on_demand, on_demand_field = None, None
     for name in ("on_demand_usd", "on_demand_clore", "on_demand_btc"):  # the USD price, else its coin equivalents
-        on_demand = _number(usd.get(name), strict_low=True)
+        on_demand = number(usd.get(name), strict_low=True)
         if on_demand is not None:
             on_demand_field = name
             break
-    country = _text(net.get("cc"), 8)
+    country = text(net.get("cc"), 8)
     return Listing(
         id=str(server_id).strip()[:40],
         rented=entry.get("rented") is True,
         gpu_names=_gpu_names(entry, specs),
-        gpu_memory_gb=_number(specs.get("gpuram"), high=1e4, strict_low=True),
+        gpu_memory_gb=number(specs.get("gpuram"), high=1e4, strict_low=True),
         on_demand_usd=on_demand,
         on_demand_field=on_demand_field,
-        spot_usd=_number(usd.get("spot"), strict_low=True),
+        spot_usd=number(usd.get("spot"), strict_low=True),
         reliability=_reliability(entry.get("reliability")),
-        max_rental_hours=_number(entry.get("mrl"), high=1e6, strict_low=True),
+        max_rental_hours=number(entry.get("mrl"), high=1e6, strict_low=True),
         country=country.upper() if country else None,
-        pcie_gen=_integer(specs.get("pcie_rev"), 1, 6),
-        pcie_width=_integer(specs.get("pcie_width"), 1, 32),
-        disk_mb_s=_number(specs.get("disk_speed"), high=1e6, strict_low=True),
-        net_down_mbit_s=_number(net.get("down"), high=1e7, strict_low=True),
-        net_up_mbit_s=_number(net.get("up"), high=1e7, strict_low=True),
-        cpu=_text(specs.get("cpu")),
-        ram_gb=_number(specs.get("ram"), high=1e6),
-        cuda=_text(entry.get("cuda_version"), 16),
+        pcie_gen=integer(specs.get("pcie_rev"), 1, 6),
+        pcie_width=integer(specs.get("pcie_width"), 1, 32),
+        disk_mb_s=number(specs.get("disk_speed"), high=1e6, strict_low=True),
+        net_down_mbit_s=number(net.get("down"), high=1e7, strict_low=True),
+        net_up_mbit_s=number(net.get("up"), high=1e7, strict_low=True),
+        cpu=text(specs.get("cpu")),
+        ram_gb=number(specs.get("ram"), high=1e6),
+        cuda=text(entry.get("cuda_version"), 16),
     )
 
 

@@ -28,7 +28,7 @@ from gpuhunt import AcceleratorVendor, CatalogItem, QueryFilter
 from gpuhunt.providers.base import OnlineProvider
 
 from bench.cost.catalog import Catalog
-from bench.cost.prices.cache import Host, Offer, PriceCache, parse_fetch_time
+from bench.cost.prices.cache import Offer, PriceCache
 from bench.cost.prices.clore_api import (
     API_KEY_VARIABLE,
     HOURS_PER_PRICE_UNIT,
@@ -40,14 +40,11 @@ from bench.cost.prices.clore_api import (
     read_listings,
 )
 from bench.cost.prices.gpuhunt_source import FetchResult
-from bench.cost.prices.providers import find_provider, offer_kind
+from bench.cost.prices.marketplace import MIN_POLL_S, PLAUSIBLE_USD_PER_GPU_HOUR, host_facts, host_offer, too_soon
+from bench.cost.prices.providers import find_provider
 
 PROVIDER = "clore"
-MIN_POLL_S = 60.0  # https://docs.clore.ai/developers/cli-sdk: "polling intervals of 60+ seconds"
-# $ per GPU-hour outside which a Clore price read per day is implausible (a host who typed an hourly price, or
-# a misplaced decimal point): the guide's cheapest card rents for about $0.03/h, the dearest data-centre GPUs
-# list below $10/h anywhere.
-PLAUSIBLE_USD_PER_GPU_HOUR = (0.01, 20.0)
+# https://docs.clore.ai/developers/cli-sdk: "polling intervals of 60+ seconds" (marketplace.MIN_POLL_S)
 VRAM_TOLERANCE = 0.10  # a card's listed memory within 10% of the catalog's (drivers report 23.6 GB for 24)
 Skip = Literal["rented", "mixed GPUs", "no GPU", "no price"]
 
@@ -118,20 +115,14 @@ class CloreProvider(OnlineProvider):
     @staticmethod
     def _item(listing: Listing, raw: float, fee: float, *, spot: bool) -> CatalogItem:
         data: dict[str, Any] = {
+            "host": listing.id,
+            "instance": f"server {listing.id}",
             "gpu_model": listing.gpu_names[0],
             "raw_price": raw,
             "price_unit": PRICE_UNIT,
             "price_field": "spot" if spot else listing.on_demand_field,
             "renter_fee": fee,
-            "reliability": listing.reliability,
-            "max_rental_hours": listing.max_rental_hours,
-            "pcie_gen": listing.pcie_gen,
-            "pcie_width": listing.pcie_width,
-            "disk_mb_s": listing.disk_mb_s,
-            "net_down_mbit_s": listing.net_down_mbit_s,
-            "net_up_mbit_s": listing.net_up_mbit_s,
-            "cpu": listing.cpu,
-            "cuda": listing.cuda,
+            **host_facts(listing),
         }
         return CatalogItem(
             provider=PROVIDER,
@@ -164,64 +155,6 @@ def match_clore_gpu(name: str, memory_gb: float | None, catalog: Catalog) -> str
     return gpu.id
 
 
-def _flags(usd_per_gpu_hour: float, raw: float) -> tuple[str, ...]:
-    low, high = PLAUSIBLE_USD_PER_GPU_HOUR
-    if low <= usd_per_gpu_hour <= high:
-        return ()
-    return (f"implausible: {raw:g} {PRICE_UNIT} is ${usd_per_gpu_hour:.4f}/GPU-hour, outside ${low:g}-{high:g}",)
-
-
-def _offer(item: CatalogItem, gpu_id: str, fetched_at: str, on_demand_minimum_h: float) -> Offer:
-    data = item.provider_data
-    per_gpu = item.price / item.gpu_count
-    host = Host(
-        id=item.instance_name,
-        country=item.location.upper() or None,
-        reliability=data.get("reliability"),
-        pcie_gen=data.get("pcie_gen"),
-        pcie_width=data.get("pcie_width"),
-        disk_mb_s=data.get("disk_mb_s"),
-        net_down_mbit_s=data.get("net_down_mbit_s"),
-        net_up_mbit_s=data.get("net_up_mbit_s"),
-        cpu=data.get("cpu"),
-        ram_gb=item.memory or None,
-        cuda=data.get("cuda"),
-        max_rental_hours=data.get("max_rental_hours"),
-        min_rental_hours=0.0 if item.spot else on_demand_minimum_h,
-        raw_price=data["raw_price"],
-        price_unit=f"{data['price_unit']} ({data['price_field']})",
-        renter_fee=data["renter_fee"],
-        flags=_flags(per_gpu, data["raw_price"]),
-    )
-    return Offer(
-        provider=PROVIDER,
-        instance=f"server {item.instance_name}",
-        region=item.location.upper(),
-        gpu_id=gpu_id,
-        gpu_name=str(data["gpu_model"]),
-        gpu_memory_gb=item.gpu_memory,
-        gpu_count=item.gpu_count,
-        usd_per_hour=item.price,
-        spot=item.spot,
-        tier=offer_kind(PROVIDER, item.spot),
-        fetched_at=fetched_at,
-        host=host,
-    )
-
-
-def _too_soon(previous: PriceCache | None, now: dt.datetime) -> str | None:
-    status = previous.providers.get(PROVIDER) if previous else None
-    if status is None or status.fetched_at is None:
-        return None
-    age = (now - parse_fetch_time(status.fetched_at)).total_seconds()
-    if 0 <= age < MIN_POLL_S:
-        return (
-            f"fetched {age:.0f} s ago; Clore asks for one marketplace call a minute at most, "
-            f"so its {status.offers} cached offers are kept"
-        )
-    return None
-
-
 def fetch_clore_offers(
     catalog: Catalog,
     *,
@@ -231,7 +164,7 @@ def fetch_clore_offers(
 ) -> FetchResult:
     """Clore's offers mapped onto ``catalog``; never raises for the marketplace's failure (one warning)."""
     now = now or dt.datetime.now(dt.UTC)
-    wait = _too_soon(previous, now)
+    wait = too_soon(previous, PROVIDER, now, "Clore asks for one marketplace call a minute at most")
     if wait:
         return FetchResult(offers={}, warnings={}, kept={PROVIDER: wait}, source="clore marketplace")
     try:
@@ -253,7 +186,7 @@ def fetch_clore_offers(
                 unmapped[f"{name} {item.gpu_memory or 0:g}GB"] += 1
             continue
         try:
-            offers.append(_offer(item, gpu_id, fetched_at, minimum_h))
+            offers.append(host_offer(item, gpu_id, fetched_at, min_rental_hours=0.0 if item.spot else minimum_h))
         except ValueError:  # a price or size the cache would refuse to read back: counted, never stored
             skipped["out-of-range servers"] += 1
     return FetchResult(

@@ -32,6 +32,7 @@ GPUHUNT_NAMES: dict[str, tuple[Variant, ...]] = {
     "RTX4070Ti": (Variant(12, "rtx4070ti"),),
     "RTX4080": (Variant(16, "rtx4080"),),
     "RTX4080SUPER": (Variant(16, "rtx4080-super"),),
+    "RTX4080S": (Variant(16, "rtx4080-super"),),  # Vast.ai's "RTX 4080S" as gpuhunt writes it
     "RTX4090": (Variant(24, "rtx4090"),),
     "RTX5070Ti": (Variant(16, "rtx5070ti"),),
     "RTX5080": (Variant(16, "rtx5080"),),

@@ -26,12 +26,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from bench.cost.catalog import USER_PROVIDER, Catalog, GpuSpec, Price
+from bench.cost.catalog import USER_PROVIDER, Catalog, GpuSpec, Price, SourceKind
 from bench.cost.costs import Billing
 from bench.cost.prices.cache import Offer, PriceCache
 from bench.cost.prices.clore_api import API_REFERENCE as CLORE_API_REFERENCE
 from bench.cost.prices.gpuhunt_source import GPUHUNT_URL
 from bench.cost.prices.providers import billing_for, find_provider
+from bench.cost.prices.vastai_api import API_REFERENCE as VAST_API_REFERENCE
 
 TIERS = ("on-demand", "spot", "marketplace", "any")
 DEFAULT_KINDS = ("on-demand", "marketplace")
@@ -39,7 +40,10 @@ ALL_KINDS = ("on-demand", "spot", "marketplace", "managed", "reserved")
 STATS = ("cheapest", "median", "p25")
 DEFAULT_MAX_AGE_DAYS = 90.0
 Origin = Literal["live", "catalog", "user"]
-LIVE_SOURCES = {"clore": f"{CLORE_API_REFERENCE} (marketplace)"}  # live offers not fetched through gpuhunt
+LIVE_SOURCES = {  # live offers not fetched through gpuhunt
+    "clore": f"{CLORE_API_REFERENCE} (marketplace)",
+    "vastai": f"{VAST_API_REFERENCE} (marketplace)",
+}
 
 
 def utc_today() -> dt.date:
@@ -88,6 +92,7 @@ class Candidate:
     origin: Origin
     source: str
     detail: str  # the provider's own tier words, or instance and region
+    source_kind: SourceKind = "primary"  # a catalog price read on an aggregator's page says so
 
 
 @dataclass(frozen=True)
@@ -108,6 +113,7 @@ class PriceChoice:
     source: str
     billing: Billing
     detail: str = ""
+    source_kind: SourceKind = "primary"  # of the price nearest the figure (live offers: the provider's own)
 
     @property
     def tier_label(self) -> str:
@@ -129,6 +135,7 @@ class PriceChoice:
             tier=self.tier_label + (" (stale)" if self.stale else ""),
             date=self.date[:10],
             source=self.source,
+            source_kind=self.source_kind,
             note=stale,
         )
 
@@ -166,7 +173,17 @@ def _candidates(gpu: GpuSpec, offers: Sequence[Offer]) -> list[Candidate]:
         for o in offers
     ]
     out += [
-        Candidate(p.usd_per_hour, p.provider, p.kind, _last_day(p.date), p.date, "catalog", p.source, p.tier or "")
+        Candidate(
+            p.usd_per_hour,
+            p.provider,
+            p.kind,
+            _last_day(p.date),
+            p.date,
+            "catalog",
+            p.source,
+            p.tier or "",
+            p.source_kind,
+        )
         for p in gpu.prices
         if p.provider != USER_PROVIDER
     ]
@@ -236,6 +253,7 @@ def choose_price(gpu: GpuSpec, offers: Sequence[Offer], policy: PricePolicy) -> 
         source=nearest.source,
         billing=billing_for(nearest.provider),
         detail=nearest.detail,
+        source_kind=nearest.source_kind,
     )
 
 

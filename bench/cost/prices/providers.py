@@ -13,6 +13,7 @@ import re
 from importlib import resources
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -47,12 +48,14 @@ class RenterFee(BaseModel):
 
 
 class ProviderEntry(BaseModel):
-    """One provider: its id, other spellings, the kind of its non-spot offers, its billing and its renter fee."""
+    """One provider: its id, other spellings, the domains of its own price pages, the kind of its non-spot
+    offers, its billing and its renter fee."""
 
     model_config = _STRICT
 
     id: str = Field(min_length=1)
     aliases: list[str] = Field(default_factory=list)
+    domains: list[str] = Field(default_factory=list)  # where it publishes its own prices
     offers: Literal["on-demand", "marketplace"] = "on-demand"
     billing: BillingEntry | None = None
     renter_fee: RenterFee | None = None
@@ -96,6 +99,12 @@ def find_provider(name: str) -> ProviderEntry | None:
     return provider_table().get(match.group(0)) if match else None
 
 
+def own_page(entry: ProviderEntry, url: str) -> bool:
+    """Whether ``url`` is on one of the provider's own domains (a subdomain counts): a primary source."""
+    host = (urlsplit(url).hostname or "").lower()
+    return any(host == d or host.endswith(f".{d}") for d in entry.domains)
+
+
 def billing_for(provider: str) -> Billing:
     """How ``provider`` bills, where the provider table says; else by the second, marked as assumed."""
     entry = find_provider(provider)
@@ -113,4 +122,13 @@ def offer_kind(provider: str, spot: bool) -> Literal["on-demand", "spot", "marke
     return entry.offers if entry is not None else "on-demand"
 
 
-__all__ = ["BillingEntry", "ProviderEntry", "RenterFee", "billing_for", "find_provider", "offer_kind", "provider_table"]
+__all__ = [
+    "BillingEntry",
+    "ProviderEntry",
+    "RenterFee",
+    "billing_for",
+    "find_provider",
+    "offer_kind",
+    "own_page",
+    "provider_table",
+]

@@ -82,7 +82,9 @@ class Basis:
 
 
 def _pct(x: float) -> str:
-    return "inf" if not math.isfinite(x) else f"{100 * x:.2g}%"
+    if not math.isfinite(x):
+        return "inf"
+    return "<0.01%" if 0 < x < 1e-4 else f"{100 * x:.2g}%"  # a spread of rounding error, not of sampling
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
-"""Executors: where the runs of a sweep execute. ``local`` (sequential, :func:`bench.measure.runner.run_sweep`),
-``gpus`` (one worker per visible GPU of this machine) and ``ray`` (a Ray task per run). All share one unit of
-work, a run in a fresh child process, and one writer of the results file (the driver)."""
+"""Executors: where the runs of a sweep execute. ``local`` (one after another, :func:`run_sweep`), ``gpus`` (one
+worker per visible GPU of this machine) and ``ray`` (a Ray task per run). All share one unit of work, a run in
+a fresh child process, and one loop that writes the results file (the driver)."""
 
 from __future__ import annotations
 
@@ -8,16 +8,7 @@ import re
 
 from bench.errors import KbenchError
 from bench.measure.executors.base import EXECUTOR_NAMES, Executor
-from bench.measure.runner import run_sweep
-
-
-class LocalExecutor:
-    """Today's sequential sweep, unchanged: one run after another on this machine."""
-
-    name = "local"
-
-    sweep = staticmethod(run_sweep)
-
+from bench.measure.executors.sequential import LocalExecutor, run_sweep
 
 _RAY_ADDRESS = re.compile(r"(ray://)?(?P<host>[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\]):(?P<port>[0-9]{1,5})")
 
@@ -59,4 +50,12 @@ def make_executor(name: str, *, ray_address: str | None = None, ray_num_cpus: fl
     return LocalExecutor()
 
 
-__all__ = ["EXECUTOR_NAMES", "Executor", "KbenchError", "LocalExecutor", "check_ray_address", "make_executor"]
+__all__ = [
+    "EXECUTOR_NAMES",
+    "Executor",
+    "KbenchError",
+    "LocalExecutor",
+    "check_ray_address",
+    "make_executor",
+    "run_sweep",
+]

@@ -10,9 +10,9 @@ work exactly as for the sequential sweep.
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol
 
@@ -43,18 +43,44 @@ class Executor(Protocol):
     ) -> SweepOutcome: ...
 
 
+@dataclass(frozen=True, eq=False)
+class Job:
+    """One unit of a sweep: ``spec`` run in a fresh child, and the fields ``tag`` sets on its record.
+
+    ``python``, ``env`` and ``cwd`` run the child in another interpreter, environment or directory (one side of
+    ``kbench ab``; the sequential backend only). The driver counts jobs, not run keys, so two jobs may share a
+    key (both sides of an A/B round, tagged with their ``side`` and ``ab_round``).
+    """
+
+    spec: RunSpec
+    tag: Mapping[str, object] = field(default_factory=dict)
+    python: str | None = None
+    env: Mapping[str, str] | None = None
+    cwd: Path | None = None
+
+    @property
+    def key(self) -> str:
+        """The run key its record carries (``--resume`` skips a job whose key is recorded)."""
+        return str(self.tag.get("run_key", self.spec.run_key))
+
+
 @dataclass(frozen=True)
 class Event:
-    """What a parallel backend reports to the driver: a run started, or a run ended with its record."""
+    """What a backend reports to the driver: a job started, or a job ended with its record."""
 
     kind: Literal["start", "end"]
-    spec: RunSpec
+    job: Job
     record: RunRecord | None = None
     final: bool = True  # False for the record of an attempt that runs again (a worker died): kept, not counted
 
+    @property
+    def spec(self) -> RunSpec:
+        return self.job.spec
+
 
 class Backend(Protocol):
-    """A parallel way to execute units; the driver owns the results file, the lock and the signals."""
+    """A way to execute jobs (one at a time, per GPU, on Ray); the driver owns the results file, the lock and the
+    signals."""
 
     name: str
 
@@ -67,9 +93,9 @@ class Backend(Protocol):
         ...
 
     def stream(
-        self, todo: Sequence[RunSpec], guard: FanoutGuard, timeout_s: float | None, images_dir: Path | None
+        self, todo: Sequence[Job], guard: FanoutGuard, timeout_s: float | None, images_dir: Path | None
     ) -> Iterator[Event]:
-        """Execute ``todo``, yielding events as they happen; stop taking new runs once ``guard.stopping``."""
+        """Execute ``todo``, yielding events as they happen; stop taking new jobs once ``guard.stopping``."""
         ...
 
 
@@ -115,4 +141,14 @@ def base_placement(executor: str) -> Placement:
     return {"executor": executor, "hostname": socket.gethostname()}
 
 
-__all__ = ["EXECUTOR_NAMES", "Backend", "Event", "Executor", "FanoutGuard", "Placement", "base_placement", "pinned_env"]
+__all__ = [
+    "EXECUTOR_NAMES",
+    "Backend",
+    "Event",
+    "Executor",
+    "FanoutGuard",
+    "Job",
+    "Placement",
+    "base_placement",
+    "pinned_env",
+]

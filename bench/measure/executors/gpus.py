@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.errors import KbenchError
-from bench.measure.executors.base import Event, FanoutGuard, Placement, base_placement, pinned_env
+from bench.measure.executors.base import Event, FanoutGuard, Job, Placement, base_placement, pinned_env
 from bench.measure.executors.driver import DrivenExecutor
 from bench.measure.interrupts import SweepGuard
 from bench.measure.runner import parent_record, run_in_child
@@ -96,26 +96,26 @@ def _unplaceable(spec: RunSpec, gpus: Sequence[Gpu]) -> str | None:
 class _Pool:
     """The runs still to start, handed to workers under one lock (a CPU run only while no other runs)."""
 
-    def __init__(self, todo: Sequence[RunSpec], guard: FanoutGuard) -> None:
+    def __init__(self, todo: Sequence[Job], guard: FanoutGuard) -> None:
         self.pending = list(todo)
         self.guard = guard
         self.cpu_busy = False
         self.cond = threading.Condition()
 
-    def take(self, gpu: Gpu) -> RunSpec | None:
-        """The next run for ``gpu``'s worker, waiting while others may free one; None when it is done."""
+    def take(self, gpu: Gpu) -> Job | None:
+        """The next job for ``gpu``'s worker, waiting while others may free one; None when it is done."""
         with self.cond:
             while not self.guard.stopping:
-                mine = [s for s in self.pending if can_take(gpu, s)]
+                mine = [job for job in self.pending if can_take(gpu, job.spec)]
                 if not mine:
                     return None
-                for spec in mine:
-                    cpu = not spec.device.startswith("cuda")
+                for job in mine:
+                    cpu = not job.spec.device.startswith("cuda")
                     if cpu and self.cpu_busy:
                         continue
-                    self.pending.remove(spec)
+                    self.pending.remove(job)
                     self.cpu_busy = self.cpu_busy or cpu
-                    return spec
+                    return job
                 self.cond.wait(POLL_S)
             return None
 
@@ -143,16 +143,16 @@ class GpusExecutor(DrivenExecutor):
             raise KbenchError("--executor gpus: no NVIDIA GPU is visible (NVML found none); use --executor local")
 
     def stream(
-        self, todo: Sequence[RunSpec], guard: FanoutGuard, timeout_s: float | None, images_dir: Path | None
+        self, todo: Sequence[Job], guard: FanoutGuard, timeout_s: float | None, images_dir: Path | None
     ) -> Iterator[Event]:
         gpus = self.devices()
         placeable = []
-        for spec in todo:
-            reason = _unplaceable(spec, gpus)
+        for job in todo:
+            reason = _unplaceable(job.spec, gpus)
             if reason is None:
-                placeable.append(spec)
+                placeable.append(job)
             else:
-                yield Event("end", spec, parent_record(spec, "skipped", reason, utc_now_iso()))
+                yield Event("end", job, parent_record(job.spec, "skipped", reason, utc_now_iso()))
         pool = _Pool(placeable, guard)
         events: queue.Queue[Event] = queue.Queue()
         workers = [
@@ -182,8 +182,9 @@ class GpusExecutor(DrivenExecutor):
         timeout_s: float | None,
         images_dir: Path | None,
     ) -> None:
-        while (spec := pool.take(gpu)) is not None:
-            events.put(Event("start", spec))
+        while (job := pool.take(gpu)) is not None:
+            spec = job.spec
+            events.put(Event("start", job))
             cuda = spec.device.startswith("cuda")
             placement: Placement = {
                 **base_placement(self.name),
@@ -206,7 +207,7 @@ class GpusExecutor(DrivenExecutor):
                 record = parent_record(spec, "error", reason, started, info)
             finally:
                 pool.release(spec)
-            events.put(Event("end", spec, record.model_copy(update={"placement": placement})))
+            events.put(Event("end", job, record.model_copy(update={"placement": placement})))
 
 
 __all__ = ["DeviceSource", "Gpu", "GpusExecutor", "can_take", "nvml_devices", "static_devices"]

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import KbenchError
-from bench.measure.executors.base import Event, FanoutGuard, Placement, base_placement, pinned_env
+from bench.measure.executors.base import Event, FanoutGuard, Job, Placement, base_placement, pinned_env
 from bench.measure.executors.driver import DrivenExecutor
 from bench.measure.executors.ray_connect import RayStopped, open_ray
 from bench.measure.interrupts import handlers_kept
@@ -125,41 +125,42 @@ class RayExecutor(DrivenExecutor):
         return opts
 
     def stream(
-        self, todo: Sequence[RunSpec], guard: FanoutGuard, timeout_s: float | None, images_dir: Path | None
+        self, todo: Sequence[Job], guard: FanoutGuard, timeout_s: float | None, images_dir: Path | None
     ) -> Iterator[Event]:
         import ray
 
         nodes = [n["Resources"] for n in ray.nodes() if n.get("Alive")]
         task = ray.remote(max_calls=1)(run_task)
-        window = max(1, int(sum(n.get("CPU", 0) for n in nodes) // max(min(self._cpus(s) for s in todo), 0.01)))
-        queue: deque[tuple[RunSpec, int]] = deque((s, 1) for s in todo)
-        pending: dict[Any, tuple[RunSpec, int, str]] = {}
+        window = max(1, int(sum(n.get("CPU", 0) for n in nodes) // max(min(self._cpus(j.spec) for j in todo), 0.01)))
+        queue: deque[tuple[Job, int]] = deque((j, 1) for j in todo)
+        pending: dict[Any, tuple[Job, int, str]] = {}
         try:
             while pending or (queue and not guard.stopping):
                 if guard.abort:
                     yield from self._cancel(ray, pending, guard)
                     return
                 while queue and not guard.stopping and len(pending) < window:
-                    spec, attempt = queue.popleft()
+                    job, attempt = queue.popleft()
+                    spec = job.spec
                     if reason := _infeasible(self.options(spec), nodes):
-                        yield Event("end", spec, parent_record(spec, "skipped", reason, utc_now_iso()))
+                        yield Event("end", job, parent_record(spec, "skipped", reason, utc_now_iso()))
                         continue
                     limit = timeout_s or spec.timeout_s
                     ref = task.options(**self.options(spec)).remote(
                         spec.model_dump_json(), limit, str(images_dir or ""), attempt
                     )
-                    pending[ref] = (spec, attempt, utc_now_iso())
+                    pending[ref] = (job, attempt, utc_now_iso())
                     if attempt == 1:
-                        yield Event("start", spec)
+                        yield Event("start", job)
                 if not pending:
                     continue
                 ready, _ = ray.wait(list(pending), num_returns=1, timeout=POLL_S)
                 for ref in ready:
-                    spec, attempt, started = pending.pop(ref)
-                    record, retry = _collect(ray, ref, spec, attempt, started, may_retry=not guard.stopping)
+                    job, attempt, started = pending.pop(ref)
+                    record, retry = _collect(ray, ref, job.spec, attempt, started, may_retry=not guard.stopping)
                     if retry:
-                        queue.appendleft((spec, attempt + 1))
-                    yield Event("end", spec, record, final=not retry)
+                        queue.appendleft((job, attempt + 1))
+                    yield Event("end", job, record, final=not retry)
         finally:
             for ref in pending:  # closed early (a write failed, or an error): nothing may run on unwatched
                 with contextlib.suppress(Exception):
@@ -168,15 +169,15 @@ class RayExecutor(DrivenExecutor):
     def _cpus(self, spec: RunSpec) -> float:
         return float(self.options(spec)["num_cpus"])
 
-    def _cancel(self, ray: Any, pending: dict[Any, tuple[RunSpec, int, str]], guard: FanoutGuard) -> Iterator[Event]:
+    def _cancel(self, ray: Any, pending: dict[Any, tuple[Job, int, str]], guard: FanoutGuard) -> Iterator[Event]:
         name = signal.Signals(guard.stop_signal or signal.SIGINT).name
         by = "a second Ctrl-C" if name == "SIGINT" else name
-        for ref, (spec, attempt, started) in list(pending.items()):
+        for ref, (job, attempt, started) in list(pending.items()):
             with contextlib.suppress(Exception):
                 ray.cancel(ref, force=True)
             reason = f"stopped by {by} before it finished (Ray task cancelled)"
-            record = parent_record(spec, "interrupted", reason, started)
-            yield Event("end", spec, record.model_copy(update={"placement": _lost_placement(attempt)}))
+            record = parent_record(job.spec, "interrupted", reason, started)
+            yield Event("end", job, record.model_copy(update={"placement": _lost_placement(attempt)}))
         pending.clear()
 
 

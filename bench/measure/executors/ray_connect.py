@@ -22,6 +22,7 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import importlib
 import json
@@ -224,11 +225,22 @@ class RaySession:
                     self.watcher.close()
                 else:  # ray.init still runs and may start more: the watcher stops those when this process ends
                     _ABANDONED.append(self.watcher)
+            if not finished:
+                # Ray's own exit hook (``ray.shutdown``, registered when ray is imported) would wait on the half
+                # started instance the watcher has stopped, for a minute or more after the command has said why
+                # it stopped; what that instance started is the watcher's to stop, by PID.
+                atexit.unregister(self.ray.shutdown)
             _set_env(self.env_before)
         return latch.stop_signal
 
 
 _ABANDONED: list[_Watcher] = []  # watchers of a start given up: their pipe stays open until this process exits
+
+
+def abandoned_ray_start() -> bool:
+    """Whether this process gave up a local Ray start half way (a signal came): ``ray.init`` still runs in a
+    thread, so the ``kbench`` command ends without the interpreter's teardown (see :func:`bench.cli.entry`)."""
+    return bool(_ABANDONED)
 
 
 def connect_timeout_s() -> float:
@@ -319,6 +331,7 @@ __all__ = [
     "RaySession",
     "RayStopped",
     "Target",
+    "abandoned_ray_start",
     "auth_env",
     "connect_timeout_s",
     "failure",

@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import socket
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import jsonschema
@@ -26,68 +23,18 @@ from bench.cost.prices.cache import load_price_cache, save_price_cache
 from bench.cost.prices.clore_api import read_listing
 from bench.cost.prices.clore_source import match_clore_gpu
 
+from .conftest import Recorded
+
 RECORDED = Path(__file__).parent / "data" / "clore_marketplace.json"
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
-
-
-class Refused(OSError):
-    """Raised by every attempt to reach an address other than the loopback interface."""
-
-
-@pytest.fixture(autouse=True)
-def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
-    """As the package's conftest, but the loopback interface stays reachable for the recorded server."""
-    real_getaddrinfo, real_connect = socket.getaddrinfo, socket.socket.connect
-
-    def getaddrinfo(host: object, *args: object, **kwargs: object) -> object:
-        if host not in LOOPBACK:
-            raise Refused(f"the network is off in the tests ({host})")
-        return real_getaddrinfo(host, *args, **kwargs)  # type: ignore[arg-type]
-
-    def connect(self: socket.socket, address: object) -> None:
-        if not (isinstance(address, tuple) and address[0] in LOOPBACK):
-            raise Refused(f"the network is off in the tests ({address})")
-        real_connect(self, address)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
-    monkeypatch.setattr(socket.socket, "connect", connect)
-    monkeypatch.setenv("GPUHUNT_CATALOG_URL", "http://127.0.0.1:9")
-    monkeypatch.delenv("GPUHUNT_CATALOG_DIR", raising=False)
-    monkeypatch.delenv("CLORE_API_KEY", raising=False)
-
-
-class Marketplace:
-    """A recorded marketplace on 127.0.0.1: what it serves, and the requests it got."""
-
-    def __init__(self, body: bytes) -> None:
-        self.body = body
-        self.requests: list[tuple[str, str | None]] = []  # (path, auth header)
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                outer.requests.append((self.path, self.headers.get("auth")))
-                found = self.path == "/v1/marketplace"
-                self.send_response(200 if found else 404)
-                self.send_header("Content-Type", "application/json")
-                self.end_headers()
-                self.wfile.write(outer.body if found else b"{}")
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+pytestmark = pytest.mark.usefixtures("loopback_only")
 
 
 @pytest.fixture
-def marketplace(monkeypatch: pytest.MonkeyPatch) -> Iterator[Marketplace]:
-    served = Marketplace(RECORDED.read_bytes())
-    monkeypatch.setenv("KBENCH_CLORE_API_URL", served.url)
+def marketplace(monkeypatch: pytest.MonkeyPatch) -> Iterator[Recorded]:
+    served = Recorded("/v1/marketplace", RECORDED.read_bytes())
+    monkeypatch.setenv("KBENCH_CLORE_API_URL", f"{served.base}/v1")
     yield served
-    served.server.shutdown()
-    served.server.server_close()
+    served.close()
 
 
 def test_listings_read_nested_arrays_percentages_and_missing_fields_leniently():
@@ -131,7 +78,7 @@ def test_clore_names_map_through_the_catalogs_own_names(name, memory, gpu_id):
 def test_refresh_maps_hosts_per_gpu_keeps_their_facts_and_lists_what_it_left_out(marketplace, price_cache, capsys):
     assert main(["prices", "refresh", "--provider", "clore"]) == 0
     out = capsys.readouterr().out
-    assert marketplace.requests == [("/v1/marketplace", None)]  # no key set: no auth header
+    assert marketplace.calls("auth") == [("/v1/marketplace", None)]  # no key set: no auth header
     assert "clore: mixed GPUs servers (1)" in out and "clore: rented servers (1)" in out
     assert "clore: unreadable servers (2)" in out and "clore: no price servers (1)" in out
     assert "NVIDIA GeForce RTX 3060 8GB (1)" in out and "NVIDIA GeForce RTX 3080 10GB (1)" in out
@@ -182,7 +129,7 @@ def test_a_bad_api_url_is_one_line_naming_the_variable(price_cache, capsys, monk
 def test_the_key_is_sent_in_the_auth_header_when_set(marketplace, price_cache, monkeypatch):
     monkeypatch.setenv("CLORE_API_KEY", "k-123")
     assert main(["prices", "refresh", "--provider", "clore"]) == 0
-    assert marketplace.requests == [("/v1/marketplace", "k-123")]
+    assert marketplace.calls("auth") == [("/v1/marketplace", "k-123")]
 
 
 def _table(out: str) -> list[list[str]]:

@@ -12,7 +12,7 @@ import pytest
 
 from bench.errors import KbenchError
 from bench.measure.executors import make_executor
-from bench.measure.executors.base import FanoutGuard
+from bench.measure.executors.base import FanoutGuard, Job
 from bench.measure.executors.gpus import Gpu, GpusExecutor, _Pool, can_take, static_devices
 from bench.results import read_results
 from tests.conftest import REPO
@@ -76,7 +76,7 @@ def test_matching_and_one_cpu_run_at_a_time():
     a100, other = Gpu(0, "0", "NVIDIA A100-SXM4-80GB"), Gpu(1, "3", "NVIDIA L4")
     assert can_take(a100, _spec(device="cuda", gpu="a100")) and not can_take(other, _spec(device="cuda", gpu="A100"))
     assert can_take(other, _spec(device="cuda:1")) and not can_take(a100, _spec(device="cuda:1"))
-    cpu_a, cpu_b, gpu_run = _spec(), _spec(language="de"), _spec(device="cuda", language="ru")
+    cpu_a, cpu_b, gpu_run = Job(_spec()), Job(_spec(language="de")), Job(_spec(device="cuda", language="ru"))
     pool = _Pool([cpu_a, cpu_b, gpu_run], FanoutGuard())
     assert pool.take(a100) is cpu_a
     assert pool.take(other) is gpu_run  # the other CPU run waits for the first: they would share the cores
@@ -85,7 +85,7 @@ def test_matching_and_one_cpu_run_at_a_time():
     waiter.start()
     waiter.join(timeout=0.5)
     assert waiter.is_alive() and not got
-    pool.release(cpu_a)
+    pool.release(cpu_a.spec)
     waiter.join(timeout=5)
     assert got == [cpu_b]
 

@@ -13,9 +13,9 @@ import time
 
 import pytest
 
+from bench.measure.executors import run_sweep
 from bench.measure.executors.ray import RayExecutor
 from bench.measure.interrupts import handlers_kept
-from bench.measure.runner import run_sweep
 from bench.results import read_results
 from tests.conftest import REPO
 from tests.factories import tiny_spec
