@@ -70,8 +70,11 @@ def _row(r: RentalRow) -> AnswerRow:
         price, detail = "no price", "no price in the catalog or the price cache"
     else:
         age = f"{p.age_days} days old" if p.age_days else "today"
-        price = f"${p.usd_per_hour:.2f}/h {p.provider}, {p.date[:10]}" + (" STALE" if p.stale else "")
-        detail = f"{p.provider}, {p.tier_label}, {p.date} ({age}); billed {p.billing.label}; {p.source}"
+        third = p.source_kind == "aggregator"  # read on a third party's page, not the provider's own
+        price = f"${p.usd_per_hour:.2f}/h {p.provider}{' (third-party)' if third else ''}, {p.date[:10]}"
+        price += " STALE" if p.stale else ""
+        read = "read on a third-party aggregation, not the provider's page; " if third else ""
+        detail = f"{p.provider}, {p.tier_label}, {p.date} ({age}); billed {p.billing.label}; {read}{p.source}"
     return AnswerRow(
         gpu=e.gpu_name,
         memory=MEMORY_WORDS.get(e.memory, e.memory),

@@ -30,7 +30,7 @@ PATCH_TO = '"num_inference_steps": spec.steps * 3 + (__import__("time").sleep(0.
 SCENARIO = f"""\
 name: ab
 defaults: {{weights: tiny, device: cpu, dtypes: [fp32], resolutions: [64x64], steps: {STEPS}, prior_steps: 2,
-           warmup: 1, repeats: 3, cpu_threads: 1}}
+           warmup: 0, repeats: 2, cpu_threads: 1}}
 scenarios:
   - name: k22
     models: [kandinsky-2.2]
