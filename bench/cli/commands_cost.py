@@ -162,6 +162,9 @@ def recommend_command(
     steps: int | None = pricing.STEPS,
     batch: int = pricing.BATCH,
     dtype: str = pricing.DTYPE,
+    tf32: bool = typer.Option(
+        False, "--tf32", help="With --dtype fp32: matmuls on TF32 tensor cores (Ampere and later), as torch allows."
+    ),
     memory: str = typer.Option(
         "auto",
         "--memory",
@@ -208,6 +211,8 @@ def recommend_command(
     target = slo.check_options(slo_p99, rate, max_batch, arrivals, batch) if slo_p99 is not None else None
     if slo_p99 is None and (rate is not None or max_batch != 1):
         raise ScenarioError("--rate and --max-batch: only with --slo-p99 SECONDS")
+    if tf32 and dtype != "fp32":
+        raise ScenarioError(f"--tf32: changes fp32 matmuls only; --dtype is {dtype}")
     session = pricing.make_session(session_images, session_hours)
     prices = load_price_book(catalog, price, pricing.make_policy(tier, price_stat, max_price_age, provider))
     cat = prices.priced
@@ -226,7 +231,14 @@ def recommend_command(
     with Stages("recommend") as stages:
         stages.stage(f"counting {work.model} {work.resolution} on the meta device ({COUNTED_ONCE})")
         answer = recommend_gpus(
-            work, prices, records, constraints=constraints, gpu_ids=gpu or None, memory_auto=auto, session=session
+            work,
+            prices,
+            records,
+            constraints=constraints,
+            gpu_ids=gpu or None,
+            memory_auto=auto,
+            session=session,
+            tf32=tf32,
         )
         every = list(answer.rows)
         rows = every[: top or None]
@@ -241,22 +253,21 @@ def recommend_command(
                 every, work, cat, answer.index, slo_p99=slo_p99, rate=target, max_batch=max_batch, arrivals=arrivals,
                 min_headroom_gb=min_headroom_gb, providers=None,
             )[: top or None]  # fmt: skip
+    query = view.query(work, auto, prices.policy.describe(), label, tf32)
     if slo_p99 is not None:
-        q = {**view.query(work, auto, prices.policy.describe(), label), "slo_p99_s": slo_p99, "rate": rate or "auto"}
+        q = {**query, "slo_p99_s": slo_p99, "rate": rate or "auto"}
         if json_out:
             typer.echo(document("recommend", q, slo.json_rows(served, view.json_rows(every)), notes))
             return
-        head = f"{view.title(work, auto, label)}, served at p99 <= {slo_p99:g} s"
+        head = f"{view.title(work, auto, label, tf32)}, served at p99 <= {slo_p99:g} s"
         text = slo.render(served, head, notes, slo_p99=slo_p99, rate=target, max_batch=max_batch, as_markdown=markdown)
         typer.echo(text, nl=False)
         return
     if json_out:
-        typer.echo(
-            document("recommend", view.query(work, auto, prices.policy.describe(), label), view.json_rows(rows), notes)
-        )
+        typer.echo(document("recommend", query, view.json_rows(rows), notes))
         return
     text = view.render_text(
-        rows, view.title(work, auto, label), notes, session=session is not None, as_markdown=markdown
+        rows, view.title(work, auto, label, tf32), notes, session=session is not None, as_markdown=markdown
     )
     typer.echo(text, nl=False)
 

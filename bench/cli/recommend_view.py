@@ -163,16 +163,17 @@ def json_rows(rows: Sequence[RentalRow]) -> list[dict[str, Any]]:
     return out
 
 
-def title(work: Workload, memory_auto: bool, session: str) -> str:
+def title(work: Workload, memory_auto: bool, session: str, tf32: bool = False) -> str:
     memory = "auto (fastest that fits each GPU)" if memory_auto else work.memory
     at = f"; session: {session}" if session else ""
+    dtype = f"{work.dtype} (TF32 matmuls)" if tf32 else work.dtype
     return (
         f"{work.model} {work.task} {work.resolution}, {work.steps} steps, batch {work.images_per_call}, "
-        f"{work.dtype}, memory={memory}{at}"
+        f"{dtype}, memory={memory}{at}"
     )
 
 
-def query(work: Workload, memory_auto: bool, policy: str, session: str) -> dict[str, Any]:
+def query(work: Workload, memory_auto: bool, policy: str, session: str, tf32: bool = False) -> dict[str, Any]:
     return {
         "model": work.model,
         "task": work.task,
@@ -180,6 +181,7 @@ def query(work: Workload, memory_auto: bool, policy: str, session: str) -> dict[
         "steps": work.steps,
         "batch": work.images_per_call,
         "dtype": work.dtype,
+        "tf32": tf32,
         "memory": "auto" if memory_auto else work.memory,
         "price_policy": policy,
         "session": session or None,

@@ -64,11 +64,13 @@ def recommend(
     gpu_ids: list[str] | None = None,
     *,
     memory_auto: bool = False,
+    tf32: bool = False,
 ) -> list[Estimate]:
     """GPUs meeting ``constraints`` for ``workload``, cheapest per 1000 images first.
 
     With ``memory_auto`` each GPU runs the fastest memory option that fits it (``none``, model offload or
-    sequential offload; the estimate names the one chosen) instead of ``workload.memory``.
+    sequential offload; the estimate names the one chosen) instead of ``workload.memory``. ``tf32``: an fp32
+    workload's matmuls on TF32 tensor cores (``torch.backends.cuda.matmul.allow_tf32``).
 
     Raises:
         NoGpuFits: when every GPU is excluded; the message counts the GPUs each constraint excluded.
@@ -77,7 +79,8 @@ def recommend(
     index = MeasuredIndex(measured_index(records, catalog))
     options = VRAM_MEMORY_OPTIONS if memory_auto else (workload.memory,)
     per_option = [
-        estimate_workload(workload.with_(memory=m), catalog, index, gpu_ids, providers=c.providers) for m in options
+        estimate_workload(workload.with_(memory=m), catalog, index, gpu_ids, providers=c.providers, tf32=tf32)
+        for m in options
     ]
     estimates = [fastest_fitting(same_gpu, c.min_headroom_gb) for same_gpu in zip(*per_option, strict=True)]
     excluded = dict.fromkeys(("vram", "speed", "price", "unpriced"), 0)

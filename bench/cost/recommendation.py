@@ -48,6 +48,7 @@ def recommend_gpus(
     memory_auto: bool = False,
     session: Session | None = None,
     must_fit: bool = True,
+    tf32: bool = False,
 ) -> Recommendation:
     """Rank the price book's GPUs for ``work`` (measured where records match, projected elsewhere).
 
@@ -59,11 +60,14 @@ def recommend_gpus(
         gpu_ids: Only these catalog GPUs (default: all).
         session: Rank by a session's full cost (load, warmup, billing) instead of the steady state.
         must_fit: Raise :class:`NoGpuFits` when no GPU qualifies; False returns no rows and the reason.
+        tf32: Project an fp32 workload's matmuls on TF32 tensor cores.
     """
     c = constraints or Constraints(price_policy=book.policy.describe())
     catalog = book.priced
     try:
-        ranked = recommend(work, catalog, c, records, list(gpu_ids) if gpu_ids else None, memory_auto=memory_auto)
+        ranked = recommend(
+            work, catalog, c, records, list(gpu_ids) if gpu_ids else None, memory_auto=memory_auto, tf32=tf32
+        )
     except NoGpuFits as exc:
         if must_fit:
             raise

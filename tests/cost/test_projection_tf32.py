@@ -3,6 +3,8 @@ from published rows (``tf32: true``) and from a record's settings."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -90,3 +92,20 @@ def test_a_record_says_whether_it_had_tf32_and_calibrates_and_measures_at_its_ow
     assert (with_tf32.source, with_tf32.s_per_image) == ("measured", 4.0)
     assert without.source == "projected" and f"calibrated on {gpu.id}" in without.calibration
     assert without.s_per_image > 4.0  # the same run without TF32 matmuls: slower
+
+
+def test_recommend_projects_fp32_on_tf32_cores_when_asked_and_says_so(capsys):
+    """``kbench recommend --tf32``: the fp32 matmuls at the TF32 rate, the title and the JSON query say so."""
+    from bench.cli import main
+
+    args = ["recommend", "--model", "sdxl-base", "--resolution", "1024x1024", "--steps", "30", "--dtype", "fp32"]
+    args += ["--gpu", "a100-80gb-sxm", "--no-guide-vram", "--json"]
+    assert main(args) == 0
+    plain = json.loads(capsys.readouterr().out)
+    assert main([*args, "--tf32"]) == 0
+    tf32 = json.loads(capsys.readouterr().out)
+    assert (plain["query"]["tf32"], tf32["query"]["tf32"]) == (False, True)
+    fast, slow = tf32["rows"][0]["s_per_image"]["value"], plain["rows"][0]["s_per_image"]["value"]
+    assert fast < slow / 2  # an A100's TF32 tensor rate is 8x its FP32 rate; attention and the rest stay
+    assert main([*args[:-1], "--tf32", "--dtype", "fp16"]) == 2
+    assert "--tf32: changes fp32 matmuls only" in capsys.readouterr().err

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench.cost.prices.marketplace import api_url as marketplace_api_url
-from bench.cost.prices.marketplace import fetch_json, integer, number, text
+from bench.cost.prices.marketplace import fetch_json, integer, number, read_all, text
 from bench.errors import clip
 
 API_URL_VARIABLE = "KBENCH_CLORE_API_URL"
@@ -196,15 +196,7 @@ def read_listing(entry: object) -> Listing | None:
 
 def read_listings(document: Mapping[str, Any]) -> tuple[list[Listing], int]:
     """Every readable server of a marketplace document, and how many entries were not readable."""
-    listings: list[Listing] = []
-    unreadable = 0
-    for entry in document.get("servers") or []:
-        listing = read_listing(entry)
-        if listing is None:
-            unreadable += 1
-        else:
-            listings.append(listing)
-    return listings, unreadable
+    return read_all(document.get("servers"), read_listing)
 
 
 __all__ = [

@@ -20,12 +20,10 @@ the cached offers.
 from __future__ import annotations
 
 import datetime as dt
-import os
 from collections import Counter
 from typing import Any, Literal
 
 from gpuhunt import AcceleratorVendor, CatalogItem, QueryFilter
-from gpuhunt.providers.base import OnlineProvider
 
 from bench.cost.catalog import Catalog
 from bench.cost.prices.cache import Offer, PriceCache
@@ -40,7 +38,14 @@ from bench.cost.prices.clore_api import (
     read_listings,
 )
 from bench.cost.prices.gpuhunt_source import FetchResult
-from bench.cost.prices.marketplace import MIN_POLL_S, PLAUSIBLE_USD_PER_GPU_HOUR, host_facts, host_offer, too_soon
+from bench.cost.prices.marketplace import (
+    MIN_POLL_S,
+    PLAUSIBLE_USD_PER_GPU_HOUR,
+    MarketplaceProvider,
+    host_facts,
+    host_offer,
+    too_soon,
+)
 from bench.cost.prices.providers import find_provider
 
 PROVIDER = "clore"
@@ -62,19 +67,12 @@ def _short_name(name: str) -> str:
     return name.replace(" ", "")
 
 
-class CloreProvider(OnlineProvider):
+class CloreProvider(MarketplaceProvider):
     """CLORE.AI's marketplace as a gpuhunt online provider (see the module docstring)."""
 
     NAME = PROVIDER
-
-    def __init__(self, base_url: str | None = None, api_key: str | None = None) -> None:
-        self.base_url = base_url or api_url()
-        self.api_key = api_key
-        self.skipped: Counter[str] = Counter()  # why servers gave no item, for the refresh to report
-
-    @classmethod
-    def from_env(cls) -> CloreProvider:
-        return cls(api_url(), os.environ.get(API_KEY_VARIABLE) or None)
+    KEY_VARIABLE = API_KEY_VARIABLE
+    default_url = staticmethod(api_url)
 
     def get(
         self, query_filter: QueryFilter | None = None, balance_resources: bool = True, apply_filter: bool = False

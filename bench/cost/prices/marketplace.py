@@ -17,20 +17,45 @@ import math
 import os
 import urllib.error
 import urllib.request
-from typing import Any
+from collections import Counter
+from collections.abc import Callable
+from typing import Any, Self, TypeVar
 from urllib.parse import urlsplit
 
 from gpuhunt import CatalogItem
+from gpuhunt.providers.base import OnlineProvider
 
 from bench.cost.prices.cache import Host, Offer, PriceCache, parse_fetch_time
 from bench.cost.prices.providers import offer_kind
 from bench.errors import KbenchError, clip
 
+T = TypeVar("T")
 MIN_POLL_S = 60.0  # both marketplaces ask for polling intervals of a minute or more
 # $ per GPU-hour outside which a listed price is implausible: the Kandinsky guide's cheapest card rents for
 # about $0.03/h, and the dearest data-centre GPUs list below $10/h anywhere.
 PLAUSIBLE_USD_PER_GPU_HOUR = (0.01, 20.0)
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024  # a whole marketplace is a few MB
+
+
+class MarketplaceProvider(OnlineProvider):
+    """A marketplace as a gpuhunt online provider: where it is asked, with which key (from ``KEY_VARIABLE`` when
+    set), and why entries gave no item (``skipped``, for the refresh to report). Subclasses give ``NAME``,
+    ``KEY_VARIABLE``, ``default_url`` and ``get``."""
+
+    KEY_VARIABLE: str
+
+    def __init__(self, base_url: str | None = None, api_key: str | None = None) -> None:
+        self.base_url = base_url or self.default_url()
+        self.api_key = api_key
+        self.skipped: Counter[str] = Counter()
+
+    @staticmethod
+    def default_url() -> str:
+        raise NotImplementedError
+
+    @classmethod
+    def from_env(cls) -> Self:
+        return cls(cls.default_url(), os.environ.get(cls.KEY_VARIABLE) or None)
 
 
 def api_url(variable: str, default: str) -> str:
@@ -94,6 +119,19 @@ def text(value: object, limit: int = 120) -> str | None:
     if not isinstance(value, str) or not value.strip():
         return None
     return " ".join(value.split())[:limit]
+
+
+def read_all(entries: object, read: Callable[[Any], T | None]) -> tuple[list[T], int]:
+    """Every entry ``read`` makes sense of, and how many it could not (a list that is not a list: none)."""
+    out: list[T] = []
+    unreadable = 0
+    for entry in entries if isinstance(entries, list) else []:
+        item = read(entry)
+        if item is None:
+            unreadable += 1
+        else:
+            out.append(item)
+    return out, unreadable
 
 
 def too_soon(previous: PriceCache | None, provider: str, now: dt.datetime, why: str) -> str | None:

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench.cost.prices.marketplace import api_url as marketplace_api_url
-from bench.cost.prices.marketplace import fetch_json, integer, number, text
+from bench.cost.prices.marketplace import fetch_json, integer, number, read_all, text
 
 API_URL_VARIABLE = "KBENCH_VASTAI_API_URL"
 API_KEY_VARIABLE = "VAST_API_KEY"
@@ -170,15 +170,7 @@ def read_listing(entry: object) -> Listing | None:
 
 def read_listings(document: Mapping[str, Any]) -> tuple[list[Listing], int]:
     """Every readable offer of an answer, and how many entries were not readable."""
-    listings: list[Listing] = []
-    unreadable = 0
-    for entry in document.get("offers") or []:
-        listing = read_listing(entry)
-        if listing is None:
-            unreadable += 1
-        else:
-            listings.append(listing)
-    return listings, unreadable
+    return read_all(document.get("offers"), read_listing)
 
 
 __all__ = [

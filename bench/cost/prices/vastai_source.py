@@ -21,17 +21,15 @@ seconds, and a failure is one warning with the previous cache kept.
 from __future__ import annotations
 
 import datetime as dt
-import os
 from collections import Counter
 from typing import Any, Literal
 
 from gpuhunt import AcceleratorVendor, CatalogItem, QueryFilter
-from gpuhunt.providers.base import OnlineProvider
 from gpuhunt.providers.vastai import get_dstack_gpu_name
 
 from bench.cost.prices.cache import Offer, PriceCache
 from bench.cost.prices.gpuhunt_source import FetchResult
-from bench.cost.prices.marketplace import host_facts, host_offer, too_soon
+from bench.cost.prices.marketplace import MarketplaceProvider, host_facts, host_offer, too_soon
 from bench.cost.prices.names import match_gpu
 from bench.cost.prices.vastai_api import (
     API_KEY_VARIABLE,
@@ -58,19 +56,12 @@ def _instance(listing: Listing) -> str:
     return ", ".join(parts)
 
 
-class VastAIOffersProvider(OnlineProvider):
+class VastAIOffersProvider(MarketplaceProvider):
     """Vast.ai's offers with their hosts' facts, as a gpuhunt online provider (see the module docstring)."""
 
     NAME = PROVIDER
-
-    def __init__(self, base_url: str | None = None, api_key: str | None = None) -> None:
-        self.base_url = base_url or api_url()
-        self.api_key = api_key
-        self.skipped: Counter[str] = Counter()  # why offers gave no item, for the refresh to report
-
-    @classmethod
-    def from_env(cls) -> VastAIOffersProvider:
-        return cls(api_url(), os.environ.get(API_KEY_VARIABLE) or None)
+    KEY_VARIABLE = API_KEY_VARIABLE
+    default_url = staticmethod(api_url)
 
     def get(
         self, query_filter: QueryFilter | None = None, balance_resources: bool = True, apply_filter: bool = False

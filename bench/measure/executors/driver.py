@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
+from functools import partialmethod
 from pathlib import Path
 
 from bench.measure.executors.base import Backend, Event, FanoutGuard, Job
@@ -142,20 +143,8 @@ class DrivenExecutor:
     ) -> Iterator[Event]:
         raise NotImplementedError
 
-    def sweep(
-        self,
-        specs: Sequence[RunSpec],
-        results_path: str | Path,
-        *,
-        resume: bool = False,
-        timeout_s: float | None = None,
-        images_dir: Path | None = None,
-        progress: ProgressCallback | None = None,
-    ) -> SweepOutcome:
-        """Every spec once (recorded ones skipped with ``resume``), records appended as runs end."""
-        return drive(
-            self, specs, results_path, resume=resume, timeout_s=timeout_s, images_dir=images_dir, progress=progress
-        )
+    # drive(self, ...): the same parameters as every executor's sweep, declared once
+    sweep = partialmethod(drive)
 
 
 __all__ = ["DrivenExecutor", "JobProgress", "drive", "drive_jobs"]

@@ -12,9 +12,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from bench.measure.executors.base import Event, FanoutGuard, Job
-from bench.measure.executors.driver import DrivenExecutor, drive
-from bench.measure.runner import ProgressCallback, SweepOutcome, run_in_child
-from bench.spec import RunSpec
+from bench.measure.executors.driver import DrivenExecutor
+from bench.measure.runner import run_in_child
 
 
 class LocalExecutor(DrivenExecutor):
@@ -45,25 +44,8 @@ class LocalExecutor(DrivenExecutor):
             yield Event("end", job, record)
 
 
-def run_sweep(
-    specs: Sequence[RunSpec],
-    results_path: str | Path,
-    *,
-    resume: bool = False,
-    timeout_s: float | None = None,
-    images_dir: Path | None = None,
-    progress: ProgressCallback | None = None,
-) -> SweepOutcome:
-    """Run every spec here, one after another (skipping recorded ones with ``resume``)."""
-    return drive(
-        LocalExecutor(),
-        specs,
-        results_path,
-        resume=resume,
-        timeout_s=timeout_s,
-        images_dir=images_dir,
-        progress=progress,
-    )
+run_sweep = LocalExecutor().sweep
+"""Run every spec here, one after another (skipping recorded ones with ``resume``): ``kbench run``'s default."""
 
 
 __all__ = ["LocalExecutor", "run_sweep"]
