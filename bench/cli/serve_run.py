@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from bench.cli.outputs import MIN_FREE_RUN, Output, check_outputs
-from bench.cli.tables import format_table, terminal_width
+from bench.cli.tables import format_table, terminal_width, wrap_notes
 from bench.errors import (
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -270,8 +270,7 @@ def dispatch_serve(
         if written:
             typer.echo(f"report: {', '.join(str(p) for p in written)}")
         if not outcome.interrupted:
-            for line in closing_lines(outcome.points):
-                typer.echo(line)
+            _say(*closing_lines(outcome.points))
     if error is not None:
         raise error
     if outcome.interrupted:
@@ -282,22 +281,27 @@ def dispatch_serve(
     raise typer.Exit(EXIT_OK)
 
 
+def _say(*lines: str) -> None:
+    """Notes and answers wrapped to the terminal's width, a command on a line of its own kept whole."""
+    for line in lines:
+        typer.echo("\n".join(wrap_notes(line.split("\n"))))
+
+
 def _print_outcome(outcome: ServeOutcome, section: ServingSection | None) -> None:
     """The points table, why achieved rates differ from offered ones, and each max rate at the SLO: measured (the
     search's bracket) and, where the report was written, simulated from the same server's calls."""
     if outcome.points:
         typer.echo(points_table(outcome.points, terminal_width()))
-    for note in point_notes(outcome.points):
-        typer.echo(note)
+    _say(*point_notes(outcome.points))
     simulated = {s.serve_key: s for s in section.servers} if section is not None else {}
     for slo in outcome.slos:
         usd = f", ${slo.usd_per_image_at_slo:.5f}/image on {slo.gpu}" if slo.usd_per_image_at_slo else ""
         answer = max_rate_text(slo)
         judged = slo.max_rate_at_slo_per_s is not None or slo.highest_failing_rate_per_s is not None
         unfinished = "" if slo.search_complete or not judged else f" (search {slo.status}: {slo.reason})"
-        typer.echo(f"max rate at p99 <= {slo.slo_p99_s:g} s, measured: {answer}{usd}{unfinished}"[:600])
+        _say(f"max rate at p99 <= {slo.slo_p99_s:g} s, measured: {answer}{usd}{unfinished}"[:600])
         if (sim := simulated_line(simulated.get(slo.serve_key))) is not None:
-            typer.echo(sim)
+            _say(sim)
 
 
 def simulated_line(server: ServerComparison | None) -> str | None:
@@ -341,7 +345,7 @@ def closing_lines(points: Sequence[ServeRecord]) -> list[str]:
     if toy:
         weights = "/".join(toy)
         lines.append(
-            f"note: {weights} weights time the serving path, not the real model; for a GPU's answer: {command}"
+            f"note: {weights} weights time the serving path, not the real model; for a GPU's answer:\n  {command}"
         )
     else:
         lines.append(f"next: {command} (the simulator on every GPU for the workload this server ran)")

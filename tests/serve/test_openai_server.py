@@ -142,12 +142,12 @@ def test_a_serve_run_writes_its_report_and_ends_as_an_isolated_run_does(
     lines = capsys.readouterr().out.splitlines()
     stem = tmp_path / "rep" / "r.serve"
     html_path, md_path, csv_path = (stem.with_name(stem.name + s) for s in (".html", ".md", ".csv"))
-    assert lines[-4:-2] == [f"serving results: {out} (2 load point(s))", f"report: {html_path}, {md_path}, {csv_path}"]
-    assert lines[-2].startswith("note: 3 completed requests at a point give no p99 and cannot show an SLO met")
-    assert lines[-1] == (
-        "note: tiny weights time the serving path, not the real model; for a GPU's answer: "
-        "kbench recommend --model kandinsky-2.2 --resolution 64x64 --steps 1 --memory auto"
-    )
+    assert lines[-5:-3] == [f"serving results: {out} (2 load point(s))", f"report: {html_path}, {md_path}, {csv_path}"]
+    assert lines[-3].startswith("note: 3 completed requests at a point give no p99 and cannot show an SLO met")
+    assert lines[-2:] == [
+        "note: tiny weights time the serving path, not the real model; for a GPU's answer:",
+        "  kbench recommend --model kandinsky-2.2 --resolution 64x64 --steps 1 --memory auto",  # whole, to copy
+    ]
     html = html_path.read_text(encoding="utf-8")
     head = html.split('id="serving-points-0"', 1)[1].split("</thead>", 1)[0]
     assert [h.split("</th>")[0] for h in head.split("<th>")[1:]] == list(POINT_HEADERS)
