@@ -114,3 +114,32 @@ def test_without_json_the_table_is_printed(args, capsys):
     assert main(args) == 0
     out = capsys.readouterr().out
     assert out and not out.lstrip().startswith("{")
+
+
+RUN_SCENARIO = """\
+name: json
+defaults: {weights: tiny, device: cpu, dtypes: [fp32], resolutions: [64x64], steps: 2, warmup: 0, repeats: 2}
+scenarios:
+  - name: k22
+    models: [kandinsky-2.2]
+    tasks: [text2img]
+"""
+
+
+def test_run_prints_its_runs_and_files_and_keeps_progress_on_stderr(capsys, tmp_path):
+    """``kbench run --json``: one real run; stdout is the document, every other line went to stderr."""
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text(RUN_SCENARIO, encoding="utf-8")
+    out = tmp_path / "r.jsonl"
+    assert main(["run", str(scenario), "--out", str(out), "--no-report", "--json"]) == 0  # the report: elsewhere
+    captured = capsys.readouterr()
+    doc = json.loads(captured.out)  # the whole of stdout: one document
+    assert not sorted(VALIDATOR.iter_errors(doc), key=lambda e: list(e.absolute_path))
+    assert doc["command"] == "run" and doc["query"]["results"] == str(out)
+    assert doc["query"]["report"] == []
+    (row,) = doc["rows"]
+    assert (row["model"], row["status"], row["samples"]) == ("kandinsky-2.2", "ok", 2)
+    assert row["s_per_image"]["label"] == "measured" and row["s_per_image"]["value"] > 0
+    assert row["run_key"] == read_results([out])[0].run_key
+    assert "tiny weights time the pipeline" in doc["notes"][0]
+    assert "[1/1] ok:" in captured.err and "results: " in captured.err  # progress and closing lines on stderr

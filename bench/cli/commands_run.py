@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import sys
 import time
 from collections.abc import Callable
@@ -35,6 +36,11 @@ def bundled_scenario(name: str = DEFAULT_SCENARIO) -> Path:
 
 def _resolve(paths: list[Path] | None) -> list[Path]:
     return paths or [bundled_scenario()]
+
+
+def _stderr_progress(event: str, index: int, total: int, spec: RunSpec, record: RunRecord | None) -> None:
+    with contextlib.redirect_stdout(sys.stderr):
+        _plain_progress(event, index, total, spec, record)
 
 
 def _plain_progress(event: str, index: int, total: int, spec: RunSpec, record: RunRecord | None) -> None:
@@ -161,6 +167,9 @@ def run_command(
     executor: str = typer.Option("local", "--executor", help="local | gpus | ray (docs/scale-out.md)."),
     ray_address: str = typer.Option(None, "--ray-address", help="--executor ray: auto, ray://HOST:PORT."),
     ray_num_cpus: float = typer.Option(None, "--ray-num-cpus", help="--executor ray: CPUs each task reserves."),
+    json_out: bool = typer.Option(
+        False, "--json", help="One JSON document of the runs on stdout instead of the table; progress on stderr."
+    ),
 ) -> None:
     """Run scenarios: one child process per run, results appended as each run finishes."""
     paths = _resolve(scenarios)
@@ -186,8 +195,9 @@ def run_command(
     if save_images is None and (kept := sweep_images_dir(specs, results_path)):
         save_images = kept  # speed settings: the quality guard compares each cell's images with the baseline's
     _check_outputs(paths, specs, results_path, save_images, report_dir if report else None)
-    interactive = sys.stdout.isatty()
+    interactive = sys.stdout.isatty() and not json_out
     progress = _RichProgress(Console()) if interactive else None  # a live bar on a terminal; plain lines in logs
+    say = functools.partial(typer.echo, err=json_out)  # with --json, stdout holds the document only
     started = time.perf_counter()
     try:
         outcome = sweep(
@@ -196,17 +206,17 @@ def run_command(
             resume=resume,
             timeout_s=timeout,
             images_dir=save_images,
-            progress=progress or _plain_progress,
+            progress=progress or (_stderr_progress if json_out else _plain_progress),
         )
     finally:
         if progress is not None:
             progress.stop()
     elapsed = time.perf_counter() - started
-    if outcome.records:
+    if outcome.records and not json_out:
         _emit(lambda: typer.echo(summary_table(outcome.records, terminal_width())))
     if outcome.resumed_skips:
-        _emit(lambda: typer.echo(f"resume: {outcome.resumed_skips} run(s) already in {results_path} were skipped"))
-    _emit(lambda: typer.echo(f"results: {results_path} ({len(outcome.records)} run(s) in {elapsed:.1f} s)"))
+        _emit(lambda: say(f"resume: {outcome.resumed_skips} run(s) already in {results_path} were skipped"))
+    _emit(lambda: say(f"results: {results_path} ({len(outcome.records)} run(s) in {elapsed:.1f} s)"))
     resume_hint = f"kbench run {' '.join(map(str, paths))} --out {results_path} --resume"
     if outcome.write_error is not None:
         raise ResultsWriteError(
@@ -214,10 +224,14 @@ def run_command(
             f"Make room, then: {resume_hint}"
         )
     terminated = outcome.interrupted and outcome.exit_code != EXIT_INTERRUPTED  # SIGTERM/SIGHUP: exit promptly
+    written: list[Path] = []
     if report and not terminated and (outcome.records or outcome.resumed_skips) and results_path.exists():
-        _write_report(results_path, report_dir)
+        written = _write_report(results_path, report_dir, say)
     if not outcome.interrupted:
-        _emit(lambda: typer.echo("\n".join(wrap_notes(next_steps(outcome.records, results_path).splitlines()))))
+        _emit(lambda: say("\n".join(wrap_notes(next_steps(outcome.records, results_path).splitlines()))))
+    if json_out:
+        doc = run_document(paths, results_path, outcome.records, written, next_steps(outcome.records, results_path))
+        _emit(lambda: typer.echo(doc))
     if outcome.interrupted:
         _emit(lambda: typer.echo(f"interrupted: resume with  {resume_hint}", err=True))
         raise typer.Exit(outcome.exit_code or EXIT_INTERRUPTED)
@@ -248,14 +262,26 @@ def _check_outputs(
     check_results_output(results, inputs, extra)
 
 
-def _write_report(results_path: Path, report_dir: Path) -> None:
+def run_document(
+    paths: list[Path], results: Path, records: list[RunRecord], written: list[Path], next_step: str
+) -> str:
+    """``kbench run --json``: the runs of this sweep, the files written, and what the timings can say."""
+    from bench.cli.json_doc import document
+    from bench.cli.json_rows import run_rows
+
+    query = {"scenarios": [str(p) for p in paths], "results": str(results), "report": [str(p) for p in written]}
+    return document("run", query, run_rows(records), [" ".join(line.split()) for line in [next_step]])
+
+
+def _write_report(results_path: Path, report_dir: Path, say: Callable[[str], object] = typer.echo) -> list[Path]:
     from bench.cli.commands_report import write_report
 
     try:
         written = write_report([results_path], report_dir / results_path.stem)
     except KbenchError as exc:
         raise type(exc)(f"{exc} (the results are safe in {results_path}; kbench report writes the report)") from None
-    _emit(lambda: typer.echo(f"report: {', '.join(str(p) for p in written)}"))
+    _emit(lambda: say(f"report: {', '.join(str(p) for p in written)}"))
+    return list(written)
 
 
 def next_steps(records: list[RunRecord], results_path: Path) -> str:

@@ -1,5 +1,5 @@
-"""The ``--json`` rows of ``history``, ``baseline show``, ``optimise-report``, ``sky plan``, ``sky collect`` and
-``models`` (the document around them: :func:`bench.cli.json_doc.document`; their shapes: docs/json-output.md).
+"""The ``--json`` rows of ``run``, ``history``, ``baseline show``, ``optimise-report``, ``sky plan``, ``sky collect``
+and ``models`` (the document around them: :func:`bench.cli.json_doc.document`; their shapes: docs/json-output.md).
 
 Every quantity is a figure with its unit and where it comes from (``measured`` from result records, ``projected``
 by the roofline, ``counted`` on the meta device, ``computed`` from those); counts stay integers. Text read from
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from bench.models.saved_pipeline import DirectoryCheck
     from bench.models.types import ModelSpec
     from bench.optimise.ranking import RankRow
+    from bench.results import RunRecord
     from bench.sky.accelerators import SkyAccelerator
     from bench.sky.campaign import GpuCampaign, Span
     from bench.sky.collect import Collected
@@ -49,6 +50,38 @@ def rolling_json(rolling: RunComparison | None) -> dict[str, Any] | None:
         "too_few_samples": rolling.too_few_samples,
         "notes": list(rolling.notes),
     }
+
+
+def run_rows(records: Sequence[RunRecord]) -> list[dict[str, Any]]:
+    """One row per run of a sweep: its workload, status (and reason), and what it measured on its device."""
+    from bench.results.peak import peak_memory
+
+    out = []
+    for r in records:
+        s, summary, peak = r.spec, r.summary, peak_memory(r)
+        out.append(
+            {
+                "run_key": r.run_key,
+                "model": s.model,
+                "task": s.task,
+                "language": s.language,
+                "resolution": s.resolution,
+                "steps": s.steps,
+                "batch": f"{s.batch_size}x{s.images_per_prompt}",
+                "dtype": s.dtype,
+                "memory": s.memory,
+                "device": s.device,
+                "weights": s.weights,
+                "status": r.status,
+                "reason": r.reason,
+                "samples": summary.n if summary else 0,
+                "s_per_image": figure(summary.median_s_per_image if summary else None, "s/image", "measured"),
+                "p90_s_per_image": figure(summary.p90_s_per_image if summary else None, "s/image", "measured"),
+                "images_per_s": figure(summary.images_per_s if summary else None, "images/s", "measured"),
+                "peak_memory": figure(peak.mb if peak else None, "MB", "measured", basis=peak.basis if peak else None),
+            }
+        )
+    return out
 
 
 def history_rows(report: HistoryReport) -> list[dict[str, Any]]:

@@ -54,6 +54,7 @@ NOT_FOR_SERVE: dict[str, tuple[str, str]] = {
     "executor": ("--executor", "the server and its load run on this machine (only local applies)"),
     "ray_address": ("--ray-address", "the server and its load run on this machine"),
     "ray_num_cpus": ("--ray-num-cpus", "the server and its load run on this machine"),
+    "json_out": ("--json", "a serve run's points are in its results file and its report's CSV"),
 }
 
 

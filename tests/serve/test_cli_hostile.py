@@ -153,6 +153,7 @@ def test_an_interrupted_slo_search_is_recorded_as_interrupted_and_a_cut_point_cl
         (["--save-images", "images"], "--save-images 'images': does not apply to serve scenarios"),
         (["--timeout", "30"], "--timeout 30: does not apply to serve scenarios; set serve.request_timeout_s"),
         (["--ray-num-cpus", "2"], "--ray-num-cpus 2: does not apply to serve scenarios"),
+        (["--json"], "--json: does not apply to serve scenarios; a serve run's points are in its results file"),
     ],
 )
 def test_options_of_the_isolated_sweep_are_refused_for_a_serve_scenario(tmp_path, capsys, option, named):
