@@ -23,7 +23,7 @@ import datetime as dt
 from collections import Counter
 from typing import Any, Literal
 
-from gpuhunt import AcceleratorVendor, CatalogItem, QueryFilter
+from gpuhunt import AcceleratorVendor, CatalogItem
 
 from bench.cost.catalog import Catalog
 from bench.cost.prices.cache import Offer, PriceCache
@@ -74,32 +74,20 @@ class CloreProvider(MarketplaceProvider):
     KEY_VARIABLE = API_KEY_VARIABLE
     default_url = staticmethod(api_url)
 
-    def get(
-        self, query_filter: QueryFilter | None = None, balance_resources: bool = True, apply_filter: bool = False
-    ) -> list[CatalogItem]:
-        """Every rentable server as an on-demand item, plus a spot item where it lists a spot price.
+    def listings(self) -> tuple[list[Listing], int]:
+        """Raises: CloreApiError: the marketplace could not be read."""
+        return read_listings(fetch_marketplace(self.base_url, self.api_key))
 
-        Raises:
-            CloreApiError: the marketplace could not be read.
-        """
-        listings, unreadable = read_listings(fetch_marketplace(self.base_url, self.api_key))
-        self.skipped = Counter({"unreadable": unreadable} if unreadable else {})
-        on_demand_fee, spot_fee = _fees()
-        items: list[CatalogItem] = []
-        for listing in listings:
-            reason = self._skip(listing)
-            if reason:
-                self.skipped[reason] += 1
-                continue
-            raw = listing.on_demand_usd
-            assert raw is not None
-            items.append(self._item(listing, raw, on_demand_fee, spot=False))
-            if listing.spot_usd is not None:
-                items.append(self._item(listing, listing.spot_usd, spot_fee, spot=True))
-        return sorted(items, key=lambda i: i.price)
+    def items(self, listing: Listing) -> list[CatalogItem]:
+        """An on-demand item, plus a spot item where the server lists a spot price (each with its renter fee)."""
+        on_demand_fee, spot_fee = _fees()  # the provider table is read once a process
+        assert listing.on_demand_usd is not None
+        items = [self._item(listing, listing.on_demand_usd, on_demand_fee, spot=False)]
+        if listing.spot_usd is not None:
+            items.append(self._item(listing, listing.spot_usd, spot_fee, spot=True))
+        return items
 
-    @staticmethod
-    def _skip(listing: Listing) -> Skip | None:
+    def skip(self, listing: Listing) -> Skip | None:
         if listing.rented:
             return "rented"
         if not listing.gpu_names:

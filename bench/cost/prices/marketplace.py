@@ -22,7 +22,7 @@ from collections.abc import Callable
 from typing import Any, Self, TypeVar
 from urllib.parse import urlsplit
 
-from gpuhunt import CatalogItem
+from gpuhunt import CatalogItem, QueryFilter
 from gpuhunt.providers.base import OnlineProvider
 
 from bench.cost.prices.cache import Host, Offer, PriceCache, parse_fetch_time
@@ -56,6 +56,38 @@ class MarketplaceProvider(OnlineProvider):
     @classmethod
     def from_env(cls) -> Self:
         return cls(cls.default_url(), os.environ.get(cls.KEY_VARIABLE) or None)
+
+    def get(
+        self, query_filter: QueryFilter | None = None, balance_resources: bool = True, apply_filter: bool = False
+    ) -> list[CatalogItem]:
+        """Every rentable host as items (on demand, and spot where the host lists a spot price), cheapest first;
+        why the other entries gave none is counted in ``skipped``.
+
+        Raises:
+            CloreApiError, VastApiError: (from :meth:`listings`) the marketplace's answer could not be read.
+        """
+        listings, unreadable = self.listings()
+        self.skipped = Counter({"unreadable": unreadable} if unreadable else {})
+        items: list[CatalogItem] = []
+        for listing in listings:
+            reason = self.skip(listing)
+            if reason:
+                self.skipped[reason] += 1
+            else:
+                items.extend(self.items(listing))
+        return sorted(items, key=lambda i: i.price)
+
+    def listings(self) -> tuple[list[Any], int]:
+        """The readable entries of the marketplace's answer, and how many were not readable."""
+        raise NotImplementedError
+
+    def skip(self, listing: Any) -> str | None:
+        """Why ``listing`` gives no item (rented, no GPU, no price, ...), or None."""
+        raise NotImplementedError
+
+    def items(self, listing: Any) -> list[CatalogItem]:
+        """The items of a listing :meth:`skip` kept."""
+        raise NotImplementedError
 
 
 def api_url(variable: str, default: str) -> str:

@@ -24,7 +24,7 @@ import datetime as dt
 from collections import Counter
 from typing import Any, Literal
 
-from gpuhunt import AcceleratorVendor, CatalogItem, QueryFilter
+from gpuhunt import AcceleratorVendor, CatalogItem
 from gpuhunt.providers.vastai import get_dstack_gpu_name
 
 from bench.cost.prices.cache import Offer, PriceCache
@@ -63,30 +63,19 @@ class VastAIOffersProvider(MarketplaceProvider):
     KEY_VARIABLE = API_KEY_VARIABLE
     default_url = staticmethod(api_url)
 
-    def get(
-        self, query_filter: QueryFilter | None = None, balance_resources: bool = True, apply_filter: bool = False
-    ) -> list[CatalogItem]:
-        """Every available offer as an on-demand item, plus an interruptible one where it lists a minimum bid.
+    def listings(self) -> tuple[list[Listing], int]:
+        """Raises: VastApiError: the search could not be read."""
+        return read_listings(fetch_bundles(self.base_url, self.api_key))
 
-        Raises:
-            VastApiError: the search could not be read.
-        """
-        listings, unreadable = read_listings(fetch_bundles(self.base_url, self.api_key))
-        self.skipped = Counter({"unreadable": unreadable} if unreadable else {})
-        items: list[CatalogItem] = []
-        for listing in listings:
-            reason = self._skip(listing)
-            if reason:
-                self.skipped[reason] += 1
-                continue
-            assert listing.dph_base is not None
-            items.append(self._item(listing, listing.dph_base, spot=False))
-            if listing.min_bid is not None:
-                items.append(self._item(listing, listing.min_bid, spot=True))
-        return sorted(items, key=lambda i: i.price)
+    def items(self, listing: Listing) -> list[CatalogItem]:
+        """An on-demand item, plus an interruptible one where the offer lists a minimum bid."""
+        assert listing.dph_base is not None
+        items = [self._item(listing, listing.dph_base, spot=False)]
+        if listing.min_bid is not None:
+            items.append(self._item(listing, listing.min_bid, spot=True))
+        return items
 
-    @staticmethod
-    def _skip(listing: Listing) -> Skip | None:
+    def skip(self, listing: Listing) -> Skip | None:
         if not listing.available:
             return "rented"
         if not listing.gpu_name or not listing.gpu_count:
