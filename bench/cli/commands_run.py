@@ -38,17 +38,15 @@ def _resolve(paths: list[Path] | None) -> list[Path]:
     return paths or [bundled_scenario()]
 
 
-def _stderr_progress(event: str, index: int, total: int, spec: RunSpec, record: RunRecord | None) -> None:
-    with contextlib.redirect_stdout(sys.stderr):
-        _plain_progress(event, index, total, spec, record)
-
-
-def _plain_progress(event: str, index: int, total: int, spec: RunSpec, record: RunRecord | None) -> None:
+def _plain_progress(
+    event: str, index: int, total: int, spec: RunSpec, record: RunRecord | None, *, err: bool = False
+) -> None:
+    """A line per run start and end, on stdout (or stderr, where stdout holds a ``--json`` document)."""
     if event == "start":
-        print(f"[{index}/{total}] {spec.run_key} ...", flush=True)
+        typer.echo(f"[{index}/{total}] {spec.run_key} ...", err=err)
     elif record is not None:
         detail = f"{record.summary.median_s_per_image:.4f} s/image" if record.summary else (record.reason or "")[:120]
-        print(f"[{index}/{total}] {record.status}: {detail}", flush=True)
+        typer.echo(f"[{index}/{total}] {record.status}: {detail}", err=err)
 
 
 class _RichProgress:
@@ -206,7 +204,7 @@ def run_command(
             resume=resume,
             timeout_s=timeout,
             images_dir=save_images,
-            progress=progress or (_stderr_progress if json_out else _plain_progress),
+            progress=progress or functools.partial(_plain_progress, err=json_out),
         )
     finally:
         if progress is not None:

@@ -52,8 +52,7 @@ def _footnote(row: RentalRow) -> str | None:
     if p is None:
         return None
     stale = f"; stale: {p.age_days} days old" if p.stale else ""
-    read = "read on a third-party aggregation, not the provider's page: " if p.source_kind == "aggregator" else ""
-    return f"{p.provider}, {p.tier_label}, {p.date}{stale}; billed {p.billing.label}; {read}{p.source}"
+    return f"{p.provider}, {p.tier_label}, {p.date}{stale}; billed {p.billing.label}; {p.source_text}"
 
 
 def table(rows: Sequence[RentalRow], *, session: bool, spot: bool) -> tuple[list[str], list[list[str]], Footnotes]:

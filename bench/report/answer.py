@@ -73,8 +73,7 @@ def _row(r: RentalRow) -> AnswerRow:
         third = p.source_kind == "aggregator"  # read on a third party's page, not the provider's own
         price = f"${p.usd_per_hour:.2f}/h {p.provider}{' (third-party)' if third else ''}, {p.date[:10]}"
         price += " STALE" if p.stale else ""
-        read = "read on a third-party aggregation, not the provider's page; " if third else ""
-        detail = f"{p.provider}, {p.tier_label}, {p.date} ({age}); billed {p.billing.label}; {read}{p.source}"
+        detail = f"{p.provider}, {p.tier_label}, {p.date} ({age}); billed {p.billing.label}; {p.source_text}"
     return AnswerRow(
         gpu=e.gpu_name,
         memory=MEMORY_WORDS.get(e.memory, e.memory),

@@ -124,6 +124,13 @@ class PriceChoice:
             return f"{self.kind}, {self.stat} of {self.offers} {'offers' if self.origin == 'live' else 'prices'}"
         return f"{self.kind}, {self.detail}" if self.detail and self.detail != self.kind else self.kind
 
+    @property
+    def source_text(self) -> str:
+        """Where the price was read, as every view says it: the page, marked when it is a third party's."""
+        if self.source_kind == "aggregator":
+            return f"read on a third-party aggregation, not the provider's page: {self.source}"
+        return self.source
+
     def as_price(self) -> Price:
         """This choice as a catalog :class:`Price`, so every consumer of catalog prices sees the policy."""
         stale = f"stale: {self.age_days} days old" if self.stale else None
