@@ -215,6 +215,8 @@ class RaySession:
         with _Latch() as latch:
             leftover = self.watcher.started() if self.watcher is not None else []  # before the raylet dies
             finished = self.starter.done.is_set()
+            if not finished:
+                _quiet_ray_threads()  # before its processes are stopped, which ends Ray's threads
             if finished and self.ray.is_initialized():
                 with contextlib.suppress(Exception):
                     self.ray.shutdown()
@@ -235,6 +237,20 @@ class RaySession:
 
 
 _ABANDONED: list[_Watcher] = []  # watchers of a start given up: their pipe stays open until this process exits
+
+
+def _quiet_ray_threads() -> None:
+    """Ray's background threads of a start given up die when the watcher stops its processes (their RPCs are
+    refused); their tracebacks say nothing the command's one line has not said, so they are not printed. Other
+    threads' exceptions go to the hook that was there before."""
+    before = threading.excepthook
+
+    def hook(args: threading.ExceptHookArgs) -> None:
+        if args.thread is not None and args.thread.name.startswith("ray_"):
+            return
+        before(args)
+
+    threading.excepthook = hook
 
 
 def abandoned_ray_start() -> bool:
